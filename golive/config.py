@@ -1,0 +1,123 @@
+"""Settings: built-in defaults, then a TOML file, then ``GOLIVE_*`` variables, then flags.
+
+Every setting documents its default where it is declared. With nothing configured at all,
+``golive serve`` runs: embedded defaults only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the setting."""
+
+
+def _default_data_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local/share")
+    return os.path.join(base, "golive")
+
+
+@dataclass(slots=True)
+class Settings:
+    # Address both listeners bind; defaults to every interface so OBS on another machine can
+    # reach the RTMP port.
+    host: str = "0.0.0.0"
+    # RTMP listener; defaults to 1935, the port every encoder assumes.
+    rtmp_port: int = 1935
+    # HTTP listener for HLS, the API and the pages; defaults to 8080.
+    http_port: int = 8080
+    # Where accounts and other state live; defaults to $XDG_DATA_HOME/golive.
+    data_dir: str = field(default_factory=_default_data_dir)
+    # Log level name; defaults to INFO.
+    log_level: str = "INFO"
+    # Seconds to wait for handshake and connect; defaults to 10.
+    rtmp_handshake_timeout: float = 10.0
+    # Seconds without a byte before a connection is closed; defaults to 30.
+    rtmp_idle_timeout: float = 30.0
+    # Largest RTMP message accepted, in bytes; defaults to 16 MiB (RTMP's own maximum).
+    rtmp_max_message_size: int = 16 * 1024 * 1024
+    # Connections accepted at once; defaults to 1000.
+    rtmp_max_connections: int = 1000
+    # Seconds a live publisher may stay silent before a new publisher of the same room may
+    # take over; defaults to 5.
+    takeover_after: float = 5.0
+    # Stream key -> room. Empty (the default): until accounts exist, anyone may publish and
+    # the room is the stream name.
+    stream_keys: dict[str, str] = field(default_factory=dict)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+# Settings that flags and GOLIVE_* variables may set (tables only come from the file).
+SCALAR_SETTINGS = [name for name in _FIELDS if name != "stream_keys"]
+
+
+def _coerce(name: str, value: Any) -> Any:
+    default = getattr(Settings(), name)
+    kind = type(default)
+    try:
+        if kind is int and not isinstance(value, bool):
+            return int(value)
+        if kind is float and not isinstance(value, bool):
+            return float(value)
+        if kind is str:
+            if not isinstance(value, str):
+                raise TypeError
+            return value
+        if kind is dict:
+            if not isinstance(value, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+            ):
+                raise TypeError
+            return dict(value)
+    except (TypeError, ValueError):
+        pass
+    raise ConfigError(f"setting {name!r}: {value!r} is not a valid {kind.__name__}")
+
+
+def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``[rtmp] idle_timeout = 5`` in the file is the setting ``rtmp_idle_timeout``."""
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and name not in _FIELDS:
+            flat.update(_flatten(value, f"{name}_"))
+        else:
+            flat[name] = value
+    return flat
+
+
+def load(
+    config_file: str | None = None,
+    environ: dict[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Build the settings from the file, the environment and explicit overrides (flags)."""
+    environ = dict(os.environ) if environ is None else environ
+    values: dict[str, Any] = {}
+    config_file = config_file or environ.get("GOLIVE_CONFIG")
+    if config_file:
+        path = Path(config_file)
+        try:
+            table = tomllib.loads(path.read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from None
+        for name, value in _flatten(table).items():
+            if name not in _FIELDS:
+                raise ConfigError(f"config file {path}: unknown setting {name!r}")
+            values[name] = _coerce(name, value)
+    for name in SCALAR_SETTINGS:
+        env = environ.get(f"GOLIVE_{name.upper()}")
+        if env is not None:
+            values[name] = _coerce(name, env)
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            values[name] = _coerce(name, value)
+    return Settings(**values)

@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Ingest benchmark: server CPU seconds per stream, golive against nginx-rtmp, same file.
+
+Publishes the same 30 s 1080p30 6 Mbps H.264+AAC FLV as fast as the network allows (ffmpeg
+-c copy, no -re) to golive and to nginx with Debian's libnginx-mod-rtmp (HLS on, as deployed,
+and HLS off, ingest alone), in alternating rounds, and prints the median server CPU seconds per
+stream and the ratios golive/nginx-rtmp. Only loopback is used.
+
+    .venv/bin/python scripts/bench_ingest.py [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts.make_sample import make_sample  # noqa: E402
+
+SAMPLE = ROOT / "samples" / "bench-1080p30-6m.flv"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of the processes (utime and stime of /proc/PID/stat)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / TICKS
+
+
+def wait_port(port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+class Server:
+    def __init__(self, name: str, cmd: list[str], port: int, cwd: Path | None = None) -> None:
+        self.name = name
+        self.port = port
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_port(port)
+
+    def pids(self) -> list[int]:
+        return [self.proc.pid, *children(self.proc.pid)]
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def start_golive(tmp: Path) -> Server:
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "golive",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--rtmp-port",
+        str(port),
+        "--http-port",
+        str(free_port()),
+        "--data-dir",
+        str(tmp / "golive"),
+        "--log-level",
+        "WARNING",
+    ]
+    return Server("golive", cmd, port, cwd=ROOT)
+
+
+def start_nginx(tmp: Path, hls: bool) -> Server | None:
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    module = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
+    if not Path(nginx).exists() or not module.exists():
+        return None
+    port = free_port()
+    name = "nginx-rtmp+hls" if hls else "nginx-rtmp"
+    prefix = tmp / name
+    (prefix / "hls").mkdir(parents=True, exist_ok=True)
+    (prefix / "logs").mkdir(exist_ok=True)
+    hls_conf = f"hls on; hls_path {prefix}/hls; hls_fragment 2s;" if hls else ""
+    conf = prefix / "nginx.conf"
+    conf.write_text(
+        f"""load_module {module};
+daemon off;
+master_process on;
+worker_processes 1;
+error_log {prefix}/logs/error.log warn;
+pid {prefix}/nginx.pid;
+events {{ worker_connections 256; }}
+rtmp {{
+    server {{
+        listen 127.0.0.1:{port};
+        chunk_size 4096;
+        application live {{ live on; {hls_conf} }}
+    }}
+}}
+"""
+    )
+    return Server(name, [nginx, "-p", str(prefix), "-c", str(conf)], port)
+
+
+def publish(port: int, key: str) -> float:
+    start = time.monotonic()
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-i",
+            str(SAMPLE),
+            "-c",
+            "copy",
+            "-f",
+            "flv",
+            f"rtmp://127.0.0.1:{port}/live/{key}",
+        ],
+        check=True,
+    )
+    return time.monotonic() - start
+
+
+def measure(server: Server, key: str) -> float:
+    pids = server.pids()
+    before = cpu_seconds(pids)
+    publish(server.port, key)
+    # Let the server finish what it buffered (and nginx close its last HLS fragment).
+    time.sleep(0.5)
+    return cpu_seconds(pids) - before
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="golive vs nginx-rtmp ingest CPU")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    if not SAMPLE.exists():
+        print(f"making {SAMPLE.name} (30 s, 1920x1080, 30 fps, 6 Mbps H.264 + AAC)...")
+        tmp_sample = SAMPLE.with_suffix(".part.flv")
+        make_sample(
+            tmp_sample,
+            duration=30,
+            size="1920x1080",
+            fps=30,
+            bitrate="6000k",
+            gop=2.0,
+            preset="veryfast",
+        )
+        tmp_sample.rename(SAMPLE)
+    print(f"sample: {SAMPLE.name}, {SAMPLE.stat().st_size / 1e6:.1f} MB")
+    with tempfile.TemporaryDirectory(prefix="golive-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        servers: list[Server] = [start_golive(tmp)]
+        for hls in (True, False):
+            nginx = start_nginx(tmp, hls)
+            if nginx is None:
+                print("nginx with libnginx-mod-rtmp is not installed: golive figures only")
+                break
+            servers.append(nginx)
+        results: dict[str, list[float]] = {s.name: [] for s in servers}
+        try:
+            for s in servers:  # warm-up round, not counted
+                measure(s, "warmup")
+            for r in range(args.rounds):
+                order: list[Server] = servers if r % 2 == 0 else servers[::-1]
+                for s in order:
+                    results[s.name].append(measure(s, f"round{r}"))
+        finally:
+            for s in servers:
+                s.stop()
+    med: Callable[[list[float]], float] = statistics.median
+    for name, values in results.items():
+        print(
+            f"{name:16s} CPU s/stream: median {med(values):.3f}  "
+            f"(rounds: {', '.join(f'{v:.3f}' for v in values)})"
+        )
+    golive = med(results["golive"])
+    for peer in ("nginx-rtmp+hls", "nginx-rtmp"):
+        if peer in results:
+            print(f"ratio golive/{peer}: {golive / med(results[peer]):.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs everything the tests need (Debian packages when missing, Python packages in .venv)
+# and runs the whole suite: lint, format check, type check, unit, integration and e2e tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_debs=()
+command -v ffmpeg >/dev/null || need_debs+=(ffmpeg)
+command -v gst-launch-1.0 >/dev/null || need_debs+=(gstreamer1.0-tools)
+# rtmp2sink (GStreamer's own RTMP client), flvmux, x264enc, avenc_aac for the GStreamer publisher.
+[ -e /usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstrtmp2.so ] || [ -e /usr/lib/aarch64-linux-gnu/gstreamer-1.0/libgstrtmp2.so ] \
+  || need_debs+=(gstreamer1.0-plugins-bad gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav)
+if [ ${#need_debs[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${need_debs[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    "${need_debs[@]}" gstreamer1.0-plugins-bad gstreamer1.0-plugins-good \
+    gstreamer1.0-plugins-ugly gstreamer1.0-libav >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+
+echo "== ruff"
+.venv/bin/ruff check golive tests scripts
+.venv/bin/ruff format --check golive tests scripts
+echo "== mypy --strict"
+.venv/bin/mypy
+echo "== pytest"
+exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

@@ -1,0 +1,214 @@
+"""Chunk stream reassembly and chunking (RTMP 1.0, 5.3): byte tables, one byte at a time,
+properties."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from golive.rtmp.chunk import ChunkReader, ChunkWriter, RawMessage
+from golive.rtmp.errors import ProtocolError
+
+
+def feed_bytewise(reader: ChunkReader, data: bytes) -> list[RawMessage]:
+    out: list[RawMessage] = []
+    for i in range(len(data)):
+        out.extend(reader.feed(data[i : i + 1]))
+    return out
+
+
+def both_ways(data: bytes, **kw: int) -> list[RawMessage]:
+    """Parse whole and one byte at a time; both must agree."""
+    whole = ChunkReader(**kw).feed(data)
+    assert feed_bytewise(ChunkReader(**kw), data) == whole
+    return whole
+
+
+# Type 0, csid 3, timestamp 0x000102, length 5, type 20, stream id 1 (little-endian), "hello".
+TYPE0 = bytes.fromhex("03 000102 000005 14 01000000") + b"hello"
+
+
+def test_type0_one_byte_basic_header() -> None:
+    assert both_ways(TYPE0) == [RawMessage(3, 0x102, 20, 1, b"hello")]
+
+
+def test_two_and_three_byte_basic_headers() -> None:
+    # csid 64 + 6 = 70 in the 2-byte form; 64 + 0x0102 = 322 in the 3-byte form (5.3.1.1).
+    two = bytes.fromhex("00 06") + bytes.fromhex("000000 000001 08 00000000") + b"a"
+    three = bytes.fromhex("01 02 01") + bytes.fromhex("000000 000001 08 00000000") + b"b"
+    assert both_ways(two) == [RawMessage(70, 0, 8, 0, b"a")]
+    assert both_ways(three) == [RawMessage(322, 0, 8, 0, b"b")]
+    # The writer picks the same forms.
+    assert ChunkWriter().write(70, 0, 8, 0, b"a") == two
+    assert ChunkWriter().write(322, 0, 8, 0, b"b") == three
+
+
+def test_type1_type2_type3_inherit_and_accumulate() -> None:
+    data = (
+        bytes.fromhex("04 0003E8 000002 09 01000000")  # type 0: t=1000, len 2, video
+        + b"v1"
+        + bytes.fromhex("44 000021 000003 08")  # type 1: +33, len 3, audio (same chunk stream)
+        + b"au1"
+        + bytes.fromhex("84 000014")  # type 2: +20, same length and type
+        + b"au2"
+        + bytes.fromhex("C4")  # type 3 starting a message: same delta again (+20)
+        + b"au3"
+    )
+    assert both_ways(data) == [
+        RawMessage(4, 1000, 9, 1, b"v1"),
+        RawMessage(4, 1033, 8, 1, b"au1"),
+        RawMessage(4, 1053, 8, 1, b"au2"),
+        RawMessage(4, 1073, 8, 1, b"au3"),
+    ]
+
+
+def test_type3_after_type0_adds_the_type0_field_as_ffmpeg_writes_it() -> None:
+    # FFmpeg writes a type 3 header for a message whose delta equals the last header's field.
+    data = bytes.fromhex("04 000017 000001 08 01000000") + b"a" + bytes.fromhex("C4") + b"b"
+    assert [m.timestamp for m in both_ways(data)] == [23, 46]
+
+
+def test_message_split_over_chunks_with_default_chunk_size() -> None:
+    body = bytes(range(256)) + b"xyz"  # 259 bytes: chunks of 128, 128, 3
+    data = ChunkWriter().write(6, 40, 9, 1, body)
+    assert data[:12] == bytes.fromhex("06 000028 000103 09 01000000")
+    assert data[12 + 128] == 0xC6
+    assert both_ways(data) == [RawMessage(6, 40, 9, 1, body)]
+
+
+def test_interleaved_chunk_streams() -> None:
+    w = ChunkWriter()
+    a = w.write(4, 0, 9, 1, b"A" * 200)
+    b = w.write(5, 0, 8, 1, b"B" * 10)
+    # a's second chunk after b: reassembly is per chunk stream.
+    data = a[: 12 + 128] + b + a[12 + 128 :]
+    assert both_ways(data) == [
+        RawMessage(5, 0, 8, 1, b"B" * 10),
+        RawMessage(4, 0, 9, 1, b"A" * 200),
+    ]
+
+
+def test_extended_timestamp_absolute_in_type0() -> None:
+    data = bytes.fromhex("04 FFFFFF 000001 09 01000000 01000000") + b"x"
+    assert both_ways(data) == [RawMessage(4, 0x01000000, 9, 1, b"x")]
+
+
+def test_extended_timestamp_at_2_24_minus_one() -> None:
+    # 16,777,215 ms itself must be sent extended (5.3.1.3): 0xFFFFFF is the marker.
+    data = ChunkWriter().write(4, 0xFFFFFF, 9, 1, b"x")
+    assert data == bytes.fromhex("04 FFFFFF 000001 09 01000000 00FFFFFF") + b"x"
+    assert both_ways(data) == [RawMessage(4, 0xFFFFFF, 9, 1, b"x")]
+
+
+def test_extended_delta_in_type1_and_type3_continuations_with_it() -> None:
+    body = b"y" * 130  # two chunks at 128
+    data = (
+        bytes.fromhex("04 000000 000001 09 01000000")
+        + b"x"
+        + bytes.fromhex("44 FFFFFF 000082 09 01000000")  # type 1, delta 0x01000000 extended
+        + body[:128]
+        + bytes.fromhex("C4 01000000")  # type 3 continuation repeating the extended field
+        + body[128:]
+    )
+    assert both_ways(data) == [RawMessage(4, 0, 9, 1, b"x"), RawMessage(4, 0x01000000, 9, 1, body)]
+
+
+def test_type3_continuation_without_the_extended_field() -> None:
+    body = b"z" * 130
+    data = (
+        bytes.fromhex("04 FFFFFF 000082 09 01000000 01000000")
+        + body[:128]
+        + bytes.fromhex("C4")  # some encoders leave the extended field out here
+        + body[128:]
+    )
+    assert both_ways(data) == [RawMessage(4, 0x01000000, 9, 1, body)]
+
+
+def test_timestamp_wraps_at_2_32() -> None:
+    data = (
+        bytes.fromhex("04 FFFFFF 000001 09 01000000 FFFFFFF0")
+        + b"a"
+        + bytes.fromhex("84 000020")
+        + b"b"
+    )
+    assert [m.timestamp for m in both_ways(data)] == [0xFFFFFFF0, 0x10]
+
+
+def test_set_chunk_size_applies_to_the_next_chunk() -> None:
+    set_size = bytes.fromhex("02 000000 000004 01 00000000 00001000")  # 4096
+    w = ChunkWriter()
+    w.chunk_size = 4096
+    big = w.write(4, 0, 9, 1, b"q" * 3000)  # one chunk, only valid at 4096
+    reader = ChunkReader()
+    messages = reader.feed(set_size + big)
+    assert [m.type_id for m in messages] == [1, 9]
+    assert reader.chunk_size == 4096
+    assert messages[1].body == b"q" * 3000
+
+
+def test_abort_drops_the_partial_message() -> None:
+    reader = ChunkReader()
+    w = ChunkWriter()
+    first = w.write(4, 0, 9, 1, b"A" * 200)
+    assert reader.feed(first[: 12 + 128]) == []
+    reader.abort(4)
+    # A new type 0 message on the same chunk stream is now fine.
+    assert reader.feed(w.write(4, 5, 9, 1, b"B")) == [RawMessage(4, 5, 9, 1, b"B")]
+
+
+def test_type1_on_an_unknown_chunk_stream_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError, match="chunk stream 9"):
+        ChunkReader().feed(bytes.fromhex("49 000000 000001 09") + b"x")
+
+
+def test_message_over_the_size_limit_is_refused_before_buffering() -> None:
+    header = bytes.fromhex("04 000000 100000 09 01000000")  # 1 MiB announced
+    with pytest.raises(ProtocolError, match="over the limit"):
+        ChunkReader(max_message_size=65536).feed(header)
+
+
+def test_new_header_in_the_middle_of_a_message_is_a_protocol_error() -> None:
+    w = ChunkWriter()
+    first = w.write(4, 0, 9, 1, b"A" * 200)
+    with pytest.raises(ProtocolError, match="before its message"):
+        ChunkReader().feed(first[: 12 + 128] + w.write(4, 0, 9, 1, b"x"))
+
+
+def test_zero_length_message() -> None:
+    assert both_ways(bytes.fromhex("03 000000 000000 14 00000000")) == [
+        RawMessage(3, 0, 20, 0, b"")
+    ]
+
+
+messages = st.lists(
+    st.tuples(
+        st.integers(2, 65599),
+        st.integers(0, 0xFFFFFFFF),
+        st.sampled_from([8, 9, 18, 20]),
+        st.integers(0, 3),
+        st.binary(max_size=700),
+    ),
+    max_size=8,
+)
+
+
+@given(messages, st.sampled_from([1, 2, 60, 128, 4096]))
+@settings(max_examples=150, deadline=None)
+def test_writer_reader_round_trip(msgs: list[tuple[int, int, int, int, bytes]], size: int) -> None:
+    w = ChunkWriter()
+    w.chunk_size = size
+    data = b"".join(w.write(*m) for m in msgs)
+    reader = ChunkReader()
+    reader.chunk_size = size
+    assert reader.feed(data) == [RawMessage(*m) for m in msgs]
+
+
+@given(st.binary(max_size=2000))
+@settings(max_examples=300, deadline=None)
+def test_arbitrary_bytes_raise_only_protocol_errors(data: bytes) -> None:
+    reader = ChunkReader(max_message_size=1 << 20)
+    with contextlib.suppress(ProtocolError):
+        reader.feed(data)

@@ -1,0 +1,115 @@
+"""The stream hub: fan-out, bounded consumers, keyframe resync, takeover."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from golive.hub import Gap, StreamBusyError, StreamHub
+from golive.media import Codec, Sample, TrackConfig
+
+AVC = TrackConfig(Codec.H264, b"\x01avcc")
+AAC = TrackConfig(Codec.AAC, b"\x11\x90")
+
+
+def video(t: int, key: bool = False, size: int = 10) -> Sample:
+    return Sample(Codec.H264, t, 0, key, bytes(size))
+
+
+def audio(t: int) -> Sample:
+    return Sample(Codec.AAC, t, 0, True, b"a")
+
+
+def drain(sub: object) -> list[object]:
+    out = []
+    while (item := sub.get_nowait()) is not None:  # type: ignore[attr-defined]
+        out.append(item)
+    return out
+
+
+def test_every_consumer_gets_every_item_and_late_joiners_get_the_configs() -> None:
+    hub = StreamHub()
+    stream = hub.open("room")
+    a = stream.subscribe()
+    stream.push(AVC)
+    stream.push(AAC)
+    stream.push(video(0, True))
+    b = stream.subscribe()
+    stream.push(audio(10))
+    assert drain(a) == [AVC, AAC, video(0, True), audio(10)]
+    assert drain(b) == [AVC, AAC, audio(10)]
+
+
+def test_a_slow_consumer_is_cut_back_to_the_next_keyframe() -> None:
+    stream = StreamHub().open("room")
+    stream.push(AVC)
+    slow = stream.subscribe(max_items=12)
+    fast = stream.subscribe(max_items=1000)
+    for t in range(30):
+        stream.push(video(t, key=(t % 10 == 0)))  # keyframes at 0, 10 and 20
+    assert len(fast) == 31  # the config and every frame
+    # The config and frames 0..10 fill the queue; frame 11 overflows it: all 12 queued items
+    # and frames 11..19 are dropped, and the consumer resumes at the keyframe at 20, after a
+    # Gap and the configuration again.
+    assert drain(slow) == [Gap(21), AVC, *(video(t, key=(t == 20)) for t in range(20, 30))]
+    assert slow.gaps == 1
+
+
+def test_byte_bound_holds_memory() -> None:
+    stream = StreamHub().open("room")
+    sub = stream.subscribe(max_items=10_000, max_bytes=10_000)
+    for t in range(100):
+        stream.push(video(t, key=(t % 50 == 0), size=1000))
+    assert sub._bytes <= 11_000
+    assert sub.gaps >= 1
+
+
+def test_audio_only_stream_resumes_without_waiting_for_video() -> None:
+    stream = StreamHub().open("room")
+    stream.push(AAC)
+    sub = stream.subscribe(max_items=3)
+    for t in range(6):
+        stream.push(audio(t))
+    items = drain(sub)
+    assert any(isinstance(x, Gap) for x in items)
+    assert items[-1] == audio(5)
+
+
+async def test_get_waits_and_ends() -> None:
+    hub = StreamHub()
+    stream = hub.open("room")
+    sub = stream.subscribe()
+
+    async def consume() -> list[object]:
+        return [item async for item in sub]
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0)
+    stream.push(audio(1))
+    await asyncio.sleep(0)
+    hub.close(stream)
+    assert await asyncio.wait_for(task, 1) == [audio(1)]
+    assert hub.streams == {}
+
+
+def test_busy_room_and_takeover(monkeypatch: pytest.MonkeyPatch) -> None:
+    hub = StreamHub(takeover_after=5.0)
+    kicked: list[bool] = []
+    first = hub.open("room", on_takeover=lambda: kicked.append(True))
+    with pytest.raises(StreamBusyError):
+        hub.open("room")
+    first.last_activity -= 6.0  # silent for 6 s
+    second = hub.open("room")
+    assert kicked == [True]
+    assert first.ended and not second.ended
+    assert hub.streams["room"] is second
+
+
+def test_listeners_see_new_streams() -> None:
+    hub = StreamHub()
+    seen: list[str] = []
+    hub.on_stream_started(lambda s: seen.append(s.room))
+    hub.open("a")
+    hub.open("b")
+    assert seen == ["a", "b"]
