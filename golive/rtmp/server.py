@@ -263,6 +263,7 @@ async def open_authorizer(app: str, key: str, query: str) -> str:
 
 def static_key_authorizer(keys: dict[str, str]) -> Authorizer:
     """Stream keys from the configuration file: key -> room."""
+
     async def authorize(app: str, key: str, query: str) -> str:
         for candidate, room in keys.items():
             # Compare every key in constant time so timing reveals nothing about any of them.
