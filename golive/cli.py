@@ -67,6 +67,29 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+def _tune_allocator() -> None:
+    """Keep freed memory in the process instead of handing it back to the kernel at once.
+
+    Ingest allocates and frees a frame-sized buffer per message, and socket reads of 256 KiB.
+    With glibc's defaults, freed memory at the top of the heap is returned to the kernel as
+    soon as 128 KiB are free, and every later allocation faults fresh zeroed pages back in:
+    measured here, that tripled the CPU cost of ingest. Holding up to 32 MiB is a small price
+    for a server process. Other C libraries are left alone.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    mallopt(m_trim_threshold, 32 * 1024 * 1024)
+    mallopt(m_mmap_threshold, 4 * 1024 * 1024)
+
+
 def serve(args: argparse.Namespace) -> int:
     from .bootstrap import build_app
 
@@ -91,6 +114,7 @@ def serve(args: argparse.Namespace) -> int:
     # aiohttp logs every request at INFO; HLS players make several a second.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     log = logging.getLogger("golive")
+    _tune_allocator()
     loop = _new_loop()
     app = build_app(settings)
     log.info(
