@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Ingest benchmark: server CPU seconds per stream, golive against nginx-rtmp, same file.
 
-Publishes the same 30 s 1080p30 6 Mbps H.264+AAC FLV as fast as the network allows (ffmpeg
--c copy, no -re) to golive and to nginx with Debian's libnginx-mod-rtmp (HLS on, as deployed,
-and HLS off, ingest alone), in alternating rounds, and prints the median server CPU seconds per
-stream and the ratios golive/nginx-rtmp. Only loopback is used.
+Publishes the same 30 s 1080p30 6 Mbps H.264+AAC FLV with ffmpeg -c copy, as fast as the
+network allows (default) or at its own pace as an encoder sends it (--realtime, all servers at
+once), to golive and to nginx with Debian's libnginx-mod-rtmp (HLS on, as deployed, and HLS
+off, ingest alone), in alternating rounds, and prints the median server CPU seconds per stream
+and the ratios golive/nginx-rtmp. Only loopback is used.
 
-    .venv/bin/python scripts/bench_ingest.py [--rounds 5]
+    .venv/bin/python scripts/bench_ingest.py [--rounds 5] [--realtime]
 """
 
 from __future__ import annotations
@@ -146,39 +147,42 @@ rtmp {{
     return Server(name, [nginx, "-p", str(prefix), "-c", str(conf)], port)
 
 
-def publish(port: int, key: str) -> float:
-    start = time.monotonic()
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-i",
-            str(SAMPLE),
-            "-c",
-            "copy",
-            "-f",
-            "flv",
-            f"rtmp://127.0.0.1:{port}/live/{key}",
-        ],
-        check=True,
-    )
-    return time.monotonic() - start
+def publisher(port: int, key: str, realtime: bool) -> subprocess.Popen[bytes]:
+    pace = ["-re"] if realtime else []
+    cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", *pace, "-i", str(SAMPLE)]
+    cmd += ["-c", "copy", "-f", "flv", f"rtmp://127.0.0.1:{port}/live/{key}"]
+    return subprocess.Popen(cmd)
 
 
 def measure(server: Server, key: str) -> float:
     pids = server.pids()
     before = cpu_seconds(pids)
-    publish(server.port, key)
+    if publisher(server.port, key, realtime=False).wait() != 0:
+        raise RuntimeError(f"publishing to {server.name} failed")
     # Let the server finish what it buffered (and nginx close its last HLS fragment).
     time.sleep(0.5)
     return cpu_seconds(pids) - before
 
 
+def measure_realtime(servers: list[Server], key: str) -> dict[str, float]:
+    """One real-time publisher per server, all at once: 30 s per round instead of 30 s per
+    server, and each server's CPU is its own."""
+    before = {s.name: cpu_seconds(s.pids()) for s in servers}
+    procs = [publisher(s.port, key, realtime=True) for s in servers]
+    if any(p.wait() != 0 for p in procs):
+        raise RuntimeError("a real-time publisher failed")
+    time.sleep(0.5)
+    return {s.name: cpu_seconds(s.pids()) - before[s.name] for s in servers}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="golive vs nginx-rtmp ingest CPU")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--realtime",
+        action="store_true",
+        help="publish at the stream's own pace (ffmpeg -re), as encoders do, all servers at once",
+    )
     args = parser.parse_args()
     if not SAMPLE.exists():
         print(f"making {SAMPLE.name} (30 s, 1920x1080, 30 fps, 6 Mbps H.264 + AAC)...")
@@ -193,7 +197,8 @@ def main() -> None:
             preset="veryfast",
         )
         tmp_sample.rename(SAMPLE)
-    print(f"sample: {SAMPLE.name}, {SAMPLE.stat().st_size / 1e6:.1f} MB")
+    mode = "real time (-re), servers in parallel" if args.realtime else "as fast as possible"
+    print(f"sample: {SAMPLE.name}, {SAMPLE.stat().st_size / 1e6:.1f} MB; publishing {mode}")
     with tempfile.TemporaryDirectory(prefix="golive-bench-") as tmpdir:
         tmp = Path(tmpdir)
         servers: list[Server] = [start_golive(tmp)]
@@ -208,6 +213,10 @@ def main() -> None:
             for s in servers:  # warm-up round, not counted
                 measure(s, "warmup")
             for r in range(args.rounds):
+                if args.realtime:
+                    for name, value in measure_realtime(servers, f"round{r}").items():
+                        results[name].append(value)
+                    continue
                 order: list[Server] = servers if r % 2 == 0 else servers[::-1]
                 for s in order:
                     results[s.name].append(measure(s, f"round{r}"))
