@@ -1,0 +1,979 @@
+"""HLS playlists for fMP4 low-latency HLS: rendered for every request, parsed back for tests.
+
+This is the playlist side of draft-pantos-hls-rfc8216bis (HTTP Live Streaming 2nd Edition,
+"RFC 8216bis" below; section numbers of draft 14 and later).
+
+Rendering is pure and cheap: no I/O, no clock (every time is a field of the model), one list
+of lines joined once. It runs on the event loop for every playlist request and for every
+blocking reload that wakes up, so the models check themselves when they are built and the
+renderer trusts them. A Segment also renders its own lines once, when built: a caller that
+keeps its Segment objects from one request to the next renders a 40-segment LL-HLS playlist
+in about 10 us; building the 40 Segments again costs some 100 us more.
+
+Parsing serves the tests and the benchmarks. It reads everything the renderer writes and the
+usual variants of other servers: CRLF line ends, blank lines, comments, tabs after the EXTINF
+comma, an EXTINF without its comma, date-times with any UTC offset (or none: then UTC), tags
+and attributes it does not know (ignored, as RFC 8216bis, 6.3.1 asks of clients). What the
+model cannot hold is refused with :class:`PlaylistError` instead of being dropped quietly:
+byte ranges, encryption, variables (EXT-X-DEFINE), I-frame playlists. Every failure is a
+:class:`PlaylistError` that names the line.
+
+Choices, and why:
+
+- EXT-X-VERSION is the lowest that the features in use need (RFC 8216bis, 7): 3 for
+  floating-point EXTINF durations (always), 6 for EXT-X-MAP in a playlist that is not
+  I-frames only, 9 for EXT-X-SKIP. The LL-HLS tags (EXT-X-PART, -PART-INF, -SERVER-CONTROL,
+  -PRELOAD-HINT, -RENDITION-REPORT) need no particular version: the spec's LL-HLS example
+  is a version 6 playlist, and Apple's test stream answers delta updates with version 9.
+- Durations have five decimals. 10 us is finer than one tick of the 90 kHz video timescale,
+  so the playlist timeline adds up to the media timeline, as in the spec's example
+  (``EXTINF:4.00008``, ``PART-TARGET=0.33334``).
+- EXT-X-PROGRAM-DATE-TIME is written in UTC with milliseconds and ``Z``: hls.js and Safari
+  read it with ``Date.parse``, and players measure latency with it.
+- Tag order inside a segment: EXT-X-DISCONTINUITY, EXT-X-MAP, EXT-X-PROGRAM-DATE-TIME, its
+  EXT-X-PARTs, EXTINF, URI. The date-time after the map means no client has to carry a
+  date-time across an EXT-X-MAP.
+- The multivariant playlist lists the variants in the caller's order. hls.js starts with the
+  first variant listed (``Hls.firstLevel``) and so does AVPlayer, so the caller decides where
+  playback starts; golive puts the source copy first, because it exists as soon as the
+  publisher does and needs no transcoder to catch up, and adaptive bitrate then moves down
+  when the viewer's bandwidth is short.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Final
+
+__all__ = [
+    "MediaPlaylist",
+    "MultivariantPlaylist",
+    "Part",
+    "PlaylistError",
+    "PreloadHint",
+    "RenditionReport",
+    "Segment",
+    "Variant",
+    "parse_media",
+    "parse_multivariant",
+    "render_media",
+    "render_multivariant",
+]
+
+_UTC: Final = UTC
+
+# RFC 8216bis, 4.1: no control characters anywhere (CR only as part of CRLF); 4.2: a
+# quoted-string holds no double quote, CR or LF. A tab is a control character too, but
+# Apple's own streams put one after the EXTINF comma, so the parser lets tabs through
+# between tokens and the models refuse them inside strings.
+_QUOTED_BAD: Final = re.compile(r'["\x00-\x1f\x7f-\x9f]')
+_LINE_BAD: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+class PlaylistError(ValueError):
+    """The playlist text is malformed, or uses something the model does not hold."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+        self.message = message
+
+    def __reduce__(self) -> tuple[type[PlaylistError], tuple[int, str]]:
+        return type(self), (self.line, self.message)
+
+
+# ---------------------------------------------------------------------------------------
+# Checks run once, when a model is built (by the muxer, or by the parser).
+
+
+def _check_quoted(what: str, value: str) -> None:
+    if not value or _QUOTED_BAD.search(value):
+        raise ValueError(f"{what} {value!r} cannot be a quoted-string (RFC 8216bis, 4.2)")
+
+
+def _check_uri_line(what: str, value: str) -> None:
+    # A URI line is a whole line: it must not read as a tag or comment, and readers strip
+    # the white space around it.
+    if not value or value[0] == "#" or value != value.strip() or _QUOTED_BAD.search(value):
+        raise ValueError(f"{what} {value!r} cannot be a URI line (RFC 8216bis, 4.1)")
+
+
+def _check_seconds(what: str, value: float, *, positive: bool = False) -> None:
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        sign = "positive" if positive else "at least 0"
+        raise ValueError(f"{what} must be finite and {sign}, not {value!r}")
+
+
+def _check_count(what: str, value: int) -> None:
+    # decimal-integer, RFC 8216bis, 4.2: 0 to 2**64 - 1.
+    if not 0 <= value < 1 << 64:
+        raise ValueError(f"{what} must be a decimal-integer, not {value!r}")
+
+
+# ---------------------------------------------------------------------------------------
+# Media playlist: one small type per tag, each with its own render.
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """A partial segment, RFC 8216bis, 4.4.4.9 EXT-X-PART."""
+
+    uri: str
+    duration: float  # seconds
+    independent: bool  # starts with a sync sample: INDEPENDENT=YES
+
+    def __post_init__(self) -> None:
+        _check_quoted("part URI", self.uri)
+        _check_seconds("part duration", self.duration)
+
+    def render(self) -> str:
+        if self.independent:
+            return f'#EXT-X-PART:DURATION={self.duration:.5f},URI="{self.uri}",INDEPENDENT=YES'
+        return f'#EXT-X-PART:DURATION={self.duration:.5f},URI="{self.uri}"'
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A media segment (RFC 8216bis, 3) with the tags that apply to it.
+
+    ``parts`` are kept only for the segments within three target durations of the end of
+    the playlist (RFC 8216bis, 4.4.4.9), empty otherwise. ``program_date_time`` must be
+    timezone-aware; it is kept in UTC and rendered to the millisecond. ``map_uri`` is the
+    EXT-X-MAP in force from this segment on (RFC 8216bis, 4.4.4.5): the renderer writes the
+    tag where it changes and before the first segment listed. Once a playlist has a map,
+    later segments cannot go back to none (HLS has no tag for that).
+    """
+
+    msn: int  # media sequence number
+    uri: str
+    duration: float  # seconds
+    parts: tuple[Part, ...]
+    program_date_time: datetime | None
+    discontinuity: bool  # EXT-X-DISCONTINUITY before this segment
+    map_uri: str | None
+    _body: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_count("media sequence number", self.msn)
+        _check_uri_line("segment URI", self.uri)
+        _check_seconds("segment duration", self.duration)
+        if self.map_uri is not None:
+            _check_quoted("EXT-X-MAP URI", self.map_uri)
+        pdt = self.program_date_time
+        if pdt is not None and pdt.tzinfo is not _UTC:
+            if pdt.utcoffset() is None:
+                raise ValueError("program_date_time must be timezone-aware")
+            object.__setattr__(self, "program_date_time", pdt.astimezone(_UTC))
+        # Everything after the map, rendered once: a segment is built once and rendered for
+        # every request while it stays in the window, and formatting its date-time alone
+        # costs more than joining the whole playlist.
+        object.__setattr__(self, "_body", self._render_body())
+
+    def render(self, map_in_force: str | None) -> str:
+        """The lines of this segment; ``map_in_force`` is the EXT-X-MAP written before it."""
+        body = self._body
+        if self.map_uri is not None and self.map_uri != map_in_force:
+            body = _map_line(self.map_uri) + "\n" + body
+        if self.discontinuity:
+            return "#EXT-X-DISCONTINUITY\n" + body  # RFC 8216bis, 4.4.4.3
+        return body
+
+    def _render_body(self) -> str:
+        lines: list[str] = []
+        if self.program_date_time is not None:
+            lines.append(_date_time_line(self.program_date_time))
+        lines.extend(part.render() for part in self.parts)
+        # RFC 8216bis, 4.4.4.1; the title after the comma stays empty.
+        lines.append(f"#EXTINF:{self.duration:.5f},\n{self.uri}")
+        return "\n".join(lines)
+
+
+def _map_line(uri: str) -> str:
+    """RFC 8216bis, 4.4.4.5 EXT-X-MAP: the fMP4 initialization section."""
+    return f'#EXT-X-MAP:URI="{uri}"'
+
+
+def _date_time_line(when: datetime) -> str:
+    """RFC 8216bis, 4.4.4.6 EXT-X-PROGRAM-DATE-TIME, UTC to the millisecond with ``Z``."""
+    # The models keep date-times in UTC, so isoformat ends in "+00:00".
+    return f"#EXT-X-PROGRAM-DATE-TIME:{when.isoformat(timespec='milliseconds')[:-6]}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class PreloadHint:
+    """The next part, not yet available: RFC 8216bis, 4.4.5.3 EXT-X-PRELOAD-HINT, TYPE=PART."""
+
+    uri: str
+
+    def __post_init__(self) -> None:
+        _check_quoted("preload hint URI", self.uri)
+
+    def render(self) -> str:
+        return f'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="{self.uri}"'
+
+
+@dataclass(frozen=True, slots=True)
+class RenditionReport:
+    """Where another rendition stands: RFC 8216bis, 4.4.5.4 EXT-X-RENDITION-REPORT."""
+
+    uri: str  # the other rendition's media playlist, relative to this one
+    last_msn: int
+    last_part: int
+
+    def __post_init__(self) -> None:
+        _check_quoted("rendition report URI", self.uri)
+        _check_count("LAST-MSN", self.last_msn)
+        _check_count("LAST-PART", self.last_part)
+
+    def render(self) -> str:
+        return (
+            f'#EXT-X-RENDITION-REPORT:URI="{self.uri}",'
+            f"LAST-MSN={self.last_msn},LAST-PART={self.last_part}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MediaPlaylist:
+    """A media playlist, RFC 8216bis, 4.4.3 to 4.4.5.
+
+    ``part_target`` None means no LL-HLS tags (then no parts and no preload hint either).
+    ``can_skip_until`` enables delta updates (RFC 8216bis, 6.2.5.1); the spec wants it at
+    least six target durations. ``part_hold_back`` must be at least three part targets
+    (RFC 8216bis, 4.4.3.8); None with a part target renders exactly three.
+
+    When the first segment's ``msn`` is above ``media_sequence``, the playlist is a delta
+    update whose segments in between were skipped (``parse_media`` returns delta updates
+    that way) and ``render_media`` writes EXT-X-SKIP for them.
+
+    ``trailing_discontinuity`` and ``trailing_map_uri`` belong to the segment in progress,
+    whose parts are ``trailing_parts``: after a publisher reconnects, its first parts follow
+    an EXT-X-DISCONTINUITY and a new EXT-X-MAP before any segment of the new session is
+    complete. ``trailing_map_uri`` None keeps the map of the last segment in force.
+    """
+
+    target_duration: int  # the rounded-up longest segment produced (RFC 8216bis, 4.4.3.1)
+    part_target: float | None
+    media_sequence: int
+    discontinuity_sequence: int
+    segments: tuple[Segment, ...]
+    trailing_parts: tuple[Part, ...]
+    preload_hint: PreloadHint | None
+    rendition_reports: tuple[RenditionReport, ...]
+    ended: bool  # EXT-X-ENDLIST
+    can_skip_until: float | None
+    part_hold_back: float | None
+    trailing_discontinuity: bool = False
+    trailing_map_uri: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_count("target duration", self.target_duration)
+        _check_count("media sequence", self.media_sequence)
+        _check_count("discontinuity sequence", self.discontinuity_sequence)
+        if self.part_target is not None:
+            _check_seconds("part target", self.part_target, positive=True)
+        if self.can_skip_until is not None:
+            _check_seconds("CAN-SKIP-UNTIL", self.can_skip_until, positive=True)
+        if self.part_hold_back is not None:
+            _check_seconds("PART-HOLD-BACK", self.part_hold_back, positive=True)
+        if self.trailing_map_uri is not None:
+            _check_quoted("EXT-X-MAP URI", self.trailing_map_uri)
+        if (self.trailing_discontinuity or self.trailing_map_uri) and not self.trailing_parts:
+            raise ValueError("trailing discontinuity and map need trailing parts")
+        has_parts = bool(self.trailing_parts) or self.preload_hint is not None
+        mapped = False
+        previous: int | None = None
+        for segment in self.segments:
+            # Only the first segment may be ahead of media_sequence: past skipped ones.
+            if previous is None:
+                if segment.msn < self.media_sequence:
+                    raise ValueError(f"segment {segment.msn} is before media_sequence")
+            elif segment.msn != previous + 1:
+                raise ValueError(f"segment {segment.msn} follows {previous}: not consecutive")
+            previous = segment.msn
+            if segment.map_uri is not None:
+                mapped = True
+            elif mapped:
+                raise ValueError(f"segment {segment.msn} has no map after segments with one")
+            if segment.parts:
+                has_parts = True
+        if has_parts and self.part_target is None:
+            raise ValueError("parts and preload hints need a part target (EXT-X-PART-INF)")
+
+
+def _server_control(pl: MediaPlaylist) -> str | None:
+    """RFC 8216bis, 4.4.3.8 EXT-X-SERVER-CONTROL.
+
+    Blocking reload (6.2.5.2) comes with the parts: golive's muxer answers _HLS_msn and
+    _HLS_part for low-latency playlists, and a PART-HOLD-BACK is required once the playlist
+    has EXT-X-PART-INF.
+    """
+    attributes: list[str] = []
+    hold_back = pl.part_hold_back
+    if pl.part_target is not None:
+        attributes.append("CAN-BLOCK-RELOAD=YES")
+        if hold_back is None:
+            # Three times the target as written, so rounding cannot put it below 3x.
+            hold_back = 3 * round(pl.part_target, 5)
+    if hold_back is not None:
+        attributes.append(f"PART-HOLD-BACK={hold_back:.5f}")
+    if pl.can_skip_until is not None:
+        attributes.append(f"CAN-SKIP-UNTIL={pl.can_skip_until:.5f}")
+    if not attributes:
+        return None
+    return "#EXT-X-SERVER-CONTROL:" + ",".join(attributes)
+
+
+def _skippable(segments: tuple[Segment, ...], boundary: float) -> int:
+    """How many leading segments lie wholly before the Skip Boundary (RFC 8216bis, 6.2.5.1).
+
+    A segment is skipped when it ends at least ``boundary`` seconds before the end of the
+    last complete segment, so what stays listed covers at least ``boundary`` seconds. The
+    trailing parts do not count: measuring from an earlier end skips fewer segments, which
+    is the safe side. The last segment is always listed.
+    """
+    remaining = 0.0
+    for segment in segments:
+        remaining += segment.duration
+    skipped = 0
+    for index in range(len(segments) - 1):
+        duration = segments[index].duration
+        if remaining - duration < boundary:
+            break
+        remaining -= duration
+        skipped += 1
+    return skipped
+
+
+def render_media(pl: MediaPlaylist, skip: bool = False) -> str:
+    """The text of a media playlist (RFC 8216bis, 4.4.3 to 4.4.5).
+
+    ``skip=True`` answers ``_HLS_skip=YES`` with a Playlist Delta Update (RFC 8216bis,
+    6.2.5.1): the segments older than the Skip Boundary (``can_skip_until`` seconds before
+    the end) are replaced by ``EXT-X-SKIP:SKIPPED-SEGMENTS=N`` and the version becomes 9
+    (RFC 8216bis, 7). EXT-X-MEDIA-SEQUENCE and EXT-X-DISCONTINUITY-SEQUENCE keep the values
+    of the full playlist: both describe its first segment, the first one skipped, and
+    clients (hls.js among them) take the discontinuity count of the skipped segments from
+    their previous copy. Nothing is skipped when ``can_skip_until`` is None or when no
+    segment is old enough; then the full playlist is the answer, which 6.2.5.1 allows.
+    """
+    segments = pl.segments
+    skipped = segments[0].msn - pl.media_sequence if segments else 0
+    if skip and pl.can_skip_until is not None:
+        first = _skippable(segments, pl.can_skip_until)
+        if first:
+            skipped += first
+            segments = segments[first:]
+
+    # RFC 8216bis, 7: the lowest version the features in use need.
+    if skipped:
+        version = 9
+    elif (segments and segments[-1].map_uri is not None) or pl.trailing_map_uri is not None:
+        version = 6  # a map always stays in force once given, so the last segment tells
+    else:
+        version = 3
+
+    out = [
+        "#EXTM3U",
+        f"#EXT-X-VERSION:{version}",
+        # RFC 8216bis, 4.4.2.1: every segment starts with a key frame (the segmenter cuts
+        # only there), so a client may decode any segment without the one before.
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+        f"#EXT-X-TARGETDURATION:{pl.target_duration}",
+    ]
+    server_control = _server_control(pl)
+    if server_control is not None:
+        out.append(server_control)
+    if pl.part_target is not None:
+        out.append(f"#EXT-X-PART-INF:PART-TARGET={pl.part_target:.5f}")  # 4.4.3.7
+    out.append(f"#EXT-X-MEDIA-SEQUENCE:{pl.media_sequence}")  # 4.4.3.2
+    if pl.discontinuity_sequence:
+        # 4.4.3.3: absent means 0, so it is written only once a discontinuity slid out.
+        out.append(f"#EXT-X-DISCONTINUITY-SEQUENCE:{pl.discontinuity_sequence}")
+    if skipped:
+        # 4.4.5.2; the EXT-X-MAP of the first segment listed follows, so a client never has
+        # to dig the map of the skipped segments out of its previous copy.
+        out.append(f"#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}")
+
+    map_in_force: str | None = None
+    for segment in segments:
+        out.append(segment.render(map_in_force))
+        map_in_force = segment.map_uri
+
+    if pl.trailing_parts:
+        if pl.trailing_discontinuity:
+            out.append("#EXT-X-DISCONTINUITY")
+        if pl.trailing_map_uri is not None and pl.trailing_map_uri != map_in_force:
+            out.append(_map_line(pl.trailing_map_uri))
+        out.extend(part.render() for part in pl.trailing_parts)
+    # A hint at a part that will never come would hold a client's request open: an ended
+    # playlist has none.
+    if pl.preload_hint is not None and not pl.ended:
+        out.append(pl.preload_hint.render())
+    out.extend(report.render() for report in pl.rendition_reports)
+    if pl.ended:
+        out.append("#EXT-X-ENDLIST")  # 4.4.3.4
+    out.append("")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------
+# Multivariant playlist.
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One variant stream, RFC 8216bis, 4.4.6.2 EXT-X-STREAM-INF.
+
+    ``codecs`` is the RFC 6381 list (empty: the attribute is left out). ``name`` is written
+    as a NAME attribute, which RFC 8216bis defines for EXT-X-MEDIA only: hls.js reads it
+    into ``Level.name`` for the quality menu, and other clients ignore attributes they do
+    not know (RFC 8216bis, 6.3.1).
+    """
+
+    uri: str
+    bandwidth: int  # peak bits per second
+    average_bandwidth: int | None
+    codecs: str
+    resolution: tuple[int, int] | None  # width, height
+    frame_rate: float | None
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_uri_line("variant URI", self.uri)
+        _check_count("BANDWIDTH", self.bandwidth)
+        if self.average_bandwidth is not None:
+            _check_count("AVERAGE-BANDWIDTH", self.average_bandwidth)
+        if self.codecs:
+            _check_quoted("CODECS", self.codecs)
+        if self.resolution is not None:
+            width, height = self.resolution
+            if not (0 < width < 1 << 32 and 0 < height < 1 << 32):
+                raise ValueError(f"bad resolution {self.resolution!r}")
+        if self.frame_rate is not None:
+            _check_seconds("FRAME-RATE", self.frame_rate, positive=True)
+        if self.name is not None:
+            _check_quoted("NAME", self.name)
+
+    def render(self) -> str:
+        attributes = [f"BANDWIDTH={self.bandwidth}"]
+        if self.average_bandwidth is not None:
+            attributes.append(f"AVERAGE-BANDWIDTH={self.average_bandwidth}")
+        if self.codecs:
+            attributes.append(f'CODECS="{self.codecs}"')
+        if self.resolution is not None:
+            attributes.append(f"RESOLUTION={self.resolution[0]}x{self.resolution[1]}")
+        if self.frame_rate is not None:
+            attributes.append(f"FRAME-RATE={self.frame_rate:.3f}")
+        if self.name is not None:
+            attributes.append(f'NAME="{self.name}"')
+        return f"#EXT-X-STREAM-INF:{','.join(attributes)}\n{self.uri}"
+
+
+@dataclass(frozen=True, slots=True)
+class MultivariantPlaylist:
+    """A multivariant playlist, RFC 8216bis, 4.4.6; variants in playback preference order."""
+
+    variants: tuple[Variant, ...]
+
+
+def render_multivariant(pl: MultivariantPlaylist) -> str:
+    """The text of a multivariant playlist (RFC 8216bis, 4.4.6).
+
+    No EXT-X-VERSION: nothing here needs more than version 1 (RFC 8216bis, 4.4.1.2 and 7),
+    and each media playlist states its own.
+    """
+    out = ["#EXTM3U", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    out.extend(variant.render() for variant in pl.variants)
+    out.append("")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------
+# Parsing.
+
+# RFC 8216bis, 4.2. Names are upper case letters, digits and "-"; a value is a
+# quoted-string or runs to the next comma. White space around the comma is tolerated.
+_ATTRIBUTE: Final = re.compile(r'[ \t]*([A-Z0-9-]+)=("[^"]*"[ \t]*|[^",]*)(?:,|\Z)')
+_INTEGER: Final = re.compile(r"[0-9]{1,20}")
+_FLOAT: Final = re.compile(r"[0-9]{1,20}(?:\.[0-9]{0,20})?|\.[0-9]{1,20}")
+_RESOLUTION: Final = re.compile(r"([0-9]{1,10})x([0-9]{1,10})")
+
+_Attributes = dict[str, str]
+
+
+def _attributes(value: str) -> _Attributes:
+    """An attribute list (RFC 8216bis, 4.2): names to raw values, quotes kept."""
+    attributes: _Attributes = {}
+    position = 0
+    while position < len(value):
+        match = _ATTRIBUTE.match(value, position)
+        if match is None:
+            raise ValueError(f"malformed attribute list at column {position + 1}: {value!r}")
+        name = match.group(1)
+        if name in attributes:
+            raise ValueError(f"attribute {name} appears twice")
+        attributes[name] = match.group(2).rstrip(" \t")
+        position = match.end()
+    return attributes
+
+
+def _integer(text: str, what: str) -> int:
+    if _INTEGER.fullmatch(text) is None:
+        raise ValueError(f"{what}: {text!r} is not a decimal-integer")
+    value = int(text)
+    _check_count(what, value)
+    return value
+
+
+def _float(text: str, what: str) -> float:
+    if _FLOAT.fullmatch(text) is None:
+        raise ValueError(f"{what}: {text!r} is not a decimal-floating-point")
+    return float(text)
+
+
+def _quoted(attributes: _Attributes, name: str, tag: str) -> str | None:
+    raw = attributes.get(name)
+    if raw is None:
+        return None
+    if len(raw) < 2 or raw[0] != '"' or raw[-1] != '"':
+        raise ValueError(f"{tag}: {name} must be a quoted-string")
+    return raw[1:-1]
+
+
+def _required_quoted(attributes: _Attributes, name: str, tag: str) -> str:
+    value = _quoted(attributes, name, tag)
+    if value is None:
+        raise ValueError(f"{tag}: {name} is required")
+    return value
+
+
+def _required(attributes: _Attributes, name: str, tag: str) -> str:
+    raw = attributes.get(name)
+    if raw is None:
+        raise ValueError(f"{tag}: {name} is required")
+    return raw
+
+
+def _yes_no(attributes: _Attributes, name: str, tag: str) -> bool:
+    raw = attributes.get(name, "NO")
+    if raw not in ("YES", "NO"):
+        raise ValueError(f"{tag}: {name} must be YES or NO, not {raw!r}")
+    return raw == "YES"
+
+
+def _no_byte_range(attributes: _Attributes, tag: str, *names: str) -> None:
+    for name in names:
+        if name in attributes:
+            raise ValueError(f"{tag}: byte ranges are not supported")
+
+
+def _date_time(text: str) -> datetime:
+    """RFC 8216bis, 4.4.4.6: ISO 8601 with any offset; none at all is read as UTC."""
+    try:
+        when = datetime.fromisoformat(text)
+        if when.tzinfo is None:
+            return when.replace(tzinfo=_UTC)
+        return when.astimezone(_UTC)
+    except (ValueError, OverflowError) as exc:
+        raise ValueError(f"EXT-X-PROGRAM-DATE-TIME: {text!r} is not a date-time") from exc
+
+
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    """Numbered non-blank lines after the EXTM3U header (RFC 8216bis, 4.1 and 4.4.1.1)."""
+    raw_lines = text.split("\n")
+    if raw_lines[0].strip(" \t\r") != "#EXTM3U":
+        raise PlaylistError(1, "the first line must be #EXTM3U")
+    for number, raw in enumerate(raw_lines[1:], start=2):
+        line = raw.strip(" \t\r")
+        if _LINE_BAD.search(line):
+            raise PlaylistError(number, "control character")
+        if line:
+            yield number, line
+
+
+# Tags of the other kind of playlist: a playlist is one kind or the other (RFC 8216bis, 4.4).
+_MULTIVARIANT_TAGS: Final = frozenset(
+    {
+        "EXT-X-MEDIA",
+        "EXT-X-STREAM-INF",
+        "EXT-X-I-FRAME-STREAM-INF",
+        "EXT-X-SESSION-DATA",
+        "EXT-X-SESSION-KEY",
+        "EXT-X-CONTENT-STEERING",
+    }
+)
+_MEDIA_TAGS: Final = frozenset(
+    {
+        "EXTINF",
+        "EXT-X-TARGETDURATION",
+        "EXT-X-MEDIA-SEQUENCE",
+        "EXT-X-DISCONTINUITY-SEQUENCE",
+        "EXT-X-ENDLIST",
+        "EXT-X-PLAYLIST-TYPE",
+        "EXT-X-I-FRAMES-ONLY",
+        "EXT-X-PART-INF",
+        "EXT-X-SERVER-CONTROL",
+        "EXT-X-BYTERANGE",
+        "EXT-X-DISCONTINUITY",
+        "EXT-X-KEY",
+        "EXT-X-MAP",
+        "EXT-X-PROGRAM-DATE-TIME",
+        "EXT-X-GAP",
+        "EXT-X-BITRATE",
+        "EXT-X-PART",
+        "EXT-X-SKIP",
+        "EXT-X-PRELOAD-HINT",
+        "EXT-X-RENDITION-REPORT",
+    }
+)
+# Tags that change what a URI means in ways the model cannot hold: refused, not dropped.
+_UNSUPPORTED: Final = {
+    "EXT-X-BYTERANGE": "byte ranges are not supported",
+    "EXT-X-I-FRAMES-ONLY": "I-frame playlists are not supported",
+    "EXT-X-DEFINE": "variable substitution (EXT-X-DEFINE) is not supported",
+}
+
+
+def _split_tag(line: str) -> tuple[str, str]:
+    name, _, value = line[1:].partition(":")
+    return name, value
+
+
+# uri, duration, parts, program date-time, discontinuity, map: a Segment without its number,
+# which is known only at the end (EXT-X-MEDIA-SEQUENCE may come late, RFC 8216bis 4.4.3.2).
+_RawSegment = tuple[str, float, tuple[Part, ...], datetime | None, bool, str | None]
+
+
+@dataclass(slots=True)
+class _PendingSegment:
+    duration: float | None = None
+    parts: list[Part] | None = None
+    program_date_time: datetime | None = None
+    discontinuity: bool = False
+    map_changed: bool = False
+
+
+class _MediaParser:
+    """State of one parse_media call; one method per tag, dispatched by ``_MEDIA_HANDLERS``."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.target_duration: int | None = None
+        self.media_sequence = 0
+        self.discontinuity_sequence = 0
+        self.part_target: float | None = None
+        self.part_hold_back: float | None = None
+        self.can_skip_until: float | None = None
+        self.skipped = 0
+        self.ended = False
+        self.preload_hint: PreloadHint | None = None
+        self.reports: list[RenditionReport] = []
+        self.map_uri: str | None = None
+        self.segments: list[_RawSegment] = []
+        self.pending = _PendingSegment()
+
+    def feed(self, line: str) -> None:
+        if line[0] != "#":
+            self.uri(line)
+            return
+        if not line.startswith("#EXT"):
+            return  # a comment (RFC 8216bis, 4.1)
+        name, value = _split_tag(line)
+        handler = _MEDIA_HANDLERS.get(name)
+        if handler is not None:
+            handler(self, value)
+        elif name in _UNSUPPORTED:
+            raise ValueError(_UNSUPPORTED[name])
+        elif name in _MULTIVARIANT_TAGS:
+            raise ValueError(f"{name} belongs in a multivariant playlist")
+        # Any other tag is ignored (RFC 8216bis, 6.3.1).
+
+    def once(self, name: str) -> None:
+        if name in self.seen:
+            raise ValueError(f"{name} appears twice")
+        self.seen.add(name)
+
+    def before_segments(self, name: str) -> None:
+        if self.segments or self.pending.parts:
+            raise ValueError(f"{name} must come before the first segment")
+
+    def version(self, value: str) -> None:
+        # RFC 8216bis, 4.4.1.2. Servers often state less than they use, so the number is
+        # only checked for syntax.
+        self.once("EXT-X-VERSION")
+        _integer(value, "EXT-X-VERSION")
+
+    def target(self, value: str) -> None:
+        # RFC 8216bis, 4.4.3.1 wants a decimal-integer; some servers write "6.0".
+        self.once("EXT-X-TARGETDURATION")
+        self.target_duration = math.ceil(_float(value, "EXT-X-TARGETDURATION"))
+
+    def sequence(self, value: str) -> None:
+        # RFC 8216bis, 4.4.3.2 puts it before the first segment; hls.js met servers that
+        # write it later, and numbers are given out at the end, so the order does not matter.
+        self.once("EXT-X-MEDIA-SEQUENCE")
+        self.media_sequence = _integer(value, "EXT-X-MEDIA-SEQUENCE")
+
+    def discontinuity_seq(self, value: str) -> None:
+        self.once("EXT-X-DISCONTINUITY-SEQUENCE")
+        self.discontinuity_sequence = _integer(value, "EXT-X-DISCONTINUITY-SEQUENCE")
+
+    def endlist(self, value: str) -> None:
+        self.once("EXT-X-ENDLIST")
+        self.no_value("EXT-X-ENDLIST", value)
+        self.ended = True
+
+    def part_inf(self, value: str) -> None:
+        self.once("EXT-X-PART-INF")
+        attributes = _attributes(value)
+        raw = _required(attributes, "PART-TARGET", "EXT-X-PART-INF")
+        self.part_target = _float(raw, "PART-TARGET")
+
+    def server_control(self, value: str) -> None:
+        tag = "EXT-X-SERVER-CONTROL"
+        self.once(tag)
+        attributes = _attributes(value)
+        _yes_no(attributes, "CAN-BLOCK-RELOAD", tag)
+        if "PART-HOLD-BACK" in attributes:
+            self.part_hold_back = _float(attributes["PART-HOLD-BACK"], "PART-HOLD-BACK")
+        if "CAN-SKIP-UNTIL" in attributes:
+            self.can_skip_until = _float(attributes["CAN-SKIP-UNTIL"], "CAN-SKIP-UNTIL")
+
+    def skip(self, value: str) -> None:
+        self.once("EXT-X-SKIP")
+        self.before_segments("EXT-X-SKIP")
+        attributes = _attributes(value)
+        raw = _required(attributes, "SKIPPED-SEGMENTS", "EXT-X-SKIP")
+        self.skipped = _integer(raw, "SKIPPED-SEGMENTS")
+
+    def extinf(self, value: str) -> None:
+        if self.pending.duration is not None:
+            raise ValueError("two EXTINF tags for one segment")
+        duration = value.partition(",")[0].strip(" \t")
+        self.pending.duration = _float(duration, "EXTINF")
+
+    def discontinuity(self, value: str) -> None:
+        self.no_value("EXT-X-DISCONTINUITY", value)
+        self.pending.discontinuity = True
+
+    def init_map(self, value: str) -> None:
+        attributes = _attributes(value)
+        _no_byte_range(attributes, "EXT-X-MAP", "BYTERANGE")
+        uri = _required_quoted(attributes, "URI", "EXT-X-MAP")
+        # Checked here: a map that no segment follows is never built into a model.
+        _check_quoted("EXT-X-MAP URI", uri)
+        self.map_uri = uri
+        self.pending.map_changed = True
+
+    def program_date_time(self, value: str) -> None:
+        self.pending.program_date_time = _date_time(value)
+
+    def key(self, value: str) -> None:
+        attributes = _attributes(value)
+        if attributes.get("METHOD") != "NONE":
+            raise ValueError("encrypted segments (EXT-X-KEY) are not supported")
+
+    def part(self, value: str) -> None:
+        tag = "EXT-X-PART"
+        attributes = _attributes(value)
+        _no_byte_range(attributes, tag, "BYTERANGE")
+        duration = _float(_required(attributes, "DURATION", tag), "DURATION")
+        part = Part(
+            _required_quoted(attributes, "URI", tag),
+            duration,
+            _yes_no(attributes, "INDEPENDENT", tag),
+        )
+        if self.pending.parts is None:
+            self.pending.parts = []
+        self.pending.parts.append(part)
+
+    def preload(self, value: str) -> None:
+        tag = "EXT-X-PRELOAD-HINT"
+        attributes = _attributes(value)
+        kind = _required(attributes, "TYPE", tag)
+        uri = _required_quoted(attributes, "URI", tag)
+        # A MAP hint, or a type this parser does not know (RFC 8216bis, 6.3.1), is ignored.
+        if kind != "PART":
+            return
+        _no_byte_range(attributes, tag, "BYTERANGE-START", "BYTERANGE-LENGTH")
+        if self.preload_hint is not None:
+            raise ValueError("two EXT-X-PRELOAD-HINT tags of TYPE=PART")
+        self.preload_hint = PreloadHint(uri)
+
+    def report(self, value: str) -> None:
+        tag = "EXT-X-RENDITION-REPORT"
+        attributes = _attributes(value)
+        self.reports.append(
+            RenditionReport(
+                _required_quoted(attributes, "URI", tag),
+                _integer(_required(attributes, "LAST-MSN", tag), "LAST-MSN"),
+                # RFC 8216bis lets LAST-PART out for renditions without parts; golive's
+                # model always has one, so such a report is refused.
+                _integer(_required(attributes, "LAST-PART", tag), "LAST-PART"),
+            )
+        )
+
+    def uri(self, line: str) -> None:
+        pending = self.pending
+        if pending.duration is None:
+            raise ValueError("a URI without EXTINF")
+        self.segments.append(
+            (
+                line,
+                pending.duration,
+                tuple(pending.parts or ()),
+                pending.program_date_time,
+                pending.discontinuity,
+                self.map_uri,
+            )
+        )
+        self.pending = _PendingSegment()
+
+    @staticmethod
+    def no_value(name: str, value: str) -> None:
+        if value:
+            raise ValueError(f"{name} takes no value")
+
+    def finish(self) -> MediaPlaylist:
+        pending = self.pending
+        if pending.duration is not None:
+            raise ValueError("EXTINF without a URI at the end")
+        if self.target_duration is None:
+            raise ValueError("EXT-X-TARGETDURATION is required")
+        first = self.media_sequence + self.skipped
+        trailing = tuple(pending.parts or ())
+        return MediaPlaylist(
+            target_duration=self.target_duration,
+            part_target=self.part_target,
+            media_sequence=self.media_sequence,
+            discontinuity_sequence=self.discontinuity_sequence,
+            segments=tuple(
+                Segment(first + index, uri, duration, parts, pdt, discontinuity, map_uri)
+                for index, (uri, duration, parts, pdt, discontinuity, map_uri) in enumerate(
+                    self.segments
+                )
+            ),
+            trailing_parts=trailing,
+            preload_hint=self.preload_hint,
+            rendition_reports=tuple(self.reports),
+            ended=self.ended,
+            can_skip_until=self.can_skip_until,
+            part_hold_back=self.part_hold_back,
+            # The tags that precede the trailing parts; with no parts they describe nothing.
+            trailing_discontinuity=bool(trailing) and pending.discontinuity,
+            trailing_map_uri=self.map_uri if trailing and pending.map_changed else None,
+        )
+
+
+_MEDIA_HANDLERS: Final[dict[str, Callable[[_MediaParser, str], None]]] = {
+    "EXT-X-VERSION": _MediaParser.version,
+    "EXT-X-TARGETDURATION": _MediaParser.target,
+    "EXT-X-MEDIA-SEQUENCE": _MediaParser.sequence,
+    "EXT-X-DISCONTINUITY-SEQUENCE": _MediaParser.discontinuity_seq,
+    "EXT-X-ENDLIST": _MediaParser.endlist,
+    "EXT-X-PART-INF": _MediaParser.part_inf,
+    "EXT-X-SERVER-CONTROL": _MediaParser.server_control,
+    "EXT-X-SKIP": _MediaParser.skip,
+    "EXTINF": _MediaParser.extinf,
+    "EXT-X-DISCONTINUITY": _MediaParser.discontinuity,
+    "EXT-X-MAP": _MediaParser.init_map,
+    "EXT-X-PROGRAM-DATE-TIME": _MediaParser.program_date_time,
+    "EXT-X-KEY": _MediaParser.key,
+    "EXT-X-PART": _MediaParser.part,
+    "EXT-X-PRELOAD-HINT": _MediaParser.preload,
+    "EXT-X-RENDITION-REPORT": _MediaParser.report,
+}
+
+
+def parse_media(text: str) -> MediaPlaylist:
+    """Read a media playlist; raises :class:`PlaylistError` naming the line on bad input.
+
+    A delta update comes back with its first segment numbered after the skipped ones
+    (``segments[0].msn - media_sequence`` of them), and renders back to the same text.
+    """
+    parser = _MediaParser()
+    last = 1
+    for number, line in _lines(text):
+        last = number
+        try:
+            parser.feed(line)
+        except ValueError as exc:
+            raise PlaylistError(number, str(exc)) from None
+    try:
+        return parser.finish()
+    except ValueError as exc:
+        raise PlaylistError(last, str(exc)) from None
+
+
+def _variant(attributes: _Attributes) -> Variant:
+    """EXT-X-STREAM-INF attributes as a Variant whose URI comes with the next line."""
+    tag = "EXT-X-STREAM-INF"
+    average = attributes.get("AVERAGE-BANDWIDTH")
+    resolution = attributes.get("RESOLUTION")
+    size: tuple[int, int] | None = None
+    if resolution is not None:
+        match = _RESOLUTION.fullmatch(resolution)
+        if match is None:
+            raise ValueError(f"{tag}: RESOLUTION {resolution!r} is not WIDTHxHEIGHT")
+        size = (int(match.group(1)), int(match.group(2)))
+    frame_rate = attributes.get("FRAME-RATE")
+    return Variant(
+        uri="-",
+        bandwidth=_integer(_required(attributes, "BANDWIDTH", tag), "BANDWIDTH"),
+        average_bandwidth=None if average is None else _integer(average, "AVERAGE-BANDWIDTH"),
+        codecs=_quoted(attributes, "CODECS", tag) or "",
+        resolution=size,
+        frame_rate=None if frame_rate is None else _float(frame_rate, "FRAME-RATE"),
+        name=_quoted(attributes, "NAME", tag),
+    )
+
+
+def parse_multivariant(text: str) -> MultivariantPlaylist:
+    """Read a multivariant playlist's variant streams (RFC 8216bis, 4.4.6.2).
+
+    EXT-X-MEDIA renditions, I-frame streams, session data and unknown tags are ignored;
+    tags of media playlists are refused. Raises :class:`PlaylistError` naming the line.
+    """
+    variants: list[Variant] = []
+    pending: Variant | None = None
+    pending_line = 0
+    version_seen = False
+    last = 1
+    for number, line in _lines(text):
+        last = number
+        try:
+            if line[0] != "#":
+                if pending is None:
+                    raise ValueError("a URI without EXT-X-STREAM-INF")
+                variants.append(replace(pending, uri=line))
+                pending = None
+                continue
+            if not line.startswith("#EXT"):
+                continue  # a comment (RFC 8216bis, 4.1)
+            name, value = _split_tag(line)
+            if name == "EXT-X-STREAM-INF":
+                if pending is not None:
+                    raise ValueError("EXT-X-STREAM-INF without a URI")
+                pending = _variant(_attributes(value))
+                pending_line = number
+            elif name == "EXT-X-VERSION":
+                if version_seen:
+                    raise ValueError("EXT-X-VERSION appears twice")
+                version_seen = True
+                _integer(value, "EXT-X-VERSION")
+            elif name == "EXT-X-DEFINE":
+                raise ValueError(_UNSUPPORTED[name])
+            elif name in _MEDIA_TAGS:
+                raise ValueError(f"{name} belongs in a media playlist")
+            # Any other tag is ignored (RFC 8216bis, 6.3.1).
+        except ValueError as exc:
+            raise PlaylistError(number, str(exc)) from None
+    if pending is not None:
+        raise PlaylistError(pending_line, "EXT-X-STREAM-INF without a URI")
+    if not variants:
+        raise PlaylistError(last, "no EXT-X-STREAM-INF")
+    return MultivariantPlaylist(tuple(variants))
