@@ -13,6 +13,8 @@ from aiohttp import web
 
 from .api.routes import setup_routes
 from .config import Settings
+from .hls.packager import HlsSettings, Packager
+from .hls.routes import setup_hls_routes
 from .hub import StreamHub
 from .rtmp.server import RtmpLimits, RtmpServer, open_authorizer, static_key_authorizer
 
@@ -21,6 +23,7 @@ log = logging.getLogger("golive")
 HUB = web.AppKey("hub", StreamHub)
 RTMP = web.AppKey("rtmp", RtmpServer)
 SETTINGS = web.AppKey("settings", Settings)
+PACKAGER = web.AppKey("packager", Packager)
 
 
 def build_app(settings: Settings) -> web.Application:
@@ -39,7 +42,18 @@ def build_app(settings: Settings) -> web.Application:
         max_connections=settings.rtmp_max_connections,
     )
     app[RTMP] = RtmpServer(hub, authorize, limits)
+    packager = Packager(
+        hub,
+        HlsSettings(
+            part_target=settings.hls_part_target,
+            segment_target=settings.hls_segment_target,
+            window=settings.hls_window,
+            linger=settings.hls_linger,
+        ),
+    )
+    app[PACKAGER] = packager
     setup_routes(app, hub)
+    setup_hls_routes(app, packager)
     app.cleanup_ctx.append(_rtmp_listener)
     return app
 
@@ -56,3 +70,4 @@ async def _rtmp_listener(app: web.Application) -> AsyncIterator[None]:
         )
     yield
     await server.stop()
+    await app[PACKAGER].close()

@@ -47,6 +47,15 @@ class Settings:
     # Seconds a live publisher may stay silent before a new publisher of the same room may
     # take over; defaults to 5.
     takeover_after: float = 5.0
+    # LL-HLS part target in seconds; defaults to 0.333.
+    hls_part_target: float = 0.333
+    # Shortest HLS segment in seconds (segments end at the first keyframe after it); defaults
+    # to 2.
+    hls_segment_target: float = 2.0
+    # Seconds of segments listed in a live playlist; defaults to 36.
+    hls_window: float = 36.0
+    # Seconds an ended stream's playlist stays readable before it is removed; defaults to 60.
+    hls_linger: float = 60.0
     # Stream key -> room. Empty (the default): until accounts exist, anyone may publish and
     # the room is the stream name.
     stream_keys: dict[str, str] = field(default_factory=dict)

@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 need_debs=()
 command -v ffmpeg >/dev/null || need_debs+=(ffmpeg)
 command -v gst-launch-1.0 >/dev/null || need_debs+=(gstreamer1.0-tools)
+# hls.js runs in Debian's Chromium, driven by Playwright (no browser download).
+command -v chromium >/dev/null || need_debs+=(chromium)
+command -v npm >/dev/null || need_debs+=(npm)
 # rtmp2sink (GStreamer's own RTMP client), flvmux, x264enc, avenc_aac for the GStreamer publisher.
-[ -e /usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstrtmp2.so ] || [ -e /usr/lib/aarch64-linux-gnu/gstreamer-1.0/libgstrtmp2.so ] \
-  || need_debs+=(gstreamer1.0-plugins-bad gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav)
+gst-inspect-1.0 rtmp2sink >/dev/null 2>&1 || need_debs+=(gstreamer1.0-plugins-bad)
 if [ ${#need_debs[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need_debs[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -17,6 +19,11 @@ if [ ${#need_debs[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
     "${need_debs[@]}" gstreamer1.0-plugins-bad gstreamer1.0-plugins-good \
     gstreamer1.0-plugins-ugly gstreamer1.0-libav >/dev/null
+fi
+
+# hls.js comes from npm, pinned by web/package-lock.json; nothing of it is committed.
+if [ ! -e web/node_modules/hls.js/dist/hls.min.js ]; then
+  (cd web && npm ci --no-audit --no-fund --silent)
 fi
 
 PY=${PYTHON:-python3}

@@ -2,17 +2,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from golive.hub import LiveStream, StreamHub, StreamItem
 from golive.rtmp.server import Authorizer, RtmpLimits, RtmpServer, open_authorizer
 from scripts.make_sample import make_sample
 
+ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = Path(__file__).parent / ".samples"
 
 
@@ -123,3 +130,49 @@ def require(tool: str) -> str:
 @pytest.fixture(autouse=True)
 def _golive_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="golive")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Served:
+    rtmp: str
+    http: str
+    proc: subprocess.Popen[bytes]
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    rtmp_port, http_port = free_port(), free_port()
+    env = {**os.environ, "GOLIVE_HLS_LINGER": "30"}
+    log = open(tmp_path / "golive.log", "wb")  # noqa: SIM115 (closed after the server)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "golive", "serve", "--host", "127.0.0.1",
+         "--rtmp-port", str(rtmp_port), "--http-port", str(http_port),
+         "--data-dir", str(tmp_path / "data")],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
+    )  # fmt: skip
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", http_port), 0.2):
+                break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError((tmp_path / "golive.log").read_text()) from None
+            time.sleep(0.05)
+    yield Served(f"rtmp://127.0.0.1:{rtmp_port}/live", f"http://127.0.0.1:{http_port}", proc)
+    proc.terminate()
+    code = proc.wait(10)
+    log.close()
+    assert code == 0, "golive serve must exit cleanly on SIGTERM"
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session

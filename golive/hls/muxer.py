@@ -1,0 +1,316 @@
+"""The live window of one rendition, and the waiting behind blocking playlist reloads.
+
+Parts and segments live in memory (RFC 8216bis, 6.2.2: the server keeps the segments of the
+playlist available; 6.2.5.2: blocking reloads are held until the requested part exists). The
+window slides by duration, so memory per stream is bounded by the window and the bitrate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from . import fmp4, playlist
+from .segmenter import InitReady, PartReady, SegmenterEvent
+
+
+@dataclass(slots=True)
+class _Part:
+    data: bytes
+    duration: float
+    independent: bool
+
+
+@dataclass(slots=True)
+class _Segment:
+    msn: int
+    init_id: int
+    start_ms: int
+    program_date_time: datetime
+    discontinuity: bool
+    parts: list[_Part] = field(default_factory=list)
+    complete: bool = False
+    _bytes: bytes | None = None
+    # A complete segment never changes: its playlist entry, with and without its parts, is
+    # built once and reused by every playlist request.
+    _listed: dict[bool, playlist.Segment] = field(default_factory=dict)
+
+    def listed(self, with_parts: bool) -> playlist.Segment:
+        entry = self._listed.get(with_parts)
+        if entry is None:
+            parts: tuple[playlist.Part, ...] = ()
+            if with_parts:
+                parts = self.part_entries()
+            entry = playlist.Segment(
+                msn=self.msn,
+                uri=f"seg-{self.msn}.m4s",
+                duration=self.duration,
+                parts=parts,
+                program_date_time=self.program_date_time,
+                discontinuity=self.discontinuity,
+                map_uri=f"init-{self.init_id}.mp4",
+            )
+            self._listed[with_parts] = entry
+        return entry
+
+    def part_entries(self) -> tuple[playlist.Part, ...]:
+        return tuple(
+            playlist.Part(f"part-{self.msn}.{j}.m4s", p.duration, p.independent)
+            for j, p in enumerate(self.parts)
+        )
+
+    @property
+    def duration(self) -> float:
+        return sum(p.duration for p in self.parts)
+
+    @property
+    def size(self) -> int:
+        return sum(len(p.data) for p in self.parts)
+
+    def data(self) -> bytes:
+        if not self.complete:
+            return b"".join(p.data for p in self.parts)
+        if self._bytes is None:
+            self._bytes = b"".join(p.data for p in self.parts)
+        return self._bytes
+
+
+class WaitTooFarError(Exception):
+    """A blocking reload asked for a part more than a segment ahead (RFC 8216bis, 6.2.5.2)."""
+
+
+class Rendition:
+    """One variant's media playlist: init sections, segments with their parts, the window."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        part_target: float,
+        segment_target: float,
+        window: float = 36.0,
+        parts_kept: int = 4,
+    ) -> None:
+        self.name = name
+        self.part_target = part_target
+        self.segment_target = segment_target
+        self.window = window  # seconds of segments listed; defaults to 36
+        self.parts_kept = parts_kept  # segments that keep their EXT-X-PART lines (>= 3 target)
+        self.inits: dict[int, bytes] = {}
+        self.init_id = 0
+        self.codecs = ""
+        self.resolution: tuple[int, int] | None = None
+        self.frame_rate: float | None = None
+        self.segments: deque[_Segment] = deque()
+        self.next_msn = 0
+        self.discontinuity_sequence = 0
+        self.max_segment_duration = segment_target
+        self.ended = False
+        self._join_pending = False
+        self._clock_anchor: tuple[int, float] | None = None  # (stream ms, wall clock s)
+        self._sequence = 0  # mfhd sequence numbers
+        self._changed = asyncio.Event()
+        self._seen_bytes: deque[tuple[float, int]] = deque()
+        self.peak_bandwidth = 0
+        self.average_bandwidth = 0
+
+    # --- feeding ------------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """A publisher (re)joins: what follows is a discontinuity if anything came before."""
+        self.ended = False
+        self._clock_anchor = None
+        if self.segments:
+            self._join_pending = True
+        self._notify()
+
+    def feed(self, events: list[SegmenterEvent]) -> None:
+        for event in events:
+            if isinstance(event, InitReady):
+                self._init(event)
+            else:
+                self._part(event)
+        if events:
+            self._notify()
+
+    def end(self) -> None:
+        if self.segments and not self.segments[-1].complete:
+            self._complete(self.segments[-1])
+        self.ended = True
+        self._notify()
+
+    def _init(self, event: InitReady) -> None:
+        data = fmp4.init_segment(event.tracks)
+        # A new EXT-X-MAP only when the decoder configuration really changed (PROTOCOL-NOTES).
+        if not self.inits or self.inits[self.init_id] != data:
+            self.init_id += 1
+            self.inits[self.init_id] = data
+            if len(self.segments) > 0:
+                self._join_pending = True
+        self.codecs = ",".join(i.codec_string for i in event.infos)
+        for info in event.infos:
+            if info.width:
+                self.resolution = (info.width, info.height)
+
+    def _part(self, event: PartReady) -> None:
+        if self._clock_anchor is None:
+            self._clock_anchor = (event.start_ms, time.time())
+        current = self.segments[-1] if self.segments else None
+        if event.new_segment or current is None or current.complete:
+            if current is not None and not current.complete:
+                self._complete(current)
+            anchor_ms, anchor_wall = self._clock_anchor
+            pdt = datetime.fromtimestamp(anchor_wall + (event.start_ms - anchor_ms) / 1000, UTC)
+            current = _Segment(self.next_msn, self.init_id, event.start_ms, pdt, self._join_pending)
+            self._join_pending = False
+            self.next_msn += 1
+            self.segments.append(current)
+            self._slide()
+        self._sequence += 1
+        data = fmp4.fragment(self._sequence, event.runs)
+        current.parts.append(_Part(data, event.duration, event.independent))
+        self._measure(len(data), event.duration)
+
+    def _complete(self, segment: _Segment) -> None:
+        segment.complete = True
+        self.max_segment_duration = max(self.max_segment_duration, segment.duration)
+
+    def _slide(self) -> None:
+        total = sum(s.duration for s in self.segments)
+        while len(self.segments) > 2 and total - self.segments[0].duration >= self.window:
+            gone = self.segments.popleft()
+            total -= gone.duration
+            if self.segments[0].discontinuity:
+                self.discontinuity_sequence += 1
+        live_inits = {s.init_id for s in self.segments} | {self.init_id}
+        for init_id in [i for i in self.inits if i not in live_inits]:
+            del self.inits[init_id]
+
+    def _measure(self, size: int, duration: float) -> None:
+        """BANDWIDTH is the peak over a segment-long span, AVERAGE-BANDWIDTH over the window
+        (RFC 8216bis, 4.4.6.2)."""
+        self._seen_bytes.append((duration, size))
+        span = 0.0
+        bits = 0
+        for d, n in reversed(self._seen_bytes):
+            span += d
+            bits += n * 8
+            if span >= self.segment_target:
+                break
+        if span >= self.segment_target * 0.9:
+            self.peak_bandwidth = max(self.peak_bandwidth, int(bits / span))
+        while sum(d for d, _ in self._seen_bytes) > self.window:
+            self._seen_bytes.popleft()
+        total_time = sum(d for d, _ in self._seen_bytes)
+        if total_time > 0:
+            self.average_bandwidth = int(sum(n for _, n in self._seen_bytes) * 8 / total_time)
+        if not self.peak_bandwidth:
+            self.peak_bandwidth = self.average_bandwidth
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # --- reading ------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.segments) and bool(self.segments[0].parts)
+
+    @property
+    def media_sequence(self) -> int:
+        return self.segments[0].msn if self.segments else self.next_msn
+
+    def last_part(self) -> tuple[int, int]:
+        """(msn, part index) of the newest part."""
+        last = self.segments[-1]
+        return last.msn, len(last.parts) - 1
+
+    def has(self, msn: int, part: int | None) -> bool:
+        if not self.segments:
+            return False
+        last = self.segments[-1]
+        if msn < last.msn:
+            return True
+        if msn > last.msn:
+            return False
+        if part is None:
+            return last.complete
+        return part < len(last.parts)
+
+    async def wait(self, msn: int, part: int | None, within: float) -> bool:
+        """Hold until segment ``msn`` (part ``part``) exists; False on timeout or end."""
+        if self.segments:
+            last_msn = self.segments[-1].msn
+            if msn > last_msn + 1 + (1 if part is None else 0):
+                raise WaitTooFarError(f"_HLS_msn={msn} is too far ahead of {last_msn}")
+        deadline = asyncio.get_running_loop().time() + within
+        while not self.has(msn, part):
+            if self.ended:
+                return False
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                return False
+        return True
+
+    def segment(self, msn: int) -> _Segment | None:
+        if not self.segments or msn < self.segments[0].msn or msn > self.segments[-1].msn:
+            return None
+        return self.segments[msn - self.segments[0].msn]
+
+    @property
+    def target_duration(self) -> int:
+        # Rounded-up maximum produced, the one in progress included (RFC 8216bis, 4.4.3.1).
+        longest = self.max_segment_duration
+        if self.segments:
+            longest = max(longest, self.segments[-1].duration)
+        # 10 ms of slack: the last frame of a stream has a guessed duration.
+        return max(1, math.ceil(longest - 0.01))
+
+    def media_playlist(
+        self, skip: bool = False, reports: tuple[playlist.RenditionReport, ...] = ()
+    ) -> str:
+        target = self.target_duration
+        listed = list(self.segments)
+        segments: list[playlist.Segment] = []
+        keep_parts_from = len(listed) - self.parts_kept
+        for i, seg in enumerate(listed):
+            if seg.complete:
+                segments.append(seg.listed(with_parts=i >= keep_parts_from))
+        trailing: tuple[playlist.Part, ...] = ()
+        trailing_discontinuity = False
+        trailing_map: str | None = None
+        hint = None
+        if listed and not listed[-1].complete:
+            seg = listed[-1]
+            trailing = seg.part_entries()
+            trailing_discontinuity = seg.discontinuity
+            trailing_map = f"init-{seg.init_id}.mp4"
+            if not self.ended:
+                hint = playlist.PreloadHint(f"part-{seg.msn}.{len(seg.parts)}.m4s")
+        elif listed and not self.ended:
+            hint = playlist.PreloadHint(f"part-{self.next_msn}.0.m4s")
+        pl = playlist.MediaPlaylist(
+            target_duration=target,
+            part_target=self.part_target,
+            media_sequence=self.media_sequence,
+            discontinuity_sequence=self.discontinuity_sequence,
+            segments=tuple(segments),
+            trailing_parts=trailing,
+            preload_hint=hint,
+            rendition_reports=reports,
+            ended=self.ended,
+            can_skip_until=6.0 * target,
+            part_hold_back=3.0 * self.part_target,
+            trailing_discontinuity=trailing_discontinuity,
+            trailing_map_uri=trailing_map,
+        )
+        return playlist.render_media(pl, skip=skip)

@@ -1,0 +1,103 @@
+"""Ties the stream hub to HLS: one room per publisher name, a segmenter and a rendition per
+variant, kept across a publisher's reconnect and removed a while after the stream ends."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from ..hub import Gap, LiveStream, StreamHub, Subscription
+from ..media import Sample, TrackConfig
+from .muxer import Rendition
+from .segmenter import Segmenter
+
+log = logging.getLogger("golive.hls")
+
+
+@dataclass(frozen=True, slots=True)
+class HlsSettings:
+    part_target: float = 0.333  # seconds; LL-HLS part target, defaults to 1/3 s
+    segment_target: float = 2.0  # seconds; shortest segment, cut at the next keyframe after it
+    window: float = 36.0  # seconds of segments in the live playlist; defaults to 36
+    linger: float = 60.0  # seconds an ended stream's playlist stays readable; defaults to 60
+
+
+class HlsRoom:
+    def __init__(self, name: str, settings: HlsSettings) -> None:
+        self.name = name
+        self.settings = settings
+        self.source = Rendition(
+            "source",
+            part_target=settings.part_target,
+            segment_target=settings.segment_target,
+            window=settings.window,
+        )
+        self.renditions: dict[str, Rendition] = {"source": self.source}
+        self.stream: LiveStream | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.removal: asyncio.TimerHandle | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.stream is not None and not self.stream.ended
+
+
+class Packager:
+    def __init__(self, hub: StreamHub, settings: HlsSettings | None = None) -> None:
+        self.settings = settings or HlsSettings()
+        self.rooms: dict[str, HlsRoom] = {}
+        hub.on_stream_started(self._started)
+
+    def _started(self, stream: LiveStream) -> None:
+        room = self.rooms.get(stream.room)
+        if room is None:
+            room = self.rooms[stream.room] = HlsRoom(stream.room, self.settings)
+        if room.removal is not None:
+            room.removal.cancel()
+            room.removal = None
+        room.stream = stream
+        sub = stream.subscribe()
+        room.task = asyncio.get_running_loop().create_task(self._package(room, sub))
+
+    async def _package(self, room: HlsRoom, sub: Subscription) -> None:
+        rendition = room.source
+        segmenter = Segmenter(
+            part_target=self.settings.part_target, segment_target=self.settings.segment_target
+        )
+        rendition.begin()
+        try:
+            async for item in sub:
+                if isinstance(item, Gap):
+                    # Frames were lost: close what we have and restart at the keyframe that
+                    # follows, marked as a discontinuity.
+                    rendition.feed(segmenter.finish())
+                    segmenter = Segmenter(
+                        part_target=self.settings.part_target,
+                        segment_target=self.settings.segment_target,
+                    )
+                    rendition.begin()
+                elif isinstance(item, TrackConfig | Sample):
+                    rendition.feed(segmenter.push(item))
+            rendition.feed(segmenter.finish())
+        except Exception:
+            log.exception("room %s: packaging failed; the stream goes on without HLS", room.name)
+            sub.close()
+        finally:
+            rendition.end()
+            if room.stream is sub.stream:
+                room.stream = None
+                loop = asyncio.get_running_loop()
+                room.removal = loop.call_later(self.settings.linger, self._remove, room)
+
+    def _remove(self, room: HlsRoom) -> None:
+        if self.rooms.get(room.name) is room and not room.live:
+            del self.rooms[room.name]
+            log.info("room %s: HLS playlist removed", room.name)
+
+    async def close(self) -> None:
+        for room in self.rooms.values():
+            if room.task is not None:
+                room.task.cancel()
+            if room.removal is not None:
+                room.removal.cancel()

@@ -1,0 +1,165 @@
+"""HTTP for HLS: playlists with blocking reload, init sections, segments and parts from memory.
+
+URLs are keyed by the room (the streamer's public name), never by the stream key::
+
+    /hls/{room}/index.m3u8                      multivariant playlist
+    /hls/{room}/{rendition}/index.m3u8          media playlist (_HLS_msn, _HLS_part, _HLS_skip)
+    /hls/{room}/{rendition}/init-{id}.mp4       initialization section (EXT-X-MAP)
+    /hls/{room}/{rendition}/seg-{msn}.m4s       segment
+    /hls/{room}/{rendition}/part-{msn}.{i}.m4s  part (a request for the hinted part waits)
+
+Nothing is read from disk, so a path can only name something in these dictionaries.
+"""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+
+from . import playlist
+from .muxer import Rendition, WaitTooFarError
+from .packager import HlsRoom, Packager
+
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+# Parts and segments never change once listed: caches may keep them (RFC 8216bis, 6.2.5.2 notes
+# that the server should make them cacheable); playlists change every part.
+MEDIA_CACHE = "public, max-age=3600, immutable"
+PLAYLIST_CACHE = "no-cache"
+CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Age, Date"}
+
+_SEGMENT = re.compile(r"seg-(\d{1,12})\.m4s")
+_PART = re.compile(r"part-(\d{1,12})\.(\d{1,4})\.m4s")
+_INIT = re.compile(r"init-(\d{1,9})\.mp4")
+
+
+def _not_found(what: str) -> web.HTTPNotFound:
+    return web.HTTPNotFound(
+        text=f'{{"error": "not_found", "message": "{what}"}}',
+        content_type="application/json",
+        headers=CORS,
+    )
+
+
+def _bad_request(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(
+        text=f'{{"error": "bad_request", "message": "{message}"}}',
+        content_type="application/json",
+        headers=CORS,
+    )
+
+
+def setup_hls_routes(app: web.Application, packager: Packager) -> None:
+    def room_of(request: web.Request) -> HlsRoom:
+        room = packager.rooms.get(request.match_info["room"])
+        if room is None or not room.source.ready:
+            raise _not_found("no such live room")
+        return room
+
+    def rendition_of(request: web.Request) -> tuple[HlsRoom, Rendition]:
+        room = room_of(request)
+        rendition = room.renditions.get(request.match_info["rendition"])
+        if rendition is None or not rendition.ready:
+            raise _not_found("no such rendition")
+        return room, rendition
+
+    def playlist_response(text: str) -> web.Response:
+        return web.Response(
+            text=text,
+            content_type=PLAYLIST_TYPE,
+            headers={"Cache-Control": PLAYLIST_CACHE, **CORS},
+        )
+
+    def media_response(data: bytes) -> web.Response:
+        return web.Response(
+            body=data, content_type="video/mp4", headers={"Cache-Control": MEDIA_CACHE, **CORS}
+        )
+
+    async def multivariant(request: web.Request) -> web.Response:
+        room = room_of(request)
+        variants = []
+        for name, r in room.renditions.items():
+            if not r.ready:
+                continue
+            variants.append(
+                playlist.Variant(
+                    uri=f"{name}/index.m3u8",
+                    bandwidth=max(r.peak_bandwidth, 1),
+                    average_bandwidth=r.average_bandwidth or None,
+                    codecs=r.codecs,
+                    resolution=r.resolution,
+                    frame_rate=r.frame_rate,
+                    name=name,
+                )
+            )
+        return playlist_response(
+            playlist.render_multivariant(playlist.MultivariantPlaylist(tuple(variants)))
+        )
+
+    def _int_param(request: web.Request, name: str) -> int | None:
+        value = request.query.get(name)
+        if value is None:
+            return None
+        if not value.isdigit() or len(value) > 12:
+            raise _bad_request(f"{name} must be a non-negative integer")
+        return int(value)
+
+    async def media(request: web.Request) -> web.Response:
+        room, rendition = rendition_of(request)
+        msn = _int_param(request, "_HLS_msn")
+        part = _int_param(request, "_HLS_part")
+        if part is not None and msn is None:
+            raise _bad_request("_HLS_part needs _HLS_msn")
+        if msn is not None:
+            # Blocking playlist reload (RFC 8216bis, 6.2.5.2): hold until the part exists;
+            # give up a little after three target durations.
+            timeout = 3 * rendition.target_duration + 1
+            try:
+                found = await rendition.wait(msn, part, timeout)
+            except WaitTooFarError as exc:
+                raise _bad_request(str(exc)) from None
+            if not found and not rendition.ended:
+                raise web.HTTPServiceUnavailable(
+                    text='{"error": "timeout", "message": "the part did not arrive in time"}',
+                    content_type="application/json",
+                    headers=CORS,
+                )
+        skip = request.query.get("_HLS_skip") in ("YES", "v2")
+        reports = tuple(
+            playlist.RenditionReport(f"../{name}/index.m3u8", *other.last_part())
+            for name, other in room.renditions.items()
+            if other is not rendition and other.ready
+        )
+        return playlist_response(rendition.media_playlist(skip=skip, reports=reports))
+
+    async def media_file(request: web.Request) -> web.Response:
+        _room, rendition = rendition_of(request)
+        name = request.match_info["file"]
+        if m := _PART.fullmatch(name):
+            msn, index = int(m.group(1)), int(m.group(2))
+            segment = rendition.segment(msn)
+            if segment is None or index >= len(segment.parts):
+                # The preload-hinted part: wait for it (RFC 8216bis, 4.4.5.3).
+                try:
+                    arrived = await rendition.wait(msn, index, 3 * rendition.target_duration + 1)
+                except WaitTooFarError:
+                    arrived = False
+                segment = rendition.segment(msn)
+                if not arrived or segment is None or index >= len(segment.parts):
+                    raise _not_found("no such part")
+            return media_response(segment.parts[index].data)
+        if m := _SEGMENT.fullmatch(name):
+            segment = rendition.segment(int(m.group(1)))
+            if segment is None or not segment.complete:
+                raise _not_found("no such segment")
+            return media_response(segment.data())
+        if m := _INIT.fullmatch(name):
+            data = rendition.inits.get(int(m.group(1)))
+            if data is None:
+                raise _not_found("no such initialization section")
+            return media_response(data)
+        raise _not_found("no such file")
+
+    app.router.add_get("/hls/{room}/index.m3u8", multivariant)
+    app.router.add_get("/hls/{room}/{rendition}/index.m3u8", media)
+    app.router.add_get("/hls/{room}/{rendition}/{file}", media_file)

@@ -1,0 +1,157 @@
+"""The segmenter fed synthetic streams: cut points, part lengths, timing continuity."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+
+from golive.hls.segmenter import InitReady, PartReady, Segmenter, SegmenterEvent
+from golive.media import Codec, Kind, Sample, TrackConfig
+
+_SPS = bytes.fromhex("6764001facd9405005bb0110000003001000000303c0f1831960")
+_PPS = bytes.fromhex("68ebe3cb22c0")
+AVC = TrackConfig(
+    Codec.H264,
+    bytes([1, 0x64, 0x00, 0x1F, 0xFF, 0xE1]) + len(_SPS).to_bytes(2, "big") + _SPS
+    + b"\x01" + len(_PPS).to_bytes(2, "big") + _PPS,
+)  # fmt: skip
+AAC = TrackConfig(Codec.AAC, bytes.fromhex("1190"))  # AAC LC, 48 kHz, stereo
+
+
+def av_stream(
+    seconds: float,
+    *,
+    gop: float = 2.0,
+    start: int = 0,
+    video: bool = True,
+    audio: bool = True,
+    bframes: bool = False,
+) -> Iterator[TrackConfig | Sample]:
+    """Samples in FLV order (by DTS), times in ms, as ingest produces them."""
+    if audio:
+        yield AAC
+    if video:
+        yield AVC
+    items: list[tuple[int, int, Sample]] = []
+    if video:
+        n = int(seconds * 30)
+        for i in range(n):
+            dts = start + round(i * 1000 / 30)
+            cts = (67 if i % 3 == 0 else (100 if i % 3 == 1 else 0)) - 33 if bframes else 0
+            key = i % round(gop * 30) == 0
+            items.append((dts, 1, Sample(Codec.H264, dts, cts, key, bytes([i % 256]) * 50)))
+    if audio:
+        n = int(seconds * 48000 / 1024)
+        for i in range(n):
+            dts = start + round(i * 1024 * 1000 / 48000)
+            items.append((dts, 0, Sample(Codec.AAC, dts, 0, True, b"a" * 10)))
+    for _, _, s in sorted(items, key=lambda x: (x[0], x[1])):
+        yield s
+
+
+def run(seg: Segmenter, items: Iterator[TrackConfig | Sample]) -> list[SegmenterEvent]:
+    out: list[SegmenterEvent] = []
+    for item in items:
+        out.extend(seg.push(item))
+    out.extend(seg.finish())
+    return out
+
+
+def parts_of(events: list[SegmenterEvent]) -> list[PartReady]:
+    return [e for e in events if isinstance(e, PartReady)]
+
+
+def segments_of(parts: list[PartReady]) -> list[list[PartReady]]:
+    segs: list[list[PartReady]] = []
+    for p in parts:
+        if p.new_segment:
+            segs.append([])
+        segs[-1].append(p)
+    return segs
+
+
+def test_segments_at_keyframes_and_parts_within_85_to_100_percent() -> None:
+    events = run(Segmenter(part_target=0.333, segment_target=2.0), av_stream(10.0))
+    assert isinstance(events[0], InitReady)
+    assert [t.track_id for t in events[0].tracks] == [1, 2]
+    parts = parts_of(events)
+    segs = segments_of(parts)
+    assert len(segs) == 5
+    for seg in segs:
+        assert seg[0].independent
+        first_video = next(r for r in seg[0].runs if r.track_id == 1).samples[0]
+        assert first_video.keyframe
+        assert sum(p.duration for p in seg) == pytest.approx(2.0, abs=0.04)
+        for p in seg[:-1]:
+            assert 0.85 * 0.333 <= p.duration <= 0.334, p.duration
+    # Every sample exactly once, in order, with continuous decode times.
+    for track_id, count in ((1, 300), (2, int(10 * 48000 / 1024))):
+        runs = [r for p in parts for r in p.runs if r.track_id == track_id]
+        assert sum(len(r.samples) for r in runs) == count
+        for a, b in itertools.pairwise(runs):
+            assert a.base_decode_time + sum(s.duration for s in a.samples) == b.base_decode_time
+
+
+def test_aac_durations_are_exactly_1024_samples() -> None:
+    events = run(Segmenter(), av_stream(4.0))
+    audio = [s for p in parts_of(events) for r in p.runs if r.track_id == 2 for s in r.samples]
+    assert {s.duration for s in audio} == {1024}
+
+
+def test_b_frames_keep_signed_composition_offsets() -> None:
+    events = run(Segmenter(), av_stream(2.0, bframes=True))
+    video = [s for p in parts_of(events) for r in p.runs if r.track_id == 1 for s in r.samples]
+    assert {s.composition_offset for s in video} == {34 * 90, 67 * 90, -33 * 90}
+
+
+def test_long_gop_makes_long_segments_with_short_parts() -> None:
+    # OBS in Simple mode: a keyframe every 250 frames.
+    events = run(Segmenter(), av_stream(20.0, gop=250 / 30))
+    segs = segments_of(parts_of(events))
+    assert [round(sum(p.duration for p in s), 1) for s in segs[:2]] == [8.3, 8.3]
+    assert max(p.duration for s in segs for p in s) <= 0.334
+
+
+def test_video_only() -> None:
+    events = run(Segmenter(), av_stream(4.0, audio=False))
+    assert [t.config.kind for t in events[0].tracks] == [Kind.VIDEO]  # type: ignore[union-attr]
+    assert len(segments_of(parts_of(events))) == 2
+
+
+def test_audio_only_starts_without_waiting_forever_for_video() -> None:
+    events = run(Segmenter(), av_stream(6.0, video=False))
+    init = events[0]
+    assert isinstance(init, InitReady)
+    assert [t.config.codec for t in init.tracks] == [Codec.AAC]
+    parts = parts_of(events)
+    assert parts[0].runs[0].base_decode_time == 0, "the audio held back while waiting is kept"
+    assert sum(len(p.runs[0].samples) for p in parts) == int(6 * 48000 / 1024)
+    assert parts and all(p.independent for p in parts)
+    assert all(p.duration <= 0.36 for p in parts[:-1])
+
+
+def test_timeline_past_2_32_ms() -> None:
+    start = (1 << 32) - 3000  # crosses the 32-bit wrap, already unwrapped by ingest
+    events = run(Segmenter(), av_stream(6.0, start=start))
+    runs = [r for p in parts_of(events) for r in p.runs if r.track_id == 1]
+    assert runs[0].base_decode_time == start * 90
+    for a, b in itertools.pairwise(runs):
+        assert a.base_decode_time + sum(s.duration for s in a.samples) == b.base_decode_time
+    assert runs[-1].base_decode_time > (1 << 32) * 90
+
+
+def test_repeated_identical_config_changes_nothing_but_a_new_one_restarts() -> None:
+    seg = Segmenter()
+    events: list[SegmenterEvent] = []
+    for item in av_stream(3.0):
+        events.extend(seg.push(item))
+        if isinstance(item, Sample) and item.keyframe and item.kind is Kind.VIDEO:
+            events.extend(seg.push(AVC))  # re-sent with every keyframe: normal
+    assert sum(isinstance(e, InitReady) for e in events) == 1
+    changed = TrackConfig(Codec.H264, AVC.record[:-1] + b"\xc1")
+    events = seg.push(changed)
+    assert parts_of(events), "the buffered part is flushed"
+    restart = seg.push(Sample(Codec.H264, 5000, 0, True, b"k"))
+    assert isinstance(restart[0], InitReady)
