@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from . import fmp4, playlist
-from .segmenter import InitReady, PartReady, SegmenterEvent
+from .segmenter import VIDEO_TIMESCALE, VIDEO_TRACK_ID, InitReady, PartReady, SegmenterEvent
 
 
 @dataclass(slots=True)
@@ -117,6 +117,8 @@ class Rendition:
         self._seen_bytes: deque[tuple[float, int]] = deque()
         self.peak_bandwidth = 0
         self.average_bandwidth = 0
+        self._video_frames = 0
+        self._video_ticks = 0
 
     # --- feeding ------------------------------------------------------------------------
 
@@ -171,9 +173,21 @@ class Rendition:
             self.segments.append(current)
             self._slide()
         self._sequence += 1
+        self._count_frames(event)
         data = fmp4.fragment(self._sequence, event.runs)
         current.parts.append(_Part(data, event.duration, event.independent))
         self._measure(len(data), event.duration)
+
+    def _count_frames(self, event: PartReady) -> None:
+        """FRAME-RATE from what was produced (RFC 8216bis, 4.4.6.2), not from metadata."""
+        for run in event.runs:
+            if run.track_id == VIDEO_TRACK_ID:
+                self._video_frames += len(run.samples)
+                self._video_ticks += sum(s.duration for s in run.samples)
+        if self._video_ticks >= VIDEO_TIMESCALE // 4:
+            self.frame_rate = round(self._video_frames * VIDEO_TIMESCALE / self._video_ticks, 3)
+            if self._video_ticks > 30 * VIDEO_TIMESCALE:
+                self._video_frames = self._video_ticks = 0
 
     def _complete(self, segment: _Segment) -> None:
         segment.complete = True

@@ -64,6 +64,12 @@ async def test_live_hls_read_back_by_ffmpeg_and_pyav(
     [variant] = mv.variants
     assert variant.codecs.startswith("avc1.") and "mp4a.40.2" in variant.codecs
     assert variant.resolution == (320, 240)
+    assert variant.frame_rate == pytest.approx(30.0, abs=0.1)
+    assert variant.bandwidth >= (variant.average_bandwidth or 0) > 100_000
+    async with http.get(f"{base}/index.m3u8") as r:
+        assert r.headers["Content-Type"].startswith("application/vnd.apple.mpegurl")
+        assert r.headers["Cache-Control"] == "no-cache"
+        assert r.headers["Access-Control-Allow-Origin"] == "*"
 
     # While live: blocking reloads for the next parts, and every listed part fetched at once.
     media_url = f"{base}/{variant.uri}"
@@ -85,6 +91,8 @@ async def test_live_hls_read_back_by_ffmpeg_and_pyav(
         assert all(b.status == 200 for b in bodies)
         for b in bodies:
             assert (await b.read())[4:8] == b"moof"
+            assert "max-age" in b.headers["Cache-Control"]
+            assert b.headers["Content-Type"] == "video/mp4"
     # A blocking reload returns about when the part arrives: never more than a part target
     # plus slack, since the request asked for the very next part.
     assert max(waits) < 1.5, waits
