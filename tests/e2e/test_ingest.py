@@ -153,6 +153,20 @@ async def test_pyav_hevc_over_enhanced_rtmp(golive_rtmp: GoliveFactory) -> None:
     assert configs[Kind.VIDEO] == want_configs[Kind.VIDEO]
 
 
+async def test_pyav_opus_over_enhanced_rtmp(golive_rtmp: GoliveFactory) -> None:
+    path = sample("h264-opus-2s.mkv", duration=2.0, size="320x240", acodec="libopus")
+    golive = await golive_rtmp()
+    await pyav_publish(path, f"{golive.url}/opus")
+    [rec] = await golive.wait_streams(1)
+    assert rec.stream.audio is not None and rec.stream.audio.codec is Codec.OPUS
+    assert rec.stream.audio.record.startswith(b"OpusHead")
+    got, _ = received_frames(rec)
+    want, _ = source_frames(path)
+    audio_got = [f.data for f in got if f.kind is Kind.AUDIO]
+    audio_want = [f.data for f in want if f.kind is Kind.AUDIO]
+    assert audio_got == audio_want
+
+
 async def test_gstreamer_rtmp2sink_publish(golive_rtmp: GoliveFactory, h264_aac_flv: Path) -> None:
     gst = require("gst-launch-1.0")
     golive = await golive_rtmp()
