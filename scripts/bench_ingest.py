@@ -74,6 +74,7 @@ class Server:
     def __init__(self, name: str, cmd: list[str], port: int, cwd: Path | None = None) -> None:
         self.name = name
         self.port = port
+        self.hls_dir: Path | None = None  # where nginx-rtmp writes HLS, to check it does
         self.proc = subprocess.Popen(
             cmd,
             cwd=cwd,
@@ -124,6 +125,11 @@ def start_nginx(tmp: Path, hls: bool) -> Server | None:
     name = "nginx-rtmp+hls" if hls else "nginx-rtmp"
     prefix = tmp / name
     (prefix / "hls").mkdir(parents=True, exist_ok=True)
+    # nginx started as root runs its worker as nobody, which must reach the HLS folder (the
+    # temporary directory is 0700), or nginx-rtmp silently writes no HLS at all.
+    tmp.chmod(0o755)
+    prefix.chmod(0o755)
+    (prefix / "hls").chmod(0o777)
     (prefix / "logs").mkdir(exist_ok=True)
     hls_conf = f"hls on; hls_path {prefix}/hls; hls_fragment 2s;" if hls else ""
     conf = prefix / "nginx.conf"
@@ -144,7 +150,9 @@ rtmp {{
 }}
 """
     )
-    return Server(name, [nginx, "-p", str(prefix), "-c", str(conf)], port)
+    server = Server(name, [nginx, "-p", str(prefix), "-c", str(conf)], port)
+    server.hls_dir = prefix / "hls" if hls else None
+    return server
 
 
 def publisher(port: int, key: str, realtime: bool) -> subprocess.Popen[bytes]:
@@ -212,6 +220,8 @@ def main() -> None:
         try:
             for s in servers:  # warm-up round, not counted
                 measure(s, "warmup")
+                if s.hls_dir is not None and not any(s.hls_dir.glob("*.ts")):
+                    raise RuntimeError(f"{s.name} wrote no HLS: the comparison would be unfair")
             for r in range(args.rounds):
                 if args.realtime:
                     for name, value in measure_realtime(servers, f"round{r}").items():

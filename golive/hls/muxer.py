@@ -160,7 +160,10 @@ class Rendition:
 
     def _part(self, event: PartReady) -> None:
         if self._clock_anchor is None:
-            self._clock_anchor = (event.start_ms, time.time())
+            # A part is finished when the frame after it arrives, so "now" is the wall-clock
+            # time of the part's end, not of its start.
+            end_ms = event.start_ms + round(event.duration * 1000)
+            self._clock_anchor = (end_ms, time.time())
         current = self.segments[-1] if self.segments else None
         if event.new_segment or current is None or current.complete:
             if current is not None and not current.complete:
