@@ -176,6 +176,7 @@ class PartTiming:
     end: float  # media time of the part's end, s after the stream's first part began
     listed: float  # time.monotonic() when the playlist listing it had arrived
     counted: bool  # False: listed before the client watched, warm-up, or closed by the end
+    uri: str = ""
     fetched: float = math.nan
     size: int = 0
 
@@ -186,20 +187,20 @@ class Follow:
     reloads: int = 0
 
 
-def listed_parts(pl: MediaPlaylist) -> tuple[list[tuple[int, int, float]], set[int]]:
-    """(msn, index, duration) of every part the playlist lists, and its complete segments."""
-    out: list[tuple[int, int, float]] = []
+def listed_parts(pl: MediaPlaylist) -> tuple[list[tuple[int, int, float, str]], set[int]]:
+    """(msn, index, duration, uri) of every listed part, and the complete segments."""
+    out: list[tuple[int, int, float, str]] = []
     complete: set[int] = set()
     for segment in pl.segments:
         complete.add(segment.msn)
-        out.extend((segment.msn, i, p.duration) for i, p in enumerate(segment.parts))
+        out.extend((segment.msn, i, p.duration, p.uri) for i, p in enumerate(segment.parts))
     trailing = pl.segments[-1].msn + 1 if pl.segments else pl.media_sequence
-    out.extend((trailing, i, p.duration) for i, p in enumerate(pl.trailing_parts))
+    out.extend((trailing, i, p.duration, p.uri) for i, p in enumerate(pl.trailing_parts))
     return out, complete
 
 
 async def fetch_part(session: aiohttp.ClientSession, base: str, timing: PartTiming) -> None:
-    async with session.get(f"{base}part-{timing.msn}.{timing.index}.m4s") as response:
+    async with session.get(base + timing.uri) as response:
         if response.status != 200:
             raise RuntimeError(f"part {timing.msn}.{timing.index}: HTTP {response.status}")
         timing.size = len(await response.read())
@@ -237,10 +238,10 @@ async def follow(http: str, room: str, limit: float) -> Follow:
                 after = {(last[0], last[1] + 1), (last[0] + 1, 0)}
                 if fresh[0][:2] not in after:
                     raise RuntimeError(f"parts skipped: {last} then {fresh[0][:2]}")
-            for msn, index, duration in fresh:
+            for msn, index, duration, uri in fresh:
                 media_end += duration
                 counted = not first and not pl.ended and media_end - duration >= SKIP_SECONDS
-                timing = PartTiming(msn, index, media_end, listed_at, counted)
+                timing = PartTiming(msn, index, media_end, listed_at, counted, uri)
                 result.parts.append(timing)
                 fetches.append(asyncio.create_task(fetch_part(session, base, timing)))
                 last = (msn, index)

@@ -20,6 +20,7 @@ from .segmenter import VIDEO_TIMESCALE, VIDEO_TRACK_ID, InitReady, PartReady, Se
 
 @dataclass(slots=True)
 class _Part:
+    number: int  # counts every part of the rendition, across segments
     data: bytes
     duration: float
     independent: bool
@@ -59,8 +60,7 @@ class _Segment:
 
     def part_entries(self) -> tuple[playlist.Part, ...]:
         return tuple(
-            playlist.Part(f"part-{self.msn}.{j}.m4s", p.duration, p.independent)
-            for j, p in enumerate(self.parts)
+            playlist.Part(f"part-{p.number}.m4s", p.duration, p.independent) for p in self.parts
         )
 
     @property
@@ -106,6 +106,10 @@ class Rendition:
         self.resolution: tuple[int, int] | None = None
         self.frame_rate: float | None = None
         self.segments: deque[_Segment] = deque()
+        # Parts are named by one counter across segments, so the preload hint can name the
+        # next part before anyone knows whether a keyframe will start a new segment with it.
+        self.parts: dict[int, _Part] = {}
+        self.next_part = 0
         self.next_msn = 0
         self.discontinuity_sequence = 0
         self.max_segment_duration = segment_target
@@ -178,7 +182,10 @@ class Rendition:
         self._sequence += 1
         self._count_frames(event)
         data = fmp4.fragment(self._sequence, event.runs)
-        current.parts.append(_Part(data, event.duration, event.independent))
+        part = _Part(self.next_part, data, event.duration, event.independent)
+        self.next_part += 1
+        current.parts.append(part)
+        self.parts[part.number] = part
         self._measure(len(data), event.duration)
 
     def _count_frames(self, event: PartReady) -> None:
@@ -201,6 +208,8 @@ class Rendition:
         while len(self.segments) > 2 and total - self.segments[0].duration >= self.window:
             gone = self.segments.popleft()
             total -= gone.duration
+            for part in gone.parts:
+                self.parts.pop(part.number, None)
             if self.segments[0].discontinuity:
                 self.discontinuity_sequence += 1
         live_inits = {s.init_id for s in self.segments} | {self.init_id}
@@ -278,6 +287,21 @@ class Rendition:
                 return False
         return True
 
+    async def wait_part(self, number: int, within: float) -> _Part | None:
+        """The part numbered ``number``, waiting for it when it is the next one."""
+        if number > self.next_part:
+            return None  # only the hinted part is waited for
+        deadline = asyncio.get_running_loop().time() + within
+        while number >= self.next_part and not self.ended:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return None
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                return None
+        return self.parts.get(number)
+
     def segment(self, msn: int) -> _Segment | None:
         if not self.segments or msn < self.segments[0].msn or msn > self.segments[-1].msn:
             return None
@@ -312,9 +336,9 @@ class Rendition:
             trailing_discontinuity = seg.discontinuity
             trailing_map = f"init-{seg.init_id}.mp4"
             if not self.ended:
-                hint = playlist.PreloadHint(f"part-{seg.msn}.{len(seg.parts)}.m4s")
+                hint = playlist.PreloadHint(f"part-{self.next_part}.m4s")
         elif listed and not self.ended:
-            hint = playlist.PreloadHint(f"part-{self.next_msn}.0.m4s")
+            hint = playlist.PreloadHint(f"part-{self.next_part}.m4s")
         pl = playlist.MediaPlaylist(
             target_duration=target,
             part_target=self.part_target,

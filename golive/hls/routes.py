@@ -6,7 +6,7 @@ URLs are keyed by the room (the streamer's public name), never by the stream key
     /hls/{room}/{rendition}/index.m3u8          media playlist (_HLS_msn, _HLS_part, _HLS_skip)
     /hls/{room}/{rendition}/init-{id}.mp4       initialization section (EXT-X-MAP)
     /hls/{room}/{rendition}/seg-{msn}.m4s       segment
-    /hls/{room}/{rendition}/part-{msn}.{i}.m4s  part (a request for the hinted part waits)
+    /hls/{room}/{rendition}/part-{n}.m4s        part n of the rendition (the hinted one waits)
 
 Nothing is read from disk, so a path can only name something in these dictionaries.
 """
@@ -29,7 +29,7 @@ PLAYLIST_CACHE = "no-cache"
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Age, Date"}
 
 _SEGMENT = re.compile(r"seg-(\d{1,12})\.m4s")
-_PART = re.compile(r"part-(\d{1,12})\.(\d{1,4})\.m4s")
+_PART = re.compile(r"part-(\d{1,12})\.m4s")
 _INIT = re.compile(r"init-(\d{1,9})\.mp4")
 
 
@@ -136,18 +136,11 @@ def setup_hls_routes(app: web.Application, packager: Packager) -> None:
         _room, rendition = rendition_of(request)
         name = request.match_info["file"]
         if m := _PART.fullmatch(name):
-            msn, index = int(m.group(1)), int(m.group(2))
-            segment = rendition.segment(msn)
-            if segment is None or index >= len(segment.parts):
-                # The preload-hinted part: wait for it (RFC 8216bis, 4.4.5.3).
-                try:
-                    arrived = await rendition.wait(msn, index, 3 * rendition.target_duration + 1)
-                except WaitTooFarError:
-                    arrived = False
-                segment = rendition.segment(msn)
-                if not arrived or segment is None or index >= len(segment.parts):
-                    raise _not_found("no such part")
-            return media_response(segment.parts[index].data)
+            # The preload-hinted part is held until it exists (RFC 8216bis, 4.4.5.3).
+            part = await rendition.wait_part(int(m.group(1)), 3 * rendition.target_duration + 1)
+            if part is None:
+                raise _not_found("no such part")
+            return media_response(part.data)
         if m := _SEGMENT.fullmatch(name):
             segment = rendition.segment(int(m.group(1)))
             if segment is None or not segment.complete:
