@@ -54,9 +54,14 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / 1e9
 
 
-def wait_port(port: int, timeout: float = 15.0) -> None:
+def wait_port(
+    port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 15.0
+) -> None:
+    """Wait until something listens on the loopback port; fail early if ``proc`` exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server exited with code {proc.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), 0.2):
                 return
@@ -82,7 +87,7 @@ class Server:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        wait_port(port)
+        wait_port(port, self.proc)
 
     def pids(self) -> list[int]:
         return [self.proc.pid, *children(self.proc.pid)]

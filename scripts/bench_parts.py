@@ -37,7 +37,6 @@ import asyncio
 import math
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -54,7 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from golive.hls.playlist import MediaPlaylist, parse_media  # noqa: E402
-from scripts.bench_ingest import cpu_seconds, free_port  # noqa: E402
+from scripts.bench_ingest import cpu_seconds, free_port, wait_port  # noqa: E402
 from scripts.make_sample import make_sample  # noqa: E402
 
 SAMPLE = ROOT / "samples" / "bench-1080p30-6m.flv"
@@ -62,19 +61,6 @@ BACKGROUND = ROOT / "samples" / "bench-360p30-500k-10s.flv"
 SKIP_SECONDS = 1.0  # the first second of each measured stream is warm-up
 MAX_PARTS = 2000  # bound on the client's loop (a 30 s stream has about 100 parts)
 TARGET_MS = 50.0
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"golive exited with code {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), 0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port}")
 
 
 def machine_ticks() -> tuple[int, int]:

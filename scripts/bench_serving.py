@@ -24,7 +24,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from golive.hls.playlist import parse_media  # noqa: E402
-from scripts.bench_ingest import cpu_seconds, free_port  # noqa: E402
+from scripts.bench_ingest import cpu_seconds, free_port, wait_port  # noqa: E402
 from scripts.make_sample import make_sample  # noqa: E402
 
 SAMPLE = ROOT / "samples" / "bench-1080p30-6m.flv"
@@ -45,19 +44,6 @@ ROOM = "bench"
 PARTS = 8  # parts rotated over (from the last complete segments, which keep their parts)
 SEGMENTS = 4  # segments rotated over (from the middle of the stream)
 MEDIA_CACHE = "public, max-age=3600, immutable"  # what golive sends for parts and segments
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with code {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), 0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port}")
 
 
 class Server:
