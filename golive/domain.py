@@ -1,0 +1,202 @@
+"""The domain of accounts and live rooms: entities, rules and errors. No I/O, no framework.
+
+A user's username is their public channel name and the name of their live room. Usernames
+are unique without regard to case; the room, the URLs and every lookup use the lowercase form
+(:func:`room_name`), while the username keeps the case its owner typed for display.
+
+Secrets never stored as given: passwords as argon2id hashes (made by the PasswordHasher
+port), session tokens as their SHA-256. The stream key is stored as given because its owner
+must be able to read it again (the dashboard shows it), and beside it its SHA-256, by which
+ingest finds the owner without a comparison that depends on the key's bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# URL-safe, starts with a letter or digit so that no room name looks like a route or a file.
+USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{2,31}")
+# Deliberately loose: one @, something on each side, a dot in the domain. The address is
+# only an identifier here; nothing is mailed, so stricter checks would only refuse people.
+EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
+EMAIL_MAX = 254  # RFC 5321, 4.5.3.1.3: a path holds at most 256 octets with its brackets
+PASSWORD_MIN = 8
+PASSWORD_MAX = 1024  # argon2 takes any length; a bound keeps one request's CPU bounded
+TITLE_MAX = 140
+# Names that the web pages and the API use at the top level, so no channel can shadow them.
+RESERVED_NAMES = frozenset(
+    {"api", "hls", "assets", "static", "login", "logout", "signup", "dashboard", "rooms",
+     "admin", "settings", "index", "favicon.ico", "robots.txt", "live", "watch", "preview"}
+)  # fmt: skip
+
+STREAM_KEY_PREFIX = "live_"
+
+
+class DomainError(Exception):
+    """A use case refused. ``code`` is stable and machine-readable; the message is for people."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(DomainError):
+    code = "invalid_input"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class UsernameTaken(DomainError):
+    code = "username_taken"
+
+
+class EmailTaken(DomainError):
+    code = "email_taken"
+
+
+class WrongCredentials(DomainError):
+    """Unknown username or wrong password: one error for both so neither can be probed."""
+
+    code = "wrong_credentials"
+
+
+class NotAuthenticated(DomainError):
+    code = "not_authenticated"
+
+
+class UnknownStreamKey(DomainError):
+    code = "unknown_stream_key"
+
+
+class RoomAlreadyLive(DomainError):
+    code = "room_already_live"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class RateLimited(DomainError):
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def room_name(username: str) -> str:
+    """The canonical form of a username: the room name, the URL path and the unique key."""
+    return username.lower()
+
+
+def check_username(username: object) -> str:
+    if not isinstance(username, str) or not USERNAME_RE.fullmatch(username):
+        raise InvalidInput(
+            "username",
+            "3 to 32 letters, digits, '-' or '_', starting with a letter or digit",
+        )
+    if room_name(username) in RESERVED_NAMES:
+        raise InvalidInput("username", "this name is reserved")
+    return username
+
+
+def check_email(email: object) -> str:
+    if not isinstance(email, str) or len(email) > EMAIL_MAX or not EMAIL_RE.fullmatch(email):
+        raise InvalidInput("email", "not an email address")
+    return email
+
+
+def check_password(password: object) -> str:
+    if not isinstance(password, str) or not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        raise InvalidInput(
+            "password", f"between {PASSWORD_MIN} and {PASSWORD_MAX} characters"
+        )
+    return password
+
+
+def check_title(title: object) -> str:
+    if not isinstance(title, str) or len(title) > TITLE_MAX or any(
+        ord(c) < 0x20 for c in title
+    ):
+        raise InvalidInput("title", f"at most {TITLE_MAX} characters, no control characters")
+    return title.strip()
+
+
+def digest(secret: str) -> str:
+    """SHA-256 of a high-entropy secret (token or stream key), as stored and looked up.
+
+    A plain hash is enough for 256-bit random secrets: there is nothing to brute-force.
+    """
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_stream_key() -> str:
+    # 256 bits; the prefix tells a person which of their secrets this is.
+    return STREAM_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def new_id() -> str:
+    return secrets.token_hex(12)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    username: str
+    email: str
+    password_hash: str
+    stream_key: str
+    created_at: datetime
+    title: str = ""  # what the room is called while live
+
+    @property
+    def name(self) -> str:
+        return room_name(self.username)
+
+    @property
+    def stream_key_digest(self) -> str:
+        return digest(self.stream_key)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    token_digest: str
+    user_id: str
+    created_at: datetime
+    expires_at: datetime
+
+    def expired(self, now: datetime) -> bool:
+        return now >= self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    """A live room: one per streaming user, while they publish.
+
+    ``publish_id`` names one publish; ending a publish removes the room only while it is
+    still that publish's, so a publisher that took over (or another node) keeps it.
+    """
+
+    name: str
+    user_id: str
+    streamer: str
+    title: str
+    started_at: datetime
+    node: str
+    publish_id: str
+    codecs: tuple[str, ...] = ()
+    renditions: tuple[str, ...] = field(default=())
+    width: int | None = None
+    height: int | None = None

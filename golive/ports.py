@@ -1,0 +1,78 @@
+"""Ports: what the use cases need from the world, defined by the use cases.
+
+Each is a narrow ``Protocol`` with async methods; adapters in ``golive.adapters`` implement
+them (memory, SQLite, MongoDB, Redis) and one contract suite holds them all to the same
+behaviour (tests/integration/test_contracts.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from .domain import Room, Session, User
+
+
+class UserRepository(Protocol):
+    async def add(self, user: User) -> None:
+        """Store a new user; raise UsernameTaken or EmailTaken (case-insensitive)."""
+
+    async def get(self, user_id: str) -> User | None: ...
+
+    async def by_name(self, name: str) -> User | None:
+        """The user whose username, lowercased, is ``name``."""
+
+    async def by_stream_key_digest(self, key_digest: str) -> User | None: ...
+
+    async def set_stream_key(self, user_id: str, stream_key: str) -> None:
+        """Replace the key; the old one must stop matching at once."""
+
+    async def set_title(self, user_id: str, title: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class SessionStore(Protocol):
+    async def add(self, session: Session) -> None: ...
+
+    async def get(self, token_digest: str) -> Session | None: ...
+
+    async def delete(self, token_digest: str) -> None: ...
+
+    async def delete_expired(self, now: datetime) -> int:
+        """Forget sessions past their expiry; return how many."""
+
+    async def close(self) -> None: ...
+
+
+class RoomRegistry(Protocol):
+    """Which rooms are live, on which node; shared by every node when it lives in Redis.
+
+    Entries expire ``ttl`` seconds after they were put or last refreshed, so the rooms of a
+    node that died without ending them disappear on their own.
+    """
+
+    async def put(self, room: Room, ttl: float) -> None:
+        """Store the room; raise RoomAlreadyLive if a room of that name is held by
+        another node. A room held by the same node is replaced (a takeover)."""
+
+    async def refresh(self, room: Room, ttl: float) -> bool:
+        """Extend the room's expiry (and store its current details) while it is still this
+        publish's; return False when the room is gone or belongs to another publish."""
+
+    async def remove(self, name: str, publish_id: str) -> bool:
+        """Remove the room only if it is still this publish's; return whether it was."""
+
+    async def get(self, name: str) -> Room | None: ...
+
+    async def all(self) -> list[Room]: ...
+
+    async def close(self) -> None: ...
+
+
+class PasswordHasher(Protocol):
+    """Slow by design; implementations keep the work off the event loop."""
+
+    async def hash(self, password: str) -> str: ...
+
+    async def verify(self, password_hash: str, password: str) -> bool: ...

@@ -1,0 +1,253 @@
+"""Use cases on the memory adapters: the rules of accounts, sessions, stream keys and rooms."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from golive.adapters.memory import MemoryRooms, MemorySessions, MemoryUsers, PlainHasher
+from golive.domain import (
+    EmailTaken,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    RateLimited,
+    RoomAlreadyLive,
+    UnknownStreamKey,
+    UsernameTaken,
+    WrongCredentials,
+)
+from golive.services import Accounts, LiveRooms, LoginThrottle
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+        self.mono = 1000.0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+        self.mono += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def users() -> MemoryUsers:
+    return MemoryUsers()
+
+
+@pytest.fixture
+def accounts(users: MemoryUsers, clock: Clock) -> Accounts:
+    return Accounts(
+        users,
+        MemorySessions(),
+        PlainHasher(),
+        session_ttl=timedelta(hours=1),
+        throttle=LoginThrottle(limit=3, window=60, monotonic=clock.monotonic),
+        clock=clock,
+    )
+
+
+def rooms_for(users: MemoryUsers, registry: MemoryRooms, clock: Clock, node: str) -> LiveRooms:
+    return LiveRooms(users, registry, node=node, ttl=30, clock=clock)
+
+
+async def test_sign_up_then_log_in_and_authenticate(accounts: Accounts) -> None:
+    user = await accounts.sign_up("Alice_1", "alice@example.org", "correct horse")
+    assert user.name == "alice_1" and user.username == "Alice_1"
+    assert user.password_hash != "correct horse"
+    assert user.stream_key.startswith("live_") and len(user.stream_key) > 40
+    same, token = await accounts.log_in("ALICE_1", "correct horse", "127.0.0.1")
+    assert same.id == user.id
+    assert (await accounts.authenticate(token)).id == user.id
+    await accounts.log_out(token)
+    with pytest.raises(NotAuthenticated):
+        await accounts.authenticate(token)
+
+
+@pytest.mark.parametrize(
+    ("username", "email", "password", "field"),
+    [
+        ("ab", "a@b.org", "password1", "username"),
+        ("has space", "a@b.org", "password1", "username"),
+        ("-dash", "a@b.org", "password1", "username"),
+        ("x" * 33, "a@b.org", "password1", "username"),
+        ("API", "a@b.org", "password1", "username"),  # reserved, whatever the case
+        (None, "a@b.org", "password1", "username"),
+        ("alice", "not-an-email", "password1", "email"),
+        ("alice", "a@b", "password1", "email"),
+        ("alice", 7, "password1", "email"),
+        ("alice", "a@b.org", "short", "password"),
+        ("alice", "a@b.org", ["password1"], "password"),
+    ],
+)
+async def test_sign_up_names_the_bad_field(
+    accounts: Accounts, username: object, email: object, password: object, field: str
+) -> None:
+    with pytest.raises(InvalidInput) as info:
+        await accounts.sign_up(username, email, password)
+    assert info.value.field == field
+
+
+async def test_usernames_and_emails_are_unique_without_regard_to_case(accounts: Accounts) -> None:
+    await accounts.sign_up("alice", "alice@example.org", "password1")
+    with pytest.raises(UsernameTaken):
+        await accounts.sign_up("ALICE", "other@example.org", "password1")
+    with pytest.raises(EmailTaken):
+        await accounts.sign_up("bob", "Alice@Example.org", "password1")
+
+
+async def test_wrong_password_and_unknown_user_are_the_same_error(accounts: Accounts) -> None:
+    await accounts.sign_up("alice", "alice@example.org", "password1")
+    with pytest.raises(WrongCredentials) as wrong:
+        await accounts.log_in("alice", "password2", "10.0.0.1")
+    with pytest.raises(WrongCredentials) as unknown:
+        await accounts.log_in("nobody", "password2", "10.0.0.2")
+    assert str(wrong.value) == str(unknown.value)
+
+
+async def test_login_is_throttled_per_account_and_per_address(
+    accounts: Accounts, clock: Clock
+) -> None:
+    await accounts.sign_up("alice", "alice@example.org", "password1")
+    await accounts.sign_up("bob", "bob@example.org", "password1")
+    # Per account: failures from three addresses lock alice, even with the right password.
+    for i in range(3):
+        with pytest.raises(WrongCredentials):
+            await accounts.log_in("alice", "nope-nope", f"10.0.0.{i}")
+    with pytest.raises(RateLimited) as info:
+        await accounts.log_in("alice", "password1", "10.0.0.9")
+    assert 0 < info.value.retry_after <= 60
+    # bob, from a fresh address, is not affected.
+    await accounts.log_in("bob", "password1", "10.0.1.1")
+    # Per address: one address trying many accounts is stopped.
+    for name in ("carol", "dave", "erin"):
+        with pytest.raises(WrongCredentials):
+            await accounts.log_in(name, "whatever1", "10.9.9.9")
+    with pytest.raises(RateLimited):
+        await accounts.log_in("bob", "password1", "10.9.9.9")
+    # The window slides: after it, alice may log in again.
+    clock.advance(61)
+    await accounts.log_in("alice", "password1", "10.0.0.9")
+
+
+async def test_sessions_expire(accounts: Accounts, clock: Clock) -> None:
+    await accounts.sign_up("alice", "alice@example.org", "password1")
+    _, token = await accounts.log_in("alice", "password1")
+    clock.advance(3599)
+    await accounts.authenticate(token)
+    clock.advance(2)
+    with pytest.raises(NotAuthenticated):
+        await accounts.authenticate(token)
+    assert await accounts.purge_sessions() == 1
+    for bad in (None, "", "not-a-token"):
+        with pytest.raises(NotAuthenticated):
+            await accounts.authenticate(bad)
+
+
+async def test_regenerated_stream_key_replaces_the_old_one_at_once(
+    accounts: Accounts, users: MemoryUsers, clock: Clock
+) -> None:
+    rooms = rooms_for(users, MemoryRooms(clock.monotonic), clock, "node-a")
+    user = await accounts.sign_up("alice", "alice@example.org", "password1")
+    assert (await rooms.authorize_publish(user.stream_key)).id == user.id
+    new_key = await accounts.regenerate_stream_key(user)
+    assert new_key != user.stream_key
+    with pytest.raises(UnknownStreamKey):
+        await rooms.authorize_publish(user.stream_key)
+    assert (await rooms.authorize_publish(new_key)).id == user.id
+    for bad in ("", "live_", new_key + "x", new_key[:-1]):
+        with pytest.raises(UnknownStreamKey):
+            await rooms.authorize_publish(bad)
+
+
+async def test_go_live_and_end_live(accounts: Accounts, users: MemoryUsers, clock: Clock) -> None:
+    registry = MemoryRooms(clock.monotonic)
+    rooms = rooms_for(users, registry, clock, "node-a")
+    user = await accounts.sign_up("Alice", "alice@example.org", "password1")
+    await accounts.set_title(user, "  Speedrun  ")
+    user = await rooms.authorize_publish(user.stream_key)
+    room = await rooms.go_live(user)
+    assert (room.name, room.streamer, room.title, room.node) == (
+        "alice",
+        "Alice",
+        "Speedrun",
+        "node-a",
+    )
+    assert [r.name for r in await rooms.all()] == ["alice"]
+    assert (await rooms.get("ALICE")).publish_id == room.publish_id
+    await rooms.describe(
+        "alice", room.publish_id, codecs=("avc1.64001f", "mp4a.40.2"), renditions=("source",),
+        width=1280, height=720,
+    )  # fmt: skip
+    assert (await rooms.get("alice")).codecs == ("avc1.64001f", "mp4a.40.2")
+    await rooms.end_live("alice", room.publish_id)
+    assert await rooms.all() == []
+    with pytest.raises(NotFound):
+        await rooms.get("alice")
+
+
+async def test_one_publisher_per_room_across_nodes(
+    accounts: Accounts, users: MemoryUsers, clock: Clock
+) -> None:
+    registry = MemoryRooms(clock.monotonic)
+    node_a = rooms_for(users, registry, clock, "node-a")
+    node_b = rooms_for(users, registry, clock, "node-b")
+    user = await accounts.sign_up("alice", "alice@example.org", "password1")
+    first = await node_a.go_live(user)
+    with pytest.raises(RoomAlreadyLive):
+        await node_b.go_live(user)
+    # A takeover on the same node replaces the room; the old publish ending later must not
+    # remove the new one.
+    second = await node_a.go_live(user)
+    await node_a.end_live("alice", first.publish_id)
+    assert (await node_a.get("alice")).publish_id == second.publish_id
+
+
+async def test_rooms_of_a_dead_node_expire_and_heartbeats_keep_them(
+    accounts: Accounts, users: MemoryUsers, clock: Clock
+) -> None:
+    registry = MemoryRooms(clock.monotonic)
+    alive = rooms_for(users, registry, clock, "node-a")
+    dead = rooms_for(users, registry, clock, "node-b")
+    alice = await accounts.sign_up("alice", "alice@example.org", "password1")
+    bob = await accounts.sign_up("bob", "bob@example.org", "password1")
+    await alive.go_live(alice)
+    await dead.go_live(bob)
+    for _ in range(4):
+        clock.advance(20)
+        await alive.heartbeat()  # node-b never beats: it crashed
+    assert [r.name for r in await alive.all()] == ["alice"]
+    # Once expired, another node may take the room.
+    await alive.go_live(bob)
+
+
+async def test_heartbeat_puts_back_a_room_lost_from_the_registry(
+    accounts: Accounts, users: MemoryUsers, clock: Clock
+) -> None:
+    registry = MemoryRooms(clock.monotonic)
+    rooms = rooms_for(users, registry, clock, "node-a")
+    user = await accounts.sign_up("alice", "alice@example.org", "password1")
+    room = await rooms.go_live(user)
+    clock.advance(31)  # e.g. a registry restarted, or this node paused past the TTL
+    assert await registry.get("alice") is None
+    await rooms.heartbeat()
+    assert (await registry.get("alice")) == room
+    # But not when another node has taken the name meanwhile.
+    other = rooms_for(users, registry, clock, "node-b")
+    clock.advance(31)
+    await other.go_live(user)
+    await rooms.heartbeat()
+    assert (await registry.get("alice")).node == "node-b"  # type: ignore[union-attr]
+    assert "alice" not in rooms.local
