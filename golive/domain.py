@@ -116,16 +116,12 @@ def check_email(email: object) -> str:
 
 def check_password(password: object) -> str:
     if not isinstance(password, str) or not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
-        raise InvalidInput(
-            "password", f"between {PASSWORD_MIN} and {PASSWORD_MAX} characters"
-        )
+        raise InvalidInput("password", f"between {PASSWORD_MIN} and {PASSWORD_MAX} characters")
     return password
 
 
 def check_title(title: object) -> str:
-    if not isinstance(title, str) or len(title) > TITLE_MAX or any(
-        ord(c) < 0x20 for c in title
-    ):
+    if not isinstance(title, str) or len(title) > TITLE_MAX or any(ord(c) < 0x20 for c in title):
         raise InvalidInput("title", f"at most {TITLE_MAX} characters, no control characters")
     return title.strip()
 
