@@ -13,7 +13,8 @@ has no EXT-X-PROGRAM-DATE-TIME, so hls.js's playingDate cannot be used for it.
 
 Servers: golive (`golive serve`, LL-HLS, hls.js lowLatencyMode) and nginx with Debian's
 libnginx-mod-rtmp (hls on, hls_fragment 2s, hls_playlist_length 10s, served by the same nginx's
-http{} block; hls.js with lowLatencyMode too). Each round publishes to both servers at once
+http{} block). hls.js gets the same settings for both: lowLatencyMode and
+maxLiveSyncPlaybackRate 1.5, the settings of golive's own player. Each round publishes to both servers at once
 (one publisher process each, started together), then plays one server and then the other, for
 --seconds of playback each after playback has started, alternating the order between rounds.
 Prints per-round figures, the median over all samples per server and the ratio. Only loopback
@@ -142,7 +143,10 @@ PAGE = """<!doctype html>
   window.report = {errors: [], fatal: null, started: false, samples: [], pdt: [],
                    unreadable: 0, stalls: 0};
   const video = document.getElementById("v");
-  const hls = new Hls({lowLatencyMode: true, debug: false});
+  // The player settings of golive's watch page, for both servers: low-latency mode, and
+  // catching up (playing up to 1.5x) when playback has fallen behind the target latency
+  // that the playlist sets; without it hls.js keeps whatever latency it settled at on start.
+  const hls = new Hls({lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5, debug: false});
   hls.on(Hls.Events.ERROR, (_, d) => {
     window.report.errors.push(d.details);
     if (d.fatal) window.report.fatal = d.details;

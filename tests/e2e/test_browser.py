@@ -27,7 +27,7 @@ PAGE = """<!doctype html>
 <script>
   window.report = {errors: [], fatal: null, latencies: []};
   const video = document.getElementById("v");
-  const hls = new Hls({lowLatencyMode: true, debug: false});
+  const hls = new Hls({lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5, debug: false});
   window.hls = hls;
   hls.on(Hls.Events.ERROR, (_, d) => {
     window.report.errors.push(d.details);
