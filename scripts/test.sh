@@ -30,6 +30,28 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 
+# The contract tests need Redis on 127.0.0.1:6379: they fail, not skip, without it.
+if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
+  if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+    echo "installing Debian packages: redis-server"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+      redis-server >/dev/null
+  fi
+  # Test data only: no snapshot, no append-only file.
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    >/dev/null
+  for _ in $(seq 50); do
+    redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || {
+    echo "Redis did not answer on 127.0.0.1:6379" >&2
+    exit 1
+  }
+fi
+
 echo "== ruff"
 .venv/bin/ruff check golive tests scripts
 .venv/bin/ruff format --check golive tests scripts

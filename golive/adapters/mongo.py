@@ -1,0 +1,306 @@
+"""MongoDB adapters for users and sessions, on PyMongo's own async client (Motor, the former
+async driver, is deprecated). Documents are marshaled by hand to and from the domain
+dataclasses: no ODM, so the stored shape is exactly what this file writes.
+
+Guarantees:
+
+- Usernames and emails are unique without regard to case: unique indexes on the lowercase
+  forms (``name``, ``email_lower``), created at open, refuse duplicates even when two
+  sign-ups race; DuplicateKeyError comes back as UsernameTaken or EmailTaken.
+- ``stream_key_digest`` is uniquely indexed; key and digest change in one single-document
+  update, so the old key stops matching at once.
+- Sessions are keyed by their token digest (``_id``). A TTL index on ``expires_at`` lets the
+  server drop expired sessions by itself (its monitor runs about once a minute), so
+  ``delete_expired`` may find fewer than expired.
+- BSON dates keep milliseconds only, so each datetime is stored as a date (which the TTL
+  index and range queries use) plus the microseconds below the millisecond
+  (``<field>_usec``): datetimes come back as aware UTC datetimes equal to what was stored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pymongo import ASCENDING, AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConfigurationError, DuplicateKeyError, PyMongoError
+
+from ..domain import EmailTaken, Session, User, UsernameTaken, digest
+
+Doc = dict[str, Any]
+
+DEFAULT_DATABASE = "golive"
+# Index names are part of the contract with databases already out there: changing one
+# would create a second index beside the old.
+NAME_INDEX = "name_unique"
+EMAIL_INDEX = "email_lower_unique"
+STREAM_KEY_INDEX = "stream_key_digest_unique"
+EXPIRY_INDEX = "expires_at_ttl"
+
+
+class MongoUnavailable(ConnectionError):
+    """MongoDB could not be reached or prepared at open."""
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit for a log or an error: no password, in the authority or the query."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hosts = netloc.rpartition("@")
+        user, has_password, _ = userinfo.partition(":")
+        netloc = f"{user}:***@{hosts}" if has_password else f"{user}@{hosts}"
+    query = urlencode(
+        [
+            (key, "***" if any(word in key.lower() for word in ("pass", "secret", "token"))
+             else value)
+            for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        ],
+        safe="*",
+    )  # fmt: skip
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _split_time(when: datetime) -> tuple[datetime, int]:
+    """The millisecond BSON keeps, and the microseconds below it."""
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError("naive datetime; pass an aware one (UTC)")
+    utc = when.astimezone(UTC)
+    usec = utc.microsecond % 1000
+    return utc - timedelta(microseconds=usec), usec
+
+
+def _put_time(doc: Doc, field: str, when: datetime) -> None:
+    doc[field], doc[field + "_usec"] = _split_time(when)
+
+
+def _get_time(doc: Mapping[str, Any], field: str) -> datetime:
+    stored: datetime = doc[field]
+    if stored.tzinfo is None:  # a client without tz_aware: BSON dates are UTC
+        stored = stored.replace(tzinfo=UTC)
+    return stored.astimezone(UTC) + timedelta(microseconds=int(doc.get(field + "_usec", 0)))
+
+
+def _user_to_doc(user: User) -> Doc:
+    doc: Doc = {
+        "_id": user.id,
+        "username": user.username,
+        "name": user.name,
+        "email": user.email,
+        "email_lower": user.email.lower(),
+        "password_hash": user.password_hash,
+        "stream_key": user.stream_key,
+        "stream_key_digest": user.stream_key_digest,
+        "title": user.title,
+    }
+    _put_time(doc, "created_at", user.created_at)
+    return doc
+
+
+def _user_from_doc(doc: Mapping[str, Any]) -> User:
+    return User(
+        id=str(doc["_id"]),
+        username=str(doc["username"]),
+        email=str(doc["email"]),
+        password_hash=str(doc["password_hash"]),
+        stream_key=str(doc["stream_key"]),
+        created_at=_get_time(doc, "created_at"),
+        title=str(doc.get("title", "")),
+    )
+
+
+def _session_to_doc(session: Session) -> Doc:
+    doc: Doc = {"_id": session.token_digest, "user_id": session.user_id}
+    _put_time(doc, "created_at", session.created_at)
+    _put_time(doc, "expires_at", session.expires_at)
+    return doc
+
+
+def _session_from_doc(doc: Mapping[str, Any]) -> Session:
+    return Session(
+        token_digest=str(doc["_id"]),
+        user_id=str(doc["user_id"]),
+        created_at=_get_time(doc, "created_at"),
+        expires_at=_get_time(doc, "expires_at"),
+    )
+
+
+def _expired_filter(now: datetime) -> Doc:
+    """Sessions with ``expires_at <= now`` to the microsecond (Session.expired)."""
+    millis, usec = _split_time(now)
+    return {
+        "$or": [
+            {"expires_at": {"$lt": millis}},
+            {"expires_at": millis, "expires_at_usec": {"$lte": usec}},
+        ]
+    }
+
+
+# "index: <name> dup key" (4.2+), "index: <db>.<collection>.$<name> dup key" (older). The
+# duplicate value follows "dup key", so it cannot be taken for an index name.
+_INDEX_IN_MESSAGE = re.compile(r"index: (?:\S*\$)?(\S+) dup key")
+
+
+def _taken_error(exc: DuplicateKeyError) -> Exception | None:
+    """The domain error for a duplicate key, by the unique index that refused it."""
+    details = exc.details or {}
+    fields = set(details.get("keyPattern") or {})
+    if not fields:  # servers that give no keyPattern name the index in the message
+        found = _INDEX_IN_MESSAGE.search(str(details.get("errmsg", "")))
+        index = found.group(1) if found else ""
+        fields = {NAME_INDEX: {"name"}, EMAIL_INDEX: {"email_lower"}}.get(index, set())
+    if "name" in fields:
+        return UsernameTaken("that username is taken")
+    if "email_lower" in fields:
+        return EmailTaken("an account with that email exists")
+    return None
+
+
+class _Owner:
+    """Closes the client once every part, or the store, closed (see the SQLite adapter)."""
+
+    def __init__(self, close: Callable[[], Awaitable[None]], parts: int) -> None:
+        self._close = close
+        self._open = parts
+        self._closed = False
+
+    async def release(self) -> None:
+        self._open -= 1
+        if self._open <= 0:
+            await self.close()
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._close()
+
+
+class _Part:
+    def __init__(self, collection: AsyncCollection[Doc], owner: _Owner) -> None:
+        self._coll = collection
+        self._owner = owner
+        self._released = False
+
+    async def close(self) -> None:
+        """Release this part; the client closes with the last part (or the store)."""
+        if not self._released:
+            self._released = True
+            await self._owner.release()
+
+
+class MongoUsers(_Part):
+    """UserRepository on the ``users`` collection."""
+
+    async def add(self, user: User) -> None:
+        try:
+            await self._coll.insert_one(_user_to_doc(user))
+        except DuplicateKeyError as exc:
+            taken = _taken_error(exc)
+            if taken is None:
+                raise
+            # The server reports one failed index, not always the name's when both clash;
+            # the username wins, as in the memory reference.
+            if isinstance(taken, EmailTaken) and await self.by_name(user.name) is not None:
+                raise UsernameTaken("that username is taken") from None
+            raise taken from None
+
+    async def _one(self, query: Doc) -> User | None:
+        doc = await self._coll.find_one(query)
+        return None if doc is None else _user_from_doc(doc)
+
+    async def get(self, user_id: str) -> User | None:
+        return await self._one({"_id": user_id})
+
+    async def by_name(self, name: str) -> User | None:
+        return await self._one({"name": name})
+
+    async def by_stream_key_digest(self, key_digest: str) -> User | None:
+        return await self._one({"stream_key_digest": key_digest})
+
+    async def set_stream_key(self, user_id: str, stream_key: str) -> None:
+        await self._coll.update_one(
+            {"_id": user_id},
+            {"$set": {"stream_key": stream_key, "stream_key_digest": digest(stream_key)}},
+        )
+
+    async def set_title(self, user_id: str, title: str) -> None:
+        await self._coll.update_one({"_id": user_id}, {"$set": {"title": title}})
+
+
+class MongoSessions(_Part):
+    """SessionStore on the ``sessions`` collection."""
+
+    async def add(self, session: Session) -> None:
+        # Replace, like the memory reference: a token digest names one session.
+        await self._coll.replace_one(
+            {"_id": session.token_digest}, _session_to_doc(session), upsert=True
+        )
+
+    async def get(self, token_digest: str) -> Session | None:
+        doc = await self._coll.find_one({"_id": token_digest})
+        return None if doc is None else _session_from_doc(doc)
+
+    async def delete(self, token_digest: str) -> None:
+        await self._coll.delete_one({"_id": token_digest})
+
+    async def delete_expired(self, now: datetime) -> int:
+        result = await self._coll.delete_many(_expired_filter(now))
+        return result.deleted_count
+
+
+class MongoStore:
+    """Users and sessions in one MongoDB database, on one client.
+
+    ``close()`` closes the client; so does closing both ``users`` and ``sessions``.
+    """
+
+    def __init__(self, client: AsyncMongoClient[Doc], database: AsyncDatabase[Doc]) -> None:
+        self.client = client
+        self.database = database
+        self._owner = _Owner(client.close, parts=2)
+        self.users = MongoUsers(database["users"], self._owner)
+        self.sessions = MongoSessions(database["sessions"], self._owner)
+
+    async def close(self) -> None:
+        await self._owner.close()
+
+
+async def _create_indexes(database: AsyncDatabase[Doc]) -> None:
+    users, sessions = database["users"], database["sessions"]
+    await users.create_index([("name", ASCENDING)], name=NAME_INDEX, unique=True)
+    await users.create_index([("email_lower", ASCENDING)], name=EMAIL_INDEX, unique=True)
+    await users.create_index([("stream_key_digest", ASCENDING)], name=STREAM_KEY_INDEX, unique=True)
+    # expireAfterSeconds=0: each document goes at its own expires_at.
+    await sessions.create_index(
+        [("expires_at", ASCENDING)], name=EXPIRY_INDEX, expireAfterSeconds=0
+    )
+
+
+async def open_mongo(url: str) -> MongoStore:
+    """Connect to ``url`` (database from its path, ``golive`` when it names none) and create
+    the indexes; raise MongoUnavailable, naming the URL without its password, on failure."""
+    where = redact_url(url)
+    try:
+        # tz_aware: BSON dates come back as aware UTC datetimes, never naive ones.
+        client: AsyncMongoClient[Doc] = AsyncMongoClient(url, tz_aware=True)
+    except ConfigurationError as exc:
+        # The parser's message may quote the URL, password included: keep only its kind.
+        raise MongoUnavailable(f"invalid MongoDB URL {where}: {type(exc).__name__}") from None
+    try:
+        database = client.get_default_database(DEFAULT_DATABASE)
+        await _create_indexes(database)
+    except ConfigurationError as exc:
+        await client.close()
+        raise MongoUnavailable(f"invalid MongoDB URL {where}: {type(exc).__name__}") from None
+    except PyMongoError as exc:
+        await client.close()
+        raise MongoUnavailable(f"cannot use MongoDB at {where}: {exc}") from exc
+    except BaseException:
+        await client.close()
+        raise
+    return MongoStore(client, database)

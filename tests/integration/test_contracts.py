@@ -1,0 +1,646 @@
+"""One contract suite for every adapter of each port (golive.ports).
+
+Users and sessions run on memory, SQLite and, when GOLIVE_TEST_MONGODB_URL is set, MongoDB;
+sessions also on Redis; rooms on memory and Redis (127.0.0.1:6379, which scripts/test.sh
+starts: an unreachable Redis fails these tests rather than skipping them). Every backend
+gets a fresh store per test (a new file, a unique database name or key prefix) and is
+cleaned up after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import bson
+import pytest
+import redis.asyncio as aioredis
+from bson.codec_options import CodecOptions
+from pymongo.errors import DuplicateKeyError
+
+from golive.adapters import mongo as mongo_adapter
+from golive.adapters import redis as redis_adapter
+from golive.adapters import sqlite as sqlite_adapter
+from golive.adapters.memory import MemoryRooms, MemorySessions, MemoryUsers
+from golive.adapters.mongo import MongoStore, MongoUnavailable, open_mongo
+from golive.adapters.redis import RedisRooms, RedisStore, RedisUnavailable, open_redis
+from golive.adapters.sqlite import SchemaTooNew, open_sqlite
+from golive.domain import (
+    EmailTaken,
+    Room,
+    RoomAlreadyLive,
+    Session,
+    User,
+    UsernameTaken,
+    digest,
+    new_id,
+    new_stream_key,
+)
+from golive.ports import RoomRegistry, SessionStore, UserRepository
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+MONGO_ENV = "GOLIVE_TEST_MONGODB_URL"
+# A datetime with microseconds, which BSON (milliseconds) would lose without care.
+T0 = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+
+
+# -- backends ---------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def redis_store() -> AsyncIterator[RedisStore]:
+    prefix = f"golive-test:{secrets.token_hex(6)}:"
+    store = await open_redis(REDIS_URL, prefix=prefix)  # no skip: the test command starts it
+    try:
+        yield store
+    finally:
+        keys = [key async for key in store.client.scan_iter(match=prefix + "*")]
+        if keys:
+            await store.client.delete(*keys)
+        await store.close()
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+@asynccontextmanager
+async def mongo_store() -> AsyncIterator[MongoStore]:
+    url = os.environ.get(MONGO_ENV)
+    if not url:
+        pytest.skip(f"MongoDB not configured: set {MONGO_ENV}=mongodb://127.0.0.1:27017 to run")
+    name = f"golive_test_{secrets.token_hex(6)}"
+    store = await open_mongo(with_database(url, name))
+    try:
+        yield store
+    finally:
+        await store.client.drop_database(name)
+        await store.close()
+
+
+@asynccontextmanager
+async def account_stores(
+    backend: str, tmp_path: Path
+) -> AsyncIterator[tuple[UserRepository, SessionStore]]:
+    if backend == "memory":
+        users, sessions = MemoryUsers(), MemorySessions()
+        yield users, sessions
+        await users.close()
+        await sessions.close()
+    elif backend == "sqlite":
+        store = await open_sqlite(tmp_path / "golive.db")
+        try:
+            yield store.users, store.sessions
+        finally:
+            await store.close()
+    elif backend == "mongo":
+        async with mongo_store() as mongo:
+            yield mongo.users, mongo.sessions
+    else:
+        raise AssertionError(backend)
+
+
+@pytest.fixture(params=["memory", "sqlite", "mongo"])
+async def users(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[UserRepository]:
+    async with account_stores(request.param, tmp_path) as (repo, _):
+        yield repo
+
+
+@pytest.fixture(params=["memory", "sqlite", "mongo", "redis"])
+async def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SessionStore]:
+    if request.param == "redis":
+        async with redis_store() as store:
+            yield store.sessions
+    else:
+        async with account_stores(request.param, tmp_path) as (_, store):
+            yield store
+
+
+@dataclass
+class Rooms:
+    """A registry and a way to let time pass for it."""
+
+    registry: RoomRegistry
+    elapse: Callable[[float], Awaitable[None]]
+    other_node: RoomRegistry  # the same registry as seen by another node
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def rooms(request: pytest.FixtureRequest) -> AsyncIterator[Rooms]:
+    if request.param == "memory":
+        now = [1000.0]
+
+        async def advance(seconds: float) -> None:
+            now[0] += seconds
+
+        registry = MemoryRooms(monotonic=lambda: now[0])
+        yield Rooms(registry, advance, registry)
+        await registry.close()
+    else:
+        async with redis_store() as store:
+            # Another node: its own connection, the same keys.
+            other = aioredis.Redis.from_url(REDIS_URL)
+            try:
+                yield Rooms(store.rooms, asyncio.sleep, RedisRooms(other, store.prefix))
+            finally:
+                await other.aclose()
+
+
+def make_user(username: str = "Alice", email: str | None = None) -> User:
+    return User(
+        id=new_id(),
+        username=username,
+        email=email or f"{username}@Example.com",
+        password_hash="$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+        stream_key=new_stream_key(),
+        created_at=T0,
+    )
+
+
+def make_session(expires_in: timedelta, now: datetime | None = None) -> Session:
+    created = now or datetime.now(UTC)
+    return Session(
+        token_digest=digest(secrets.token_urlsafe(32)),
+        user_id=new_id(),
+        created_at=created,
+        expires_at=created + expires_in,
+    )
+
+
+def make_room(name: str = "alice", node: str = "node-a", **changes: Any) -> Room:
+    room = Room(
+        name=name,
+        user_id=new_id(),
+        streamer=name.capitalize(),
+        title=f"{name} live",
+        started_at=T0,
+        node=node,
+        publish_id=new_id(),
+    )
+    return replace(room, **changes)
+
+
+# -- users ------------------------------------------------------------------------------
+
+
+async def test_add_then_get_by_id_and_by_lowercase_name(users: UserRepository) -> None:
+    alice = make_user("Alice")
+    await users.add(alice)
+    assert await users.get(alice.id) == alice
+    assert await users.by_name("alice") == alice
+    assert await users.get(new_id()) is None
+    assert await users.by_name("bob") is None
+
+
+async def test_username_differing_only_by_case_is_taken(users: UserRepository) -> None:
+    alice = make_user("Alice", "alice@example.com")
+    await users.add(alice)
+    impostor = make_user("ALICE", "other@example.com")
+    with pytest.raises(UsernameTaken):
+        await users.add(impostor)
+    assert await users.by_name("alice") == alice
+    assert await users.get(impostor.id) is None
+
+
+async def test_email_differing_only_by_case_is_taken(users: UserRepository) -> None:
+    await users.add(make_user("Alice", "Alice@Example.com"))
+    bob = make_user("Bob", "alice@EXAMPLE.COM")
+    with pytest.raises(EmailTaken):
+        await users.add(bob)
+    assert await users.get(bob.id) is None
+    assert await users.by_name("bob") is None
+    await users.add(replace(bob, email="bob@example.com"))  # the refusal left nothing behind
+    assert await users.by_name("bob") is not None
+
+
+async def test_username_is_reported_when_both_are_taken(users: UserRepository) -> None:
+    await users.add(make_user("Alice", "alice@example.com"))
+    with pytest.raises(UsernameTaken):
+        await users.add(make_user("aLiCe", "ALICE@example.com"))
+
+
+async def test_by_stream_key_digest(users: UserRepository) -> None:
+    alice, bob = make_user("Alice"), make_user("Bob")
+    await users.add(alice)
+    await users.add(bob)
+    assert await users.by_stream_key_digest(alice.stream_key_digest) == alice
+    assert await users.by_stream_key_digest(bob.stream_key_digest) == bob
+    assert await users.by_stream_key_digest(digest(new_stream_key())) is None
+
+
+async def test_set_stream_key_stops_the_old_key_at_once(users: UserRepository) -> None:
+    alice, bob = make_user("Alice"), make_user("Bob")
+    await users.add(alice)
+    await users.add(bob)
+    key = new_stream_key()
+    await users.set_stream_key(alice.id, key)
+    assert await users.by_stream_key_digest(alice.stream_key_digest) is None
+    assert await users.by_stream_key_digest(digest(key)) == replace(alice, stream_key=key)
+    assert await users.get(alice.id) == replace(alice, stream_key=key)
+    assert await users.get(bob.id) == bob
+
+
+async def test_set_title(users: UserRepository) -> None:
+    alice, bob = make_user("Alice"), make_user("Bob")
+    await users.add(alice)
+    await users.add(bob)
+    await users.set_title(alice.id, "Sunday stream ☕ «live»")
+    assert await users.get(alice.id) == replace(alice, title="Sunday stream ☕ «live»")
+    assert await users.by_name("alice") == replace(alice, title="Sunday stream ☕ «live»")
+    assert await users.get(bob.id) == bob
+
+
+async def test_setters_on_an_unknown_user_change_nothing(users: UserRepository) -> None:
+    key = new_stream_key()
+    await users.set_stream_key(new_id(), key)
+    await users.set_title(new_id(), "nobody")
+    assert await users.by_stream_key_digest(digest(key)) is None
+
+
+@pytest.mark.parametrize(
+    "created_at",
+    [T0, datetime(2031, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=2)))],
+    ids=["utc", "plus-two-hours"],
+)
+async def test_user_datetimes_round_trip_equal_and_aware(
+    users: UserRepository, created_at: datetime
+) -> None:
+    alice = replace(make_user("Alice"), created_at=created_at)
+    await users.add(alice)
+    got = await users.get(alice.id)
+    assert got is not None
+    assert got.created_at == created_at
+    assert got.created_at.utcoffset() is not None
+    if created_at.utcoffset() == timedelta(0):
+        assert got.created_at.utcoffset() == timedelta(0)
+
+
+# -- sessions ---------------------------------------------------------------------------
+
+
+async def test_session_add_get_delete(sessions: SessionStore) -> None:
+    session = make_session(timedelta(hours=1))
+    await sessions.add(session)
+    got = await sessions.get(session.token_digest)
+    assert got == session
+    assert got.created_at.utcoffset() == timedelta(0)
+    assert got.expires_at.utcoffset() == timedelta(0)
+    assert await sessions.get(digest("unknown")) is None
+    await sessions.delete(session.token_digest)
+    assert await sessions.get(session.token_digest) is None
+    await sessions.delete(session.token_digest)  # deleting twice is not an error
+
+
+async def test_adding_a_session_with_the_same_digest_replaces_it(sessions: SessionStore) -> None:
+    first = make_session(timedelta(hours=1))
+    second = replace(first, user_id=new_id(), expires_at=first.expires_at + timedelta(hours=1))
+    await sessions.add(first)
+    await sessions.add(second)
+    assert await sessions.get(first.token_digest) == second
+
+
+async def test_delete_expired_counts_and_keeps_the_rest(sessions: SessionStore) -> None:
+    now = datetime.now(UTC)
+    one, two, three = (make_session(timedelta(hours=h), now) for h in (1, 2, 3))
+    for session in (one, two, three):
+        await sessions.add(session)
+    assert await sessions.delete_expired(now) == 0
+    # Expired at its expiry instant, not after it (Session.expired).
+    assert await sessions.delete_expired(one.expires_at) == 1
+    assert await sessions.get(one.token_digest) is None
+    assert await sessions.get(two.token_digest) == two
+    assert await sessions.delete_expired(now + timedelta(hours=2, minutes=30)) == 1
+    assert await sessions.get(two.token_digest) is None
+    assert await sessions.get(three.token_digest) == three
+    assert await sessions.delete_expired(now + timedelta(hours=2, minutes=30)) == 0
+
+
+async def test_redis_session_key_lives_as_long_as_the_session() -> None:
+    async with redis_store() as store:
+        session = make_session(timedelta(seconds=0.3))
+        await store.sessions.add(session)
+        key = f"{store.prefix}session:{session.token_digest}"
+        assert 0 < await store.client.pttl(key) <= 300
+        assert await store.sessions.get(session.token_digest) == session
+        await asyncio.sleep(0.45)
+        assert await store.sessions.get(session.token_digest) is None
+        # Already over: nothing to keep.
+        late = make_session(timedelta(seconds=-1))
+        await store.sessions.add(late)
+        assert await store.sessions.get(late.token_digest) is None
+
+
+# -- rooms ------------------------------------------------------------------------------
+
+
+async def test_put_get_all(rooms: Rooms) -> None:
+    alice, bob = make_room("alice"), make_room("bob", node="node-b")
+    await rooms.registry.put(alice, 30)
+    await rooms.registry.put(bob, 30)
+    assert await rooms.registry.get("alice") == alice
+    assert await rooms.other_node.get("bob") == bob
+    assert await rooms.registry.get("carol") is None
+    listed = await rooms.registry.all()
+    assert sorted(listed, key=lambda r: r.name) == [alice, bob]
+
+
+async def test_put_by_another_node_is_refused(rooms: Rooms) -> None:
+    alice = make_room("alice", node="node-a")
+    await rooms.registry.put(alice, 30)
+    with pytest.raises(RoomAlreadyLive):
+        await rooms.other_node.put(replace(alice, node="node-b", publish_id=new_id()), 30)
+    assert await rooms.registry.get("alice") == alice
+
+
+async def test_put_by_the_same_node_replaces(rooms: Rooms) -> None:
+    old = make_room("alice")
+    await rooms.registry.put(old, 30)
+    new = replace(old, publish_id=new_id(), title="take two")
+    await rooms.registry.put(new, 30)
+    assert await rooms.registry.get("alice") == new
+    # The replaced publish can neither refresh nor end the new one.
+    assert not await rooms.registry.refresh(old, 30)
+    assert not await rooms.registry.remove("alice", old.publish_id)
+    assert await rooms.registry.get("alice") == new
+
+
+async def test_only_one_node_wins_a_race(rooms: Rooms) -> None:
+    contenders = [make_room("alice", node=f"node-{i}") for i in range(16)]
+    registries = [rooms.registry, rooms.other_node]
+    results = await asyncio.gather(
+        *(registries[i % 2].put(room, 30) for i, room in enumerate(contenders)),
+        return_exceptions=True,
+    )
+    winners = [room for room, result in zip(contenders, results, strict=True) if result is None]
+    assert len(winners) == 1
+    assert all(isinstance(r, RoomAlreadyLive) for r in results if r is not None)
+    assert await rooms.registry.get("alice") == winners[0]
+
+
+async def test_refresh_stores_details_only_for_the_same_publish(rooms: Rooms) -> None:
+    alice = make_room("alice")
+    await rooms.registry.put(alice, 30)
+    described = replace(alice, codecs=("avc1.64001f", "mp4a.40.2"), width=1280, height=720)
+    assert await rooms.registry.refresh(described, 30)
+    assert await rooms.registry.get("alice") == described
+    assert not await rooms.registry.refresh(replace(described, publish_id=new_id(), title="x"), 30)
+    assert await rooms.registry.get("alice") == described
+    assert not await rooms.registry.refresh(make_room("bob"), 30)
+    assert await rooms.registry.get("bob") is None
+
+
+async def test_refresh_extends_the_expiry(rooms: Rooms) -> None:
+    alice = make_room("alice")
+    await rooms.registry.put(alice, 0.4)
+    await rooms.elapse(0.25)
+    assert await rooms.registry.refresh(alice, 0.4)
+    await rooms.elapse(0.25)  # past the first expiry, before the refreshed one
+    assert await rooms.registry.get("alice") == alice
+    await rooms.elapse(0.35)
+    assert await rooms.registry.get("alice") is None
+
+
+async def test_remove_only_with_the_matching_publish_id(rooms: Rooms) -> None:
+    alice = make_room("alice")
+    await rooms.registry.put(alice, 30)
+    assert not await rooms.registry.remove("alice", new_id())
+    assert await rooms.registry.get("alice") == alice
+    assert await rooms.registry.remove("alice", alice.publish_id)
+    assert await rooms.registry.get("alice") is None
+    assert await rooms.registry.all() == []
+    assert not await rooms.registry.remove("alice", alice.publish_id)
+
+
+async def test_rooms_expire_after_their_ttl(rooms: Rooms) -> None:
+    alice, bob = make_room("alice"), make_room("bob")
+    await rooms.registry.put(alice, 0.2)
+    await rooms.registry.put(bob, 30)
+    await rooms.elapse(0.35)
+    assert await rooms.registry.get("alice") is None
+    assert await rooms.registry.all() == [bob]
+    assert not await rooms.registry.refresh(alice, 0.2)
+    assert not await rooms.registry.remove("alice", alice.publish_id)
+    # The dead node's room no longer blocks another node.
+    taker = replace(alice, node="node-b", publish_id=new_id())
+    await rooms.other_node.put(taker, 30)
+    assert await rooms.registry.get("alice") == taker
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {
+            "codecs": ("hvc1.1.6.L93.B0", "mp4a.40.2"),
+            "renditions": ("source", "720p", "360p"),
+            "width": 1920,
+            "height": 1080,
+            "title": 'Ünïcode ☕ "quoted" title',
+            "started_at": datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+        },
+    ],
+    ids=["defaults", "described"],
+)
+async def test_room_fields_round_trip(rooms: Rooms, changes: dict[str, Any]) -> None:
+    room = make_room("alice", **changes)
+    await rooms.registry.put(room, 30)
+    got = await rooms.registry.get("alice")
+    assert got == room
+    assert isinstance(got.codecs, tuple)
+    assert isinstance(got.renditions, tuple)
+    assert got.started_at.utcoffset() == timedelta(0)
+    assert await rooms.registry.all() == [room]
+
+
+# -- SQLite: the file, the schema -------------------------------------------------------
+
+
+async def test_sqlite_restart_loses_no_account(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "nested" / "golive.db"  # the directory does not exist yet
+    store = await open_sqlite(path)
+    alice = make_user("Alice")
+    session = make_session(timedelta(days=30))
+    await store.users.add(alice)
+    await store.users.set_title(alice.id, "back soon")
+    await store.sessions.add(session)
+    await store.close()
+
+    store = await open_sqlite(path)
+    try:
+        assert await store.users.by_name("alice") == replace(alice, title="back soon")
+        assert await store.sessions.get(session.token_digest) == session
+        with pytest.raises(UsernameTaken):  # the indexes came back too
+            await store.users.add(make_user("aLiCe"))
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    db.close()
+
+
+async def test_sqlite_migrates_an_older_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "golive.db"
+    store = await open_sqlite(path)  # the schema of this version
+    alice = make_user("Alice")
+    await store.users.add(alice)
+    await store.close()
+    released = len(sqlite_adapter.MIGRATIONS)
+
+    # A later golive adds a step; opening the older file applies it and keeps the data.
+    later = (
+        "CREATE TABLE follows (user_id TEXT NOT NULL, follower_id TEXT NOT NULL) STRICT",
+        "INSERT INTO follows SELECT id, id FROM users",
+    )
+    monkeypatch.setattr(sqlite_adapter, "MIGRATIONS", (*sqlite_adapter.MIGRATIONS, later))
+    store = await open_sqlite(path)
+    try:
+        assert await store.users.get(alice.id) == alice
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (released + 1,)
+        assert db.execute("SELECT user_id FROM follows").fetchall() == [(alice.id,)]
+    db.close()
+
+
+async def test_sqlite_migrates_a_file_of_version_zero(tmp_path: Path) -> None:
+    path = tmp_path / "golive.db"
+    sqlite3.connect(path).close()  # an empty file, as an old or foreign tool left it
+    store = await open_sqlite(path)
+    await store.users.add(make_user("Alice"))
+    await store.close()
+    with sqlite3.connect(path) as db:
+        version = db.execute("PRAGMA user_version").fetchone()
+    db.close()
+    assert version == (len(sqlite_adapter.MIGRATIONS),)
+
+
+async def test_sqlite_failed_migration_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "golive.db"
+    store = await open_sqlite(path)
+    await store.close()
+    released = len(sqlite_adapter.MIGRATIONS)
+    broken = ("CREATE TABLE half_done (x INTEGER) STRICT", "THIS IS NOT SQL")
+    monkeypatch.setattr(sqlite_adapter, "MIGRATIONS", (*sqlite_adapter.MIGRATIONS, broken))
+    with pytest.raises(sqlite3.OperationalError):
+        await open_sqlite(path)
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (released,)
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    db.close()
+    assert "half_done" not in tables
+
+
+async def test_sqlite_refuses_a_newer_schema(tmp_path: Path) -> None:
+    path = tmp_path / "golive.db"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {len(sqlite_adapter.MIGRATIONS) + 1}")
+    db.close()
+    with pytest.raises(SchemaTooNew):
+        await open_sqlite(path)
+
+
+async def test_sqlite_closing_both_ports_closes_the_connection(tmp_path: Path) -> None:
+    store = await open_sqlite(tmp_path / "golive.db")
+    await store.users.close()
+    assert await store.sessions.get(digest("x")) is None  # still open for the other port
+    await store.sessions.close()
+    with pytest.raises(ValueError, match="no active connection"):
+        await store.users.get("x")
+    await store.close()  # idempotent
+
+
+async def test_sqlite_refuses_naive_datetimes(tmp_path: Path) -> None:
+    store = await open_sqlite(tmp_path / "golive.db")
+    try:
+        with pytest.raises(ValueError, match="naive"):
+            await store.users.add(replace(make_user(), created_at=datetime(2024, 1, 1)))
+    finally:
+        await store.close()
+
+
+# -- MongoDB without a server: marshaling, error mapping, open failures -----------------
+
+BSON_OPTIONS: CodecOptions[dict[str, object]] = CodecOptions(tz_aware=True)
+
+
+def through_bson(doc: dict[str, object]) -> dict[str, object]:
+    """What the server would store and give back."""
+    return bson.decode(bson.encode(doc), codec_options=BSON_OPTIONS)
+
+
+def test_mongo_marshaling_round_trips_through_bson() -> None:
+    alice = replace(make_user("Alice"), title="t ☕")
+    doc = mongo_adapter._user_to_doc(alice)
+    assert doc["name"] == "alice"
+    assert doc["email_lower"] == "alice@example.com"
+    assert doc["stream_key_digest"] == alice.stream_key_digest
+    assert mongo_adapter._user_from_doc(through_bson(doc)) == alice
+
+    session = make_session(timedelta(hours=1), T0)
+    doc = mongo_adapter._session_to_doc(session)
+    assert doc["_id"] == session.token_digest
+    back = mongo_adapter._session_from_doc(through_bson(doc))
+    assert back == session
+    assert back.expires_at.utcoffset() == timedelta(0)
+
+
+def duplicate(key_pattern: dict[str, int] | None, errmsg: str) -> DuplicateKeyError:
+    details: dict[str, object] = {"code": 11000, "errmsg": errmsg}
+    if key_pattern is not None:
+        details["keyPattern"] = key_pattern
+    return DuplicateKeyError(errmsg, 11000, details)
+
+
+def test_mongo_duplicate_keys_map_to_domain_errors() -> None:
+    taken = mongo_adapter._taken_error
+    assert isinstance(taken(duplicate({"name": 1}, "E11000")), UsernameTaken)
+    assert isinstance(taken(duplicate({"email_lower": 1}, "E11000")), EmailTaken)
+    old_server = "E11000 duplicate key error index: golive.users.$email_lower_unique dup key"
+    msg = "E11000 duplicate key error collection: golive.users index: email_lower_unique dup key"
+    assert isinstance(taken(duplicate(None, msg)), EmailTaken)
+    assert isinstance(taken(duplicate(None, old_server)), EmailTaken)
+    # Another index (a stream key digest, an id): not a domain error, re-raised as it is.
+    assert taken(duplicate({"_id": 1}, "E11000")) is None
+    assert taken(duplicate(None, msg.replace("email_lower_unique", "other"))) is None
+
+
+async def test_mongo_unreachable_fails_at_open_without_the_password() -> None:
+    url = "mongodb://golive:s3cret-pw@127.0.0.1:1/golive?serverSelectionTimeoutMS=300"
+    with pytest.raises(MongoUnavailable) as caught:
+        await open_mongo(url)
+    assert "127.0.0.1:1" in str(caught.value)
+    assert "s3cret-pw" not in str(caught.value)
+
+
+# -- Redis open --------------------------------------------------------------------------
+
+
+async def test_redis_unreachable_fails_at_open_without_the_password() -> None:
+    with pytest.raises(RedisUnavailable) as caught:
+        await open_redis("redis://:s3cret-pw@127.0.0.1:1/0")
+    assert "127.0.0.1:1" in str(caught.value)
+    assert "s3cret-pw" not in str(caught.value)
+
+
+@pytest.mark.parametrize("redact", [mongo_adapter.redact_url, redis_adapter.redact_url])
+def test_urls_are_redacted(redact: Callable[[str], str]) -> None:
+    assert redact("redis://:pw1@h:6379/0") == "redis://:***@h:6379/0"
+    assert redact("mongodb://u:pw2@h1,h2/db?authSource=admin&password=pw3") == (
+        "mongodb://u:***@h1,h2/db?authSource=admin&password=***"
+    )
+    assert redact("redis://h:6379/0") == "redis://h:6379/0"
