@@ -1,15 +1,158 @@
-"""HTTP routes of the JSON API."""
+"""HTTP routes of the JSON API: accounts, sessions, stream keys and live rooms.
+
+::
+
+    GET    /api/health                 liveness
+    GET    /api/openapi.json           the OpenAPI 3.1 document (golive.api.openapi)
+    POST   /api/users                  sign up
+    POST   /api/sessions               log in: cookies + token
+    DELETE /api/sessions/current       log out
+    GET    /api/me                     the logged-in user
+    PATCH  /api/me                     set the room title
+    GET    /api/me/stream-key          the stream key and RTMP URL
+    POST   /api/me/stream-key          regenerate the stream key
+    GET    /api/rooms                  live rooms
+    GET    /api/rooms/{name}           one live room
+    POST   /rooms/create, /rooms/update, /rooms/delete  nginx-rtmp callbacks (golive.api.compat)
+
+Handlers raise domain errors; ``golive.api.errors.error_middleware`` answers them. The API
+sends no CORS headers: other sites' scripts are not meant to call it (see golive.api.auth).
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+
 from aiohttp import web
 
+from ..domain import USERNAME_RE, InvalidInput, NotFound
 from ..hub import StreamHub
+from ..services import Accounts, LiveRooms
+from . import auth
+from .body import json_object, string_field
+from .compat import setup_nginx_callbacks
+from .errors import error_middleware
+from .openapi import OPENAPI
+from .views import room_json, user_json
+
+# RFC 9110, 7.2 and RFC 3986, 3.2.2: a reg-name (unreserved characters only: what DNS and
+# container service names use, never a character that could change the URL's shape) or a
+# bracketed IPv6 literal, then an optional port that the RTMP URL replaces.
+_HOST_RE = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]{1,253})(?::[0-9]{0,5})?")
+NO_STORE = {"Cache-Control": "no-store"}
 
 
-def setup_routes(app: web.Application, hub: StreamHub) -> None:
+def _setup_health(app: web.Application, hub: StreamHub) -> None:
     async def health(request: web.Request) -> web.Response:
         """Liveness for load balancers: 200 while the process serves, with the live count."""
         return web.json_response({"status": "ok", "live_streams": len(hub.streams)})
 
     app.router.add_get("/api/health", health)
+
+
+class _Api:
+    def __init__(self, accounts: Accounts, rooms: LiveRooms, rtmp_port: int) -> None:
+        self.accounts = accounts
+        self.rooms = rooms
+        self.rtmp_port = rtmp_port
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(OPENAPI)
+
+    async def sign_up(self, request: web.Request) -> web.Response:
+        body = await json_object(request)
+        user = await self.accounts.sign_up(
+            string_field(body, "username"),
+            string_field(body, "email"),
+            string_field(body, "password"),
+        )
+        return web.json_response(user_json(user), status=201)
+
+    async def log_in(self, request: web.Request) -> web.Response:
+        body = await json_object(request)
+        user, token = await self.accounts.log_in(
+            string_field(body, "username"), string_field(body, "password"), request.remote or ""
+        )
+        csrf = auth.new_csrf_token()
+        response = web.json_response(
+            {"token": token, "csrf_token": csrf, "user": user_json(user)},
+            status=201,
+            headers=NO_STORE,
+        )
+        max_age = int(self.accounts.session_ttl.total_seconds())
+        auth.set_session_cookies(response, request, token, csrf, max_age)
+        return response
+
+    async def log_out(self, request: web.Request) -> web.Response:
+        # Revoking needs only the token, not a live session: an ended session logs out too.
+        creds = auth.presented(request)
+        await self.accounts.log_out(creds.token)
+        response = web.Response(status=204)
+        if creds.via_cookie:
+            auth.clear_session_cookies(response, request)
+        return response
+
+    async def me(self, request: web.Request) -> web.Response:
+        user = await auth.current_user(request, self.accounts)
+        return web.json_response(user_json(user), headers=NO_STORE)
+
+    async def update_me(self, request: web.Request) -> web.Response:
+        user = await auth.current_user(request, self.accounts)
+        body = await json_object(request)
+        title = await self.accounts.set_title(user, string_field(body, "title"))
+        await self.rooms.retitle(user.name, title)  # a live room shows it at once
+        return web.json_response(user_json(replace(user, title=title)), headers=NO_STORE)
+
+    def _stream_key(self, request: web.Request, key: str) -> web.Response:
+        match = _HOST_RE.fullmatch(request.host)
+        if match is None:
+            raise InvalidInput("Host", "the Host header names no host")
+        rtmp_url = f"rtmp://{match['host']}:{self.rtmp_port}/live"
+        return web.json_response({"stream_key": key, "rtmp_url": rtmp_url}, headers=NO_STORE)
+
+    async def stream_key(self, request: web.Request) -> web.Response:
+        user = await auth.current_user(request, self.accounts)
+        return self._stream_key(request, user.stream_key)
+
+    async def new_stream_key(self, request: web.Request) -> web.Response:
+        user = await auth.current_user(request, self.accounts)
+        self._stream_key(request, "")  # refuse a bad Host before the old key is replaced
+        return self._stream_key(request, await self.accounts.regenerate_stream_key(user))
+
+    async def all_rooms(self, request: web.Request) -> web.Response:
+        rooms = await self.rooms.all()
+        return web.json_response({"rooms": [room_json(room) for room in rooms]})
+
+    async def room(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        # No room can have another name; the check also keeps odd strings out of the registry.
+        if not USERNAME_RE.fullmatch(name):
+            raise NotFound("no live room by that name")
+        return web.json_response(room_json(await self.rooms.get(name)))
+
+
+def setup_api(
+    app: web.Application,
+    hub: StreamHub,
+    accounts: Accounts,
+    rooms: LiveRooms,
+    *,
+    rtmp_port: int = 1935,
+) -> None:
+    """Mount the JSON API, its error middleware and the nginx-rtmp callbacks on ``app``."""
+    app.middlewares.append(error_middleware)
+    _setup_health(app, hub)
+    api = _Api(accounts, rooms, rtmp_port)
+    router = app.router
+    router.add_get("/api/openapi.json", api.openapi)
+    router.add_post("/api/users", api.sign_up)
+    router.add_post("/api/sessions", api.log_in)
+    router.add_delete("/api/sessions/current", api.log_out)
+    router.add_get("/api/me", api.me)
+    router.add_patch("/api/me", api.update_me)
+    router.add_get("/api/me/stream-key", api.stream_key)
+    router.add_post("/api/me/stream-key", api.new_stream_key)
+    router.add_get("/api/rooms", api.all_rooms)
+    router.add_get("/api/rooms/{name}", api.room)
+    setup_nginx_callbacks(app, rooms)

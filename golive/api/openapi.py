@@ -1,0 +1,409 @@
+"""The API described as an OpenAPI 3.1 document (JSON Schema 2020-12 inside), served at
+``GET /api/openapi.json``.
+
+It is held to the code by tests/integration/test_openapi.py: every route of the router is
+here with its method and nothing else is, and a property-based run (schemathesis) checks
+that every answer has a documented status, media type and body. The request schemas say
+exactly what the domain accepts (golive.domain), so a body valid here is valid there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..domain import PASSWORD_MAX, PASSWORD_MIN, TITLE_MAX
+from .auth import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
+from .body import FORM, JSON, MAX_BODY
+
+Schema = dict[str, Any]
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: Schema, description: str, headers: Schema | None = None) -> Schema:
+    response: Schema = {"description": description, "content": {JSON: {"schema": schema}}}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _error(name: str) -> Schema:
+    return {"$ref": f"#/components/responses/{name}"}
+
+
+def _body(name: str, media_type: str = JSON) -> Schema:
+    return {"required": True, "content": {media_type: {"schema": _ref(name)}}}
+
+
+_NO_STORE = {
+    "Cache-Control": {
+        "description": "``no-store``: the body is personal or secret",
+        "required": True,
+        "schema": {"type": "string", "const": "no-store"},
+    }
+}
+_READ: list[Schema] = [{"bearer": []}, {"sessionCookie": []}]
+# Unsafe methods on the cookie also need the CSRF header (see golive.api.auth).
+_WRITE: list[Schema] = [{"bearer": []}, {"sessionCookie": [], "csrfToken": []}]
+# Every JSON body can be too large, of the wrong media type, or malformed.
+_BODY_ERRORS = {
+    "400": _error("InvalidInput"),
+    "413": _error("PayloadTooLarge"),
+    "415": _error("UnsupportedMediaType"),
+}
+_SET_COOKIE = {
+    "Set-Cookie": {
+        "description": (
+            f"``{SESSION_COOKIE}`` (HttpOnly; SameSite=Lax) and ``{CSRF_COOKIE}`` "
+            "(SameSite=Strict), Path=/, Secure over https (RFC 6265)"
+        ),
+        "schema": {"type": "string"},
+    }
+}
+_STREAM_KEY_RESPONSE = _json(_ref("StreamKey"), "the stream key and where to publish", _NO_STORE)
+
+_SCHEMAS: Schema = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "additionalProperties": False,
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "additionalProperties": False,
+                "properties": {
+                    "code": {"type": "string", "description": "stable, machine-readable"},
+                    "message": {"type": "string", "description": "for people"},
+                    "field": {"type": "string", "description": "the input at fault"},
+                },
+            }
+        },
+    },
+    "User": {
+        "type": "object",
+        "description": "The public view of an account: never the password hash or stream key.",
+        "required": ["id", "username", "email", "created_at", "title"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "string"},
+            "username": {"type": "string"},
+            "email": {"type": "string"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "title": {"type": "string", "description": "the room's title while live"},
+        },
+    },
+    "SignUp": {
+        "type": "object",
+        "required": ["username", "email", "password"],
+        "properties": {
+            "username": {
+                "type": "string",
+                "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{2,31}$",
+                "description": "unique without regard to case; some names are reserved",
+            },
+            "email": {
+                "type": "string",
+                "maxLength": 254,
+                "pattern": r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$",
+            },
+            "password": {"type": "string", "minLength": PASSWORD_MIN, "maxLength": PASSWORD_MAX},
+        },
+    },
+    "LogIn": {
+        "type": "object",
+        "required": ["username", "password"],
+        "properties": {
+            "username": {"type": "string", "minLength": 1},
+            "password": {"type": "string", "minLength": 1},
+        },
+    },
+    "Session": {
+        "type": "object",
+        "required": ["token", "csrf_token", "user"],
+        "additionalProperties": False,
+        "properties": {
+            "token": {"type": "string", "description": "also usable as a bearer token"},
+            "csrf_token": {"type": "string", "description": f"equals the {CSRF_COOKIE} cookie"},
+            "user": _ref("User"),
+        },
+    },
+    "TitleUpdate": {
+        "type": "object",
+        "required": ["title"],
+        "properties": {
+            "title": {
+                "type": "string",
+                "maxLength": TITLE_MAX,
+                "pattern": "^[^\\x00-\\x1f]*$",
+                "description": "no control characters; surrounding spaces are trimmed",
+            }
+        },
+    },
+    "StreamKey": {
+        "type": "object",
+        "required": ["stream_key", "rtmp_url"],
+        "additionalProperties": False,
+        "properties": {
+            "stream_key": {"type": "string"},
+            "rtmp_url": {"type": "string", "description": "rtmp://<host>:<port>/live"},
+        },
+    },
+    "Room": {
+        "type": "object",
+        "required": [
+            "name",
+            "streamer",
+            "title",
+            "started_at",
+            "codecs",
+            "renditions",
+            "width",
+            "height",
+            "hls_url",
+        ],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "description": "the streamer's username, lowercased"},
+            "streamer": {"type": "string"},
+            "title": {"type": "string"},
+            "started_at": {"type": "string", "format": "date-time"},
+            "codecs": {"type": "array", "items": {"type": "string"}, "description": "RFC 6381"},
+            "renditions": {"type": "array", "items": {"type": "string"}},
+            "width": {"type": ["integer", "null"]},
+            "height": {"type": ["integer", "null"]},
+            "hls_url": {"type": "string", "description": "the multivariant playlist"},
+        },
+    },
+    "RoomList": {
+        "type": "object",
+        "required": ["rooms"],
+        "additionalProperties": False,
+        "properties": {"rooms": {"type": "array", "items": _ref("Room")}},
+    },
+    "Health": {
+        "type": "object",
+        "required": ["status", "live_streams"],
+        "properties": {
+            "status": {"type": "string", "const": "ok"},
+            "live_streams": {"type": "integer", "minimum": 0},
+        },
+    },
+    "NginxCallback": {
+        "type": "object",
+        "description": "nginx-rtmp's notify fields; the others (app, addr, call...) are ignored",
+        "required": ["name", "key"],
+        "properties": {
+            "name": {"type": "string", "description": "the stream name: the username"},
+            "key": {"type": "string", "description": "the stream key"},
+        },
+    },
+}
+
+_RESPONSES: Schema = {
+    name: _json(_ref("Error"), description, headers)
+    for name, description, headers in [
+        ("InvalidInput", "malformed input; error.field names it", None),
+        ("NotAuthenticated", "no valid session, or wrong credentials", None),
+        ("Csrf", f"a cookie session without a matching {CSRF_HEADER} header", None),
+        ("NotFound", "no such thing", None),
+        ("Conflict", "taken already, or already live", None),
+        ("PayloadTooLarge", f"the body exceeds {MAX_BODY} bytes", None),
+        ("UnsupportedMediaType", "the body is not of the documented media type", None),
+        (
+            "RateLimited",
+            "too many failed logins for this account or from this address",
+            {
+                "Retry-After": {
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                }
+            },
+        ),
+    ]
+}
+
+_NGINX_OK = {
+    "description": "the publish may go on",
+    "content": {"text/plain": {"schema": {"type": "string", "const": "OK"}}},
+}
+
+_PATHS: Schema = {
+    "/api/health": {
+        "get": {
+            "summary": "Liveness for load balancers",
+            "responses": {"200": _json(_ref("Health"), "serving")},
+        }
+    },
+    "/api/openapi.json": {
+        "get": {
+            "summary": "This document",
+            "responses": {"200": _json({"type": "object"}, "the OpenAPI 3.1 document")},
+        }
+    },
+    "/api/users": {
+        "post": {
+            "summary": "Sign up",
+            "requestBody": _body("SignUp"),
+            "responses": {
+                "201": _json(_ref("User"), "the new account"),
+                "409": _error("Conflict"),
+                **_BODY_ERRORS,
+            },
+        }
+    },
+    "/api/sessions": {
+        "post": {
+            "summary": "Log in",
+            "description": (
+                f"Sets the HttpOnly ``{SESSION_COOKIE}`` cookie and the ``{CSRF_COOKIE}`` "
+                "cookie; the token is also usable as a bearer token."
+            ),
+            "requestBody": _body("LogIn"),
+            "responses": {
+                "201": _json(_ref("Session"), "logged in", {**_NO_STORE, **_SET_COOKIE}),
+                "401": _error("NotAuthenticated"),
+                "429": _error("RateLimited"),
+                **_BODY_ERRORS,
+            },
+        }
+    },
+    "/api/sessions/current": {
+        "delete": {
+            "summary": "Log out: revoke the session and clear its cookies",
+            "security": _WRITE,
+            "responses": {
+                "204": {
+                    "description": "logged out; a cookie session's cookies are expired",
+                    "headers": _SET_COOKIE,
+                },
+                "401": _error("NotAuthenticated"),
+                "403": _error("Csrf"),
+            },
+        }
+    },
+    "/api/me": {
+        "get": {
+            "summary": "The logged-in user",
+            "security": _READ,
+            "responses": {
+                "200": _json(_ref("User"), "the user", _NO_STORE),
+                "401": _error("NotAuthenticated"),
+            },
+        },
+        "patch": {
+            "summary": "Set the room title",
+            "security": _WRITE,
+            "requestBody": _body("TitleUpdate"),
+            "responses": {
+                "200": _json(_ref("User"), "the updated user", _NO_STORE),
+                "401": _error("NotAuthenticated"),
+                "403": _error("Csrf"),
+                **_BODY_ERRORS,
+            },
+        },
+    },
+    "/api/me/stream-key": {
+        "get": {
+            "summary": "The stream key and the RTMP URL to publish to",
+            "security": _READ,
+            "responses": {
+                "200": _STREAM_KEY_RESPONSE,
+                "400": _error("InvalidInput"),  # a Host header that names no host
+                "401": _error("NotAuthenticated"),
+            },
+        },
+        "post": {
+            "summary": "Regenerate the stream key; the old one stops working at once",
+            "security": _WRITE,
+            "responses": {
+                "200": _STREAM_KEY_RESPONSE,
+                "400": _error("InvalidInput"),
+                "401": _error("NotAuthenticated"),
+                "403": _error("Csrf"),
+            },
+        },
+    },
+    "/api/rooms": {
+        "get": {
+            "summary": "The live rooms, oldest first",
+            "responses": {"200": _json(_ref("RoomList"), "the live rooms")},
+        }
+    },
+    "/api/rooms/{name}": {
+        "get": {
+            "summary": "One live room",
+            "parameters": [
+                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                "200": _json(_ref("Room"), "the room"),
+                "404": _error("NotFound"),
+            },
+        }
+    },
+    "/rooms/create": {
+        "post": {
+            "summary": "nginx-rtmp on_publish: authorize the key and go live",
+            "requestBody": _body("NginxCallback", FORM),
+            "responses": {
+                "200": _NGINX_OK,
+                "401": _error("NotAuthenticated"),
+                "409": _error("Conflict"),
+                **_BODY_ERRORS,
+            },
+        }
+    },
+    "/rooms/update": {
+        "post": {
+            "summary": "nginx-rtmp on_update: keep the key owner's room live",
+            "requestBody": _body("NginxCallback", FORM),
+            "responses": {
+                "200": _NGINX_OK,
+                "401": _error("NotAuthenticated"),
+                "409": _error("Conflict"),
+                **_BODY_ERRORS,
+            },
+        }
+    },
+    "/rooms/delete": {
+        "post": {
+            "summary": "nginx-rtmp on_publish_done: end the key owner's room",
+            "requestBody": _body("NginxCallback", FORM),
+            "responses": {
+                "200": _NGINX_OK,
+                "401": _error("NotAuthenticated"),
+                **_BODY_ERRORS,
+            },
+        }
+    },
+}
+
+OPENAPI: Schema = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "golive",
+        "version": "1",
+        "description": (
+            "Accounts, sessions, stream keys and live rooms. Every error answers "
+            '``{"error": {"code", "message", "field"?}}``.'
+        ),
+    },
+    "paths": _PATHS,
+    "components": {
+        "schemas": _SCHEMAS,
+        "responses": _RESPONSES,
+        "securitySchemes": {
+            "sessionCookie": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE},
+            "csrfToken": {
+                "type": "apiKey",
+                "in": "header",
+                "name": CSRF_HEADER,
+                "description": f"the value of the {CSRF_COOKIE} cookie (double submit)",
+            },
+            "bearer": {"type": "http", "scheme": "bearer"},
+        },
+    },
+}

@@ -1,0 +1,47 @@
+"""What the API shows of the domain: the public user and the live room, as JSON values that
+match the ``User`` and ``Room`` schemas of the OpenAPI document. The password hash and the
+stream key are left out on purpose: only the stream-key endpoints ever send the key.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from ..domain import Room, User
+
+JsonObject = dict[str, object]
+
+
+def iso_utc(when: datetime) -> str:
+    """ISO 8601 / RFC 3339, 5.6, in UTC with a ``Z``; a naive time is taken to be UTC."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def user_json(user: User) -> JsonObject:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "email": user.email,
+        "created_at": iso_utc(user.created_at),
+        "title": user.title,
+    }
+
+
+def hls_url(name: str) -> str:
+    return f"/hls/{name}/index.m3u8"
+
+
+def room_json(room: Room) -> JsonObject:
+    return {
+        "name": room.name,
+        "streamer": room.streamer,
+        "title": room.title,
+        "started_at": iso_utc(room.started_at),
+        "codecs": list(room.codecs),
+        "renditions": list(room.renditions),
+        "width": room.width,
+        "height": room.height,
+        "hls_url": hls_url(room.name),
+    }
