@@ -1,22 +1,44 @@
 """The composition root: the only place that turns settings into running parts.
 
-Nothing connects at import time; the RTMP listener starts and stops with the aiohttp
-application (``cleanup_ctx``), so one event loop owns everything.
+Only here are adapters chosen from the configuration: SQLite (a file in the data directory)
+or MongoDB for accounts and sessions, memory or Redis for the live-room registry. Stores are
+opened when the application starts and closed when it stops; the RTMP listener starts and
+stops with the aiohttp application (``cleanup_ctx``), so one event loop owns everything.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Protocol
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from .api.routes import setup_routes
-from .config import Settings
+from .adapters.argon2 import Argon2Hasher
+from .adapters.memory import MemoryRooms
+from .api.routes import setup_api
+from .config import ConfigError, Settings
+from .domain import RoomAlreadyLive, UnknownStreamKey, User
 from .hls.packager import HlsSettings, Packager
 from .hls.routes import setup_hls_routes
 from .hub import StreamHub
-from .rtmp.server import RtmpLimits, RtmpServer, open_authorizer, static_key_authorizer
+from .ports import RoomRegistry, SessionStore, UserRepository
+from .rtmp.server import (
+    Authorizer,
+    PublishGrant,
+    PublishRefusedError,
+    RtmpLimits,
+    RtmpServer,
+    open_authorizer,
+)
+from .services import Accounts, LiveRooms
 
 log = logging.getLogger("golive")
 
@@ -24,17 +46,143 @@ HUB = web.AppKey("hub", StreamHub)
 RTMP = web.AppKey("rtmp", RtmpServer)
 SETTINGS = web.AppKey("settings", Settings)
 PACKAGER = web.AppKey("packager", Packager)
+ACCOUNTS = web.AppKey("accounts", Accounts)
+ROOMS = web.AppKey("rooms", LiveRooms)
 
 
-def build_app(settings: Settings) -> web.Application:
-    app = web.Application()
+class _Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+async def _close_all(closers: list[_Closable]) -> None:
+    for store in reversed(closers):
+        try:
+            await store.close()
+        except Exception:
+            log.exception("closing a store failed")
+
+
+@dataclass
+class Stores:
+    users: UserRepository
+    sessions: SessionStore
+    rooms: RoomRegistry
+    closers: list[_Closable] = field(default_factory=list)
+
+    async def close(self) -> None:
+        await _close_all(self.closers)
+
+
+def _redacted(url: str) -> str:
+    """A URL fit for a log line: no user name or password."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
+async def open_stores(settings: Settings) -> Stores:
+    closers: list[_Closable] = []
+    try:
+        database = settings.database
+        if database.startswith(("mongodb://", "mongodb+srv://")):
+            from .adapters.mongo import open_mongo
+
+            mongo = await open_mongo(database)
+            closers.append(mongo)
+            users: UserRepository = mongo.users
+            sessions: SessionStore = mongo.sessions
+            log.info("accounts in MongoDB at %s", _redacted(database))
+        elif database == "" or database.startswith("sqlite://"):
+            from .adapters.sqlite import open_sqlite
+
+            path = database.removeprefix("sqlite://") or os.path.join(
+                settings.data_dir, "golive.db"
+            )
+            sqlite = await open_sqlite(path)
+            closers.append(sqlite)
+            users, sessions = sqlite.users, sqlite.sessions
+            log.info("accounts in SQLite at %s", path)
+        else:
+            raise ConfigError(
+                f"setting 'database': {_redacted(database)!r} is neither empty, "
+                "sqlite:///path nor mongodb://"
+            )
+        if settings.redis:
+            if not settings.redis.startswith(("redis://", "rediss://", "unix://")):
+                raise ConfigError(f"setting 'redis': {_redacted(settings.redis)!r} is no redis URL")
+            from .adapters.redis import open_redis
+
+            redis = await open_redis(settings.redis)
+            closers.append(redis)
+            rooms: RoomRegistry = redis.rooms
+            if settings.sessions_in_redis:
+                sessions = redis.sessions
+            log.info("live rooms in Redis at %s", _redacted(settings.redis))
+        else:
+            if settings.sessions_in_redis:
+                raise ConfigError("setting 'sessions_in_redis' needs the setting 'redis'")
+            rooms = MemoryRooms()
+    except BaseException:
+        await _close_all(closers)
+        raise
+    return Stores(users, sessions, rooms, closers)
+
+
+class _RoomGrant(PublishGrant):
+    """A publish into a user's room: the room goes live once the hub gives it to this
+    publisher, and ends with the publish."""
+
+    def __init__(self, rooms: LiveRooms, user: User) -> None:
+        super().__init__(user.name)
+        self._rooms = rooms
+        self._user = user
+        self._publish_id: str | None = None
+
+    async def start(self) -> None:
+        try:
+            room = await self._rooms.go_live(self._user)
+        except RoomAlreadyLive:
+            raise PublishRefusedError(
+                "this room is live on another node", "NetStream.Publish.BadName"
+            ) from None
+        self._publish_id = room.publish_id
+
+    async def release(self) -> None:
+        if self._publish_id is not None:
+            await self._rooms.end_live(self.room, self._publish_id)
+
+
+def accounts_authorizer(rooms: LiveRooms) -> Authorizer:
+    """Publish authorization by stream key: OBS sends the key as the stream name."""
+
+    async def authorize(app: str, key: str, query: str) -> PublishGrant:
+        try:
+            user = await rooms.authorize_publish(key)
+        except UnknownStreamKey:
+            raise PublishRefusedError("unknown stream key") from None
+        return _RoomGrant(rooms, user)
+
+    return authorize
+
+
+def build_app(settings: Settings, stores: Stores) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024)
     app[SETTINGS] = settings
     hub = StreamHub(takeover_after=settings.takeover_after)
     app[HUB] = hub
-    if settings.stream_keys:
-        authorize = static_key_authorizer(settings.stream_keys)
-    else:
-        authorize = open_authorizer
+    node = settings.node or f"{socket.gethostname()}:{settings.http_port}"
+    accounts = Accounts(
+        stores.users,
+        stores.sessions,
+        Argon2Hasher(),
+        session_ttl=timedelta(days=settings.session_days),
+    )
+    rooms = LiveRooms(stores.users, stores.rooms, node=node, ttl=settings.room_ttl)
+    app[ACCOUNTS] = accounts
+    app[ROOMS] = rooms
+    authorize = open_authorizer if settings.open_publish else accounts_authorizer(rooms)
     limits = RtmpLimits(
         handshake_timeout=settings.rtmp_handshake_timeout,
         idle_timeout=settings.rtmp_idle_timeout,
@@ -52,10 +200,22 @@ def build_app(settings: Settings) -> web.Application:
         ),
     )
     app[PACKAGER] = packager
-    setup_routes(app, hub)
+    setup_api(app, hub, accounts, rooms, rtmp_port=settings.rtmp_port)
     setup_hls_routes(app, packager)
     app.cleanup_ctx.append(_rtmp_listener)
+    app.cleanup_ctx.append(_room_upkeep)
+
+    async def close_stores(app: web.Application) -> None:
+        await stores.close()
+
+    app.on_cleanup.append(close_stores)
     return app
+
+
+async def create_app(settings: Settings) -> web.Application:
+    """Open the stores, then build the application (``web.run_app`` awaits this)."""
+    stores = await open_stores(settings)
+    return build_app(settings, stores)
 
 
 async def _rtmp_listener(app: web.Application) -> AsyncIterator[None]:
@@ -63,11 +223,60 @@ async def _rtmp_listener(app: web.Application) -> AsyncIterator[None]:
     server = app[RTMP]
     await server.start(settings.host, settings.rtmp_port)
     log.info("RTMP listening on %s:%d", settings.host, server.port)
-    if not settings.stream_keys:
+    if settings.open_publish:
         log.warning(
-            "no stream keys configured: anyone who reaches the RTMP port can publish, "
+            "open publishing: anyone who reaches the RTMP port can publish, "
             "and the room is the stream name"
         )
     yield
     await server.stop()
     await app[PACKAGER].close()
+
+
+def _details(packager: Packager, name: str) -> dict[str, object] | None:
+    room = packager.rooms.get(name)
+    if room is None or not room.source.ready:
+        return None
+    codecs = tuple(c for c in room.source.codecs.split(",") if c)
+    width, height = room.source.resolution or (None, None)
+    renditions = tuple(n for n, r in room.renditions.items() if r.ready)
+    return {"codecs": codecs, "renditions": renditions, "width": width, "height": height}
+
+
+async def _room_upkeep(app: web.Application) -> AsyncIterator[None]:
+    """Heartbeats for this node's rooms, and their codecs and renditions once known."""
+    rooms, packager, accounts = app[ROOMS], app[PACKAGER], app[ACCOUNTS]
+
+    async def run() -> None:
+        beat_every = max(rooms.ttl / 3, 0.1)
+        since_beat = 0.0
+        since_purge = 0.0
+        while True:
+            await asyncio.sleep(1.0)
+            since_beat += 1.0
+            since_purge += 1.0
+            try:
+                for room in list(rooms.local.values()):
+                    details = _details(packager, room.name)
+                    if details is not None and details != {
+                        "codecs": room.codecs,
+                        "renditions": room.renditions,
+                        "width": room.width,
+                        "height": room.height,
+                    }:
+                        await rooms.describe(room.name, room.publish_id, **details)  # type: ignore[arg-type]
+                if since_beat >= beat_every:
+                    since_beat = 0.0
+                    await rooms.heartbeat()
+                if since_purge >= 3600:
+                    since_purge = 0.0
+                    await accounts.purge_sessions()
+            except Exception:
+                # A registry that is briefly unreachable must not stop the heartbeats.
+                log.exception("room upkeep failed; retrying")
+
+    task = asyncio.get_running_loop().create_task(run())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

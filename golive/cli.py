@@ -53,6 +53,27 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "default $XDG_DATA_HOME/golive, i.e. ~/.local/share/golive",
     )
     serve.add_argument(
+        "--database",
+        default=None,
+        metavar="URL",
+        help="accounts: sqlite:///FILE or mongodb://... (GOLIVE_DATABASE); "
+        "default an SQLite file golive.db in the data directory",
+    )
+    serve.add_argument(
+        "--redis",
+        default=None,
+        metavar="URL",
+        help="redis://... for a live-room registry shared by several nodes (GOLIVE_REDIS); "
+        "default: rooms in this process's memory",
+    )
+    serve.add_argument(
+        "--open-publish",
+        action="store_true",
+        default=None,
+        help="anyone may publish, the room being the stream name; no accounts involved "
+        "(GOLIVE_OPEN_PUBLISH); for a trusted network or a test bench only",
+    )
+    serve.add_argument(
         "--log-level",
         default=None,
         help=f"DEBUG, INFO, WARNING or ERROR (GOLIVE_LOG_LEVEL); default {defaults.log_level}",
@@ -91,7 +112,7 @@ def _tune_allocator() -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from .bootstrap import build_app
+    from .bootstrap import create_app
 
     try:
         settings = config.load(
@@ -102,6 +123,9 @@ def serve(args: argparse.Namespace) -> int:
                 "http_port": args.http_port,
                 "data_dir": args.data_dir,
                 "log_level": args.log_level,
+                "database": args.database,
+                "redis": args.redis,
+                "open_publish": args.open_publish,
             },
         )
     except config.ConfigError as exc:
@@ -113,10 +137,13 @@ def serve(args: argparse.Namespace) -> int:
     )
     # aiohttp logs every request at INFO; HLS players make several a second.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Database clients log statements with their parameters at DEBUG, and the parameters
+    # hold stream keys and password hashes: --log-level DEBUG is for golive's own lines.
+    for name in ("aiosqlite", "pymongo", "redis"):
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
     log = logging.getLogger("golive")
     _tune_allocator()
     loop = _new_loop()
-    app = build_app(settings)
     log.info(
         "golive %s: HTTP on %s:%d, data in %s",
         __version__,
@@ -128,15 +155,18 @@ def serve(args: argparse.Namespace) -> int:
         # run_app turns SIGINT and SIGTERM into a graceful exit that runs the cleanup
         # contexts, so publishers are disconnected and streams ended in order.
         web.run_app(
-            app,
+            create_app(settings),
             host=settings.host,
             port=settings.http_port,
             loop=loop,
             print=None,
             access_log=None,
         )
+    except config.ConfigError as exc:
+        log.error("%s", exc)
+        return 2
     except OSError as exc:
-        log.error("cannot listen: %s", exc)
+        log.error("cannot listen or open a store: %s", exc)
         return 1
     log.info("golive stopped")
     return 0

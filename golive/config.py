@@ -56,20 +56,42 @@ class Settings:
     hls_window: float = 36.0
     # Seconds an ended stream's playlist stays readable before it is removed; defaults to 60.
     hls_linger: float = 60.0
-    # Stream key -> room. Empty (the default): until accounts exist, anyone may publish and
-    # the room is the stream name.
-    stream_keys: dict[str, str] = field(default_factory=dict)
+    # Where accounts and sessions live: empty (the default) for an SQLite file golive.db in
+    # data_dir; "sqlite:///path/to/file.db"; or a "mongodb://" URL for several nodes.
+    database: str = ""
+    # A "redis://" URL: the live-room registry that several nodes share (and sessions, with
+    # sessions_in_redis). Empty (the default): rooms are kept in this process's memory.
+    redis: str = ""
+    # Keep sessions in Redis instead of the database; defaults to false.
+    sessions_in_redis: bool = False
+    # This node's name in the room registry; defaults to "<hostname>:<http_port>".
+    node: str = ""
+    # Seconds a live room outlives its node's last heartbeat; defaults to 30.
+    room_ttl: float = 30.0
+    # Days a login session lasts; defaults to 30.
+    session_days: float = 30.0
+    # Let anyone who reaches the RTMP port publish, the room being the stream name, with no
+    # accounts involved: for a trusted network or a test bench only. Defaults to false.
+    open_publish: bool = False
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
-# Settings that flags and GOLIVE_* variables may set (tables only come from the file).
-SCALAR_SETTINGS = [name for name in _FIELDS if name != "stream_keys"]
+# Settings that flags and GOLIVE_* variables may set.
+SCALAR_SETTINGS = list(_FIELDS)
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
 
 
 def _coerce(name: str, value: Any) -> Any:
     default = getattr(Settings(), name)
     kind = type(default)
     try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+                return value.strip().lower() in _TRUE
+            raise TypeError
         if kind is int and not isinstance(value, bool):
             return int(value)
         if kind is float and not isinstance(value, bool):
@@ -78,12 +100,6 @@ def _coerce(name: str, value: Any) -> Any:
             if not isinstance(value, str):
                 raise TypeError
             return value
-        if kind is dict:
-            if not isinstance(value, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-            ):
-                raise TypeError
-            return dict(value)
     except (TypeError, ValueError):
         pass
     raise ConfigError(f"setting {name!r}: {value!r} is not a valid {kind.__name__}")

@@ -134,7 +134,9 @@ class Accounts:
             raise InvalidInput("username", "required")
         if not isinstance(password, str) or not password:
             raise InvalidInput("password", "required")
-        account_key, address_key = f"user:{room_name(username)}", f"addr:{address}"
+        # Bounded keys: a username longer than any valid one cannot grow the table.
+        account_key = f"user:{room_name(username[:64])}"
+        address_key = f"addr:{address}"
         self.throttle.check(account_key, address_key)
         user = await self.users.by_name(room_name(username))
         if user is None:
@@ -259,6 +261,14 @@ class LiveRooms:
         room = replace(room, codecs=codecs, renditions=renditions, width=width, height=height)
         self.local[name] = room
         await self.registry.refresh(room, self.ttl)
+
+    async def retitle(self, name: str, title: str) -> None:
+        """A new title for a room that is live on this node; others pick it up on go-live."""
+        room = self.local.get(name)
+        if room is not None:
+            room = replace(room, title=title)
+            self.local[name] = room
+            await self.registry.refresh(room, self.ttl)
 
     async def end_live(self, name: str, publish_id: str) -> None:
         room = self.local.get(name)

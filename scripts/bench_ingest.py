@@ -117,6 +117,7 @@ def start_golive(tmp: Path) -> Server:
         str(tmp / "golive"),
         "--log-level",
         "WARNING",
+        "--open-publish",  # the benchmark publishes by stream name, as nginx-rtmp takes it
     ]
     return Server("golive", cmd, port, cwd=ROOT)
 

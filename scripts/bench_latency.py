@@ -14,9 +14,10 @@ has no EXT-X-PROGRAM-DATE-TIME, so hls.js's playingDate cannot be used for it.
 Servers: golive (`golive serve`, LL-HLS, hls.js lowLatencyMode) and nginx with Debian's
 libnginx-mod-rtmp (hls on, hls_fragment 2s, hls_playlist_length 10s, served by the same nginx's
 http{} block). hls.js gets the same settings for both: lowLatencyMode and
-maxLiveSyncPlaybackRate 1.5, the settings of golive's own player. Each round publishes to both servers at once
-(one publisher process each, started together), then plays one server and then the other, for
---seconds of playback each after playback has started, alternating the order between rounds.
+maxLiveSyncPlaybackRate 1.5, the settings of golive's own player. Each round publishes to both
+servers at once (one publisher process each, started together), then plays one server and then
+the other, for --seconds of playback each after playback has started, alternating the order
+between rounds.
 Prints per-round figures, the median over all samples per server and the ratio. Only loopback
 is used.
 
@@ -225,6 +226,7 @@ def start_golive(tmp: Path) -> Target:
         sys.executable, "-m", "golive", "serve", "--host", "127.0.0.1",
         "--rtmp-port", str(port), "--http-port", str(http_port),
         "--data-dir", str(tmp / "golive"), "--log-level", "WARNING",
+        "--open-publish",  # the benchmark publishes by stream name, as nginx-rtmp takes it
     ]  # fmt: skip
     server = Server("golive", cmd, port, cwd=ROOT)
     wait_port(http_port)

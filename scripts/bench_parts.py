@@ -78,6 +78,7 @@ class Golive:
             sys.executable, "-m", "golive", "serve", "--host", "127.0.0.1",
             "--rtmp-port", str(self.rtmp_port), "--http-port", str(self.http_port),
             "--data-dir", str(tmp / "golive"), "--log-level", "WARNING",
+        "--open-publish",  # the benchmark publishes by stream name, as nginx-rtmp takes it
         ]  # fmt: skip
         self.proc = subprocess.Popen(
             cmd,

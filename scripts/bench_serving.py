@@ -89,6 +89,7 @@ def start_golive(tmp: Path) -> tuple[Server, int]:
         sys.executable, "-m", "golive", "serve", "--host", "127.0.0.1",
         "--rtmp-port", str(rtmp_port), "--http-port", str(http_port),
         "--data-dir", str(tmp / "golive"), "--log-level", "WARNING",
+        "--open-publish",  # the benchmark publishes by stream name, as nginx-rtmp takes it
     ]  # fmt: skip
     env = {**os.environ, "GOLIVE_HLS_LINGER": "600"}
     server = Server("golive", cmd, http_port, env)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -143,18 +144,23 @@ class Served:
     rtmp: str
     http: str
     proc: subprocess.Popen[bytes]
+    log: Path
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
+@contextlib.contextmanager
+def golive_serve(
+    workdir: Path, *args: str, env: dict[str, str] | None = None, name: str = "golive"
+) -> Iterator[Served]:
+    """`golive serve` as a subprocess on free loopback ports, stopped with SIGTERM after."""
     rtmp_port, http_port = free_port(), free_port()
-    env = {**os.environ, "GOLIVE_HLS_LINGER": "30"}
-    log = open(tmp_path / "golive.log", "wb")  # noqa: SIM115 (closed after the server)
+    log_path = workdir / f"{name}.log"
+    log = open(log_path, "wb")  # noqa: SIM115 (closed after the server)
     proc = subprocess.Popen(
         [sys.executable, "-m", "golive", "serve", "--host", "127.0.0.1",
          "--rtmp-port", str(rtmp_port), "--http-port", str(http_port),
-         "--data-dir", str(tmp_path / "data")],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
+         "--data-dir", str(workdir / "data"), *args],
+        cwd=ROOT, env={**os.environ, "GOLIVE_HLS_LINGER": "30", **(env or {})},
+        stdout=subprocess.DEVNULL, stderr=log,
     )  # fmt: skip
     deadline = time.monotonic() + 15
     while True:
@@ -163,13 +169,27 @@ def served(tmp_path: Path) -> Iterator[Served]:
                 break
         except OSError:
             if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError((tmp_path / "golive.log").read_text()) from None
+                proc.kill()
+                log.close()
+                raise RuntimeError(log_path.read_text()) from None
             time.sleep(0.05)
-    yield Served(f"rtmp://127.0.0.1:{rtmp_port}/live", f"http://127.0.0.1:{http_port}", proc)
-    proc.terminate()
-    code = proc.wait(10)
-    log.close()
+    try:
+        yield Served(
+            f"rtmp://127.0.0.1:{rtmp_port}/live", f"http://127.0.0.1:{http_port}", proc, log_path
+        )
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        code = proc.wait(10)
+        log.close()
     assert code == 0, "golive serve must exit cleanly on SIGTERM"
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    """golive with open publishing: the room is the stream name, no account needed."""
+    with golive_serve(tmp_path, "--open-publish") as srv:
+        yield srv
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ with no reader task, buffer copy or await per read, which matters at 6 Mbps per 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -39,9 +38,29 @@ class PublishRefusedError(Exception):
         self.code = code
 
 
-# Given (app, stream key, query), return the room to publish into, or raise
-# PublishRefusedError. The stream key is a secret: an authorizer never logs it.
-Authorizer = Callable[[str, str, str], Awaitable[str]]
+class PublishGrant:
+    """What an authorizer grants: the room to publish into, and the hooks of that publish.
+
+    ``start`` runs once the hub has given this publisher the room (so at most one publisher
+    per room on this node gets there) and before the client hears that it is live; it may
+    still refuse with PublishRefusedError (the room is live on another node). ``release``
+    runs exactly once after a successful ``start``, when the publish is over for any reason:
+    stopped, dropped, taken over, or the server shutting down.
+    """
+
+    def __init__(self, room: str) -> None:
+        self.room = room
+
+    async def start(self) -> None:
+        pass
+
+    async def release(self) -> None:
+        pass
+
+
+# Given (app, stream key, query), return a PublishGrant, or raise PublishRefusedError.
+# The stream key is a secret: an authorizer never logs it.
+Authorizer = Callable[[str, str, str], Awaitable[PublishGrant]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +81,7 @@ class RtmpServer:
         self.authorize = authorize
         self.limits = limits or RtmpLimits()
         self.connections: set[_RtmpProtocol] = set()
+        self.releases: set[asyncio.Task[None]] = set()  # grants being released
         self._server: asyncio.Server | None = None
 
     @property
@@ -77,8 +97,15 @@ class RtmpServer:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+        pending = [c._auth_task for c in self.connections if c._auth_task is not None]
         for conn in list(self.connections):
             conn.close("server shutting down")
+        # Rooms end with their publishes: let authorizations in flight and the releases
+        # they cause finish, so a restart leaves no room behind in a shared registry.
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+        if self.releases:
+            await asyncio.wait(list(self.releases), timeout=5)
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
@@ -93,6 +120,7 @@ class _RtmpProtocol(asyncio.Protocol):
         self.peer = "?"
         self.stream: LiveStream | None = None
         self.room = ""
+        self._grant: PublishGrant | None = None
         self._last_data = time.monotonic()
         self._timer: asyncio.TimerHandle | None = None
         self._auth_task: asyncio.Task[None] | None = None
@@ -171,10 +199,15 @@ class _RtmpProtocol(asyncio.Protocol):
         self._arm_idle_timer()
 
     async def _authorize(self, event: PublishRequested) -> None:
+        stream: LiveStream | None = None
         try:
-            room = await self.server.authorize(event.app, event.name, event.query)
+            grant = await self.server.authorize(event.app, event.name, event.query)
+            room = grant.room
             stream = self.server.hub.open(room, on_takeover=self._taken_over)
+            await grant.start()
         except PublishRefusedError as exc:
+            if stream is not None:
+                self.server.hub.close(stream)
             log.info("%s: publish refused: %s", self.peer, exc.reason)
             self.core.reject_publish(exc.code, exc.reason)
         except StreamBusyError as exc:
@@ -184,11 +217,16 @@ class _RtmpProtocol(asyncio.Protocol):
             )
         except Exception:
             log.exception("%s: publish authorization failed", self.peer)
+            if stream is not None:
+                self.server.hub.close(stream)
             self.core.reject_publish("NetStream.Publish.Denied", "Authorization failed.")
         else:
+            assert stream is not None
             if self._closing:
                 self.server.hub.close(stream)
+                self._release(grant)
                 return
+            self._grant = grant
             self.stream = stream
             self.room = room
             self.core.accept_publish()
@@ -201,9 +239,26 @@ class _RtmpProtocol(asyncio.Protocol):
 
     def _taken_over(self) -> None:
         self.stream = None
+        grant, self._grant = self._grant, None
+        self._release(grant)
         self.core.fail("NetStream.Publish.BadName", "Another publisher took over this stream.")
         self._flush()
         self.close("silent publisher replaced by a new one")
+
+    def _release(self, grant: PublishGrant | None) -> None:
+        """Hand the end of a publish back to the authorizer's side, off this call stack."""
+        if grant is None:
+            return
+
+        async def run() -> None:
+            try:
+                await grant.release()
+            except Exception:
+                log.exception("%s: ending room %s failed", self.peer, grant.room)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self.server.releases.add(task)
+        task.add_done_callback(self.server.releases.discard)
 
     def _end_stream(self, reason: str) -> None:
         stream = self.stream
@@ -211,6 +266,8 @@ class _RtmpProtocol(asyncio.Protocol):
             return
         self.stream = None
         self.server.hub.close(stream)
+        grant, self._grant = self._grant, None
+        self._release(grant)
         log.info(
             "%s: room %s ended: %s; %d samples, %d bytes",
             self.peer,
@@ -256,29 +313,16 @@ class _RtmpProtocol(asyncio.Protocol):
             self._arm_idle_timer()
 
 
-async def open_authorizer(app: str, key: str, query: str) -> str:
-    """Without accounts, anyone may publish and the room is the stream name."""
-    return key
-
-
-def static_key_authorizer(keys: dict[str, str]) -> Authorizer:
-    """Stream keys from the configuration file: key -> room."""
-
-    async def authorize(app: str, key: str, query: str) -> str:
-        for candidate, room in keys.items():
-            # Compare every key in constant time so timing reveals nothing about any of them.
-            if hmac.compare_digest(candidate.encode(), key.encode()):
-                return room
-        raise PublishRefusedError("unknown stream key", "NetStream.Publish.Denied")
-
-    return authorize
+async def open_authorizer(app: str, key: str, query: str) -> PublishGrant:
+    """Open publishing (no accounts): anyone may publish and the room is the stream name."""
+    return PublishGrant(key)
 
 
 __all__ = [
     "Authorizer",
+    "PublishGrant",
     "PublishRefusedError",
     "RtmpLimits",
     "RtmpServer",
     "open_authorizer",
-    "static_key_authorizer",
 ]

@@ -13,7 +13,7 @@ import pytest
 
 from golive.hub import Gap
 from golive.media import Codec, Kind, Sample, TrackConfig
-from golive.rtmp.server import PublishRefusedError
+from golive.rtmp.server import PublishGrant, PublishRefusedError
 from tests.conftest import GoliveFactory, Received, require, sample
 
 pytestmark = pytest.mark.e2e
@@ -226,9 +226,9 @@ async def test_gstreamer_rtmp2sink_publish(golive_rtmp: GoliveFactory, h264_aac_
 async def test_wrong_key_is_refused_and_ffmpeg_sees_it(
     golive_rtmp: GoliveFactory, h264_aac_flv: Path
 ) -> None:
-    async def authorize(app: str, key: str, query: str) -> str:
+    async def authorize(app: str, key: str, query: str) -> PublishGrant:
         if key == "right-key":
-            return "alice"
+            return PublishGrant("alice")
         raise PublishRefusedError("unknown stream key")
 
     golive = await golive_rtmp(authorize=authorize)

@@ -11,7 +11,7 @@ import logging
 import pytest
 
 from golive.media import Codec
-from golive.rtmp.server import RtmpLimits
+from golive.rtmp.server import PublishGrant, RtmpLimits
 from tests.conftest import GoliveFactory
 from tests.rtmp_client import TestPublisher
 
@@ -204,8 +204,14 @@ async def test_normal_stop_with_fcunpublish_and_deletestream(golive_rtmp: Golive
 async def test_log_lines_never_contain_the_stream_key(
     golive_rtmp: GoliveFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async def authorize(app: str, key: str, query: str) -> str:
-        return "public-room"
+    released: list[str] = []
+
+    class Grant(PublishGrant):
+        async def release(self) -> None:
+            released.append(self.room)
+
+    async def authorize(app: str, key: str, query: str) -> PublishGrant:
+        return Grant("public-room")
 
     caplog.set_level(logging.DEBUG)
     golive = await golive_rtmp(authorize=authorize)
@@ -215,3 +221,10 @@ async def test_log_lines_never_contain_the_stream_key(
     await asyncio.wait_for(golive.received[0].done.wait(), 5)
     assert logged(caplog, "room public-room is live")
     assert not any("s3cr3t" in r.getMessage() for r in caplog.records)
+    # The grant is released exactly once when the publisher drops: that ends the room.
+    for _ in range(50):
+        if released:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    assert released == ["public-room"]

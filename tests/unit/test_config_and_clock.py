@@ -23,16 +23,27 @@ def test_defaults_need_nothing() -> None:
 def test_file_then_environment_then_flags(tmp_path: Path) -> None:
     path = tmp_path / "golive.toml"
     path.write_text(
-        "rtmp_port = 1936\nhttp_port = 8081\n[rtmp]\nidle_timeout = 5\n"
-        '[stream_keys]\n"k1" = "alice"\n'
+        'rtmp_port = 1936\nhttp_port = 8081\nopen_publish = true\nredis = "redis://127.0.0.1:6379/0"\n'
+        "[rtmp]\nidle_timeout = 5\n"
     )
-    env = {"GOLIVE_HTTP_PORT": "8082", "GOLIVE_HOST": "127.0.0.1"}
+    env = {
+        "GOLIVE_HTTP_PORT": "8082",
+        "GOLIVE_HOST": "127.0.0.1",
+        "GOLIVE_SESSIONS_IN_REDIS": "yes",
+    }
     s = config.load(str(path), environ=env, overrides={"host": "::1", "rtmp_port": None})
     assert s.rtmp_port == 1936  # from the file
     assert s.http_port == 8082  # the environment beats the file
     assert s.host == "::1"  # a flag beats the environment
     assert s.rtmp_idle_timeout == 5.0
-    assert s.stream_keys == {"k1": "alice"}
+    assert s.open_publish is True and s.sessions_in_redis is True
+    assert s.redis == "redis://127.0.0.1:6379/0"
+
+
+@pytest.mark.parametrize("value", ["maybe", "2"])
+def test_a_bool_setting_refuses_other_words(value: str) -> None:
+    with pytest.raises(config.ConfigError, match="open_publish"):
+        config.load(environ={"GOLIVE_OPEN_PUBLISH": value})
 
 
 def test_config_errors_name_the_setting(tmp_path: Path) -> None:

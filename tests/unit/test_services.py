@@ -192,6 +192,8 @@ async def test_go_live_and_end_live(accounts: Accounts, users: MemoryUsers, cloc
         width=1280, height=720,
     )  # fmt: skip
     assert (await rooms.get("alice")).codecs == ("avc1.64001f", "mp4a.40.2")
+    await rooms.retitle("alice", await accounts.set_title(user, "Any% glitchless"))
+    assert (await rooms.get("alice")).title == "Any% glitchless"
     await rooms.end_live("alice", room.publish_id)
     assert await rooms.all() == []
     with pytest.raises(NotFound):

@@ -1,0 +1,188 @@
+"""Accounts as a streamer meets them: sign up through the API, read the stream key, publish with
+the ffmpeg command-line tool, see the room live with its HLS, stop, see it gone. And the
+multi-node shape: two `golive serve` processes sharing one Redis see each other's rooms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+
+from tests.conftest import Served, golive_serve
+from tests.e2e.test_hls import start_publisher, stream_sample, wait_playlist
+
+pytestmark = pytest.mark.e2e
+
+REDIS = "redis://127.0.0.1:6379"
+
+
+async def sign_up(http: aiohttp.ClientSession, base: str, username: str) -> dict[str, Any]:
+    """Sign up and log in; return the login answer (token) with the stream key added."""
+    password = f"pw-{uuid.uuid4().hex}"
+    body = {"username": username, "email": f"{username}@example.org", "password": password}
+    async with http.post(f"{base}/api/users", json=body) as resp:
+        assert resp.status == 201, await resp.text()
+    async with http.post(
+        f"{base}/api/sessions", json={"username": username, "password": password}
+    ) as resp:
+        assert resp.status == 201, await resp.text()
+        login: dict[str, Any] = await resp.json()
+    auth = {"Authorization": f"Bearer {login['token']}"}
+    async with http.get(f"{base}/api/me/stream-key", headers=auth) as resp:
+        assert resp.status == 200
+        login.update(await resp.json())
+    login["password"] = password
+    return login
+
+
+async def rooms(http: aiohttp.ClientSession, base: str) -> dict[str, dict[str, Any]]:
+    async with http.get(f"{base}/api/rooms") as resp:
+        assert resp.status == 200
+        return {r["name"]: r for r in (await resp.json())["rooms"]}
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        await asyncio.sleep(0.1)
+
+
+async def stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.terminate()
+    await proc.wait()
+
+
+def assert_secret_not_logged(srv: Served, *secrets: str) -> None:
+    text = srv.log.read_text()
+    for secret in secrets:
+        assert secret not in text
+
+
+async def test_sign_up_publish_watch_stop(tmp_path: Path, http: aiohttp.ClientSession) -> None:
+    with golive_serve(tmp_path) as srv:
+        login = await sign_up(http, srv.http, "Streamer_1")
+        key = login["stream_key"]
+        assert login["rtmp_url"].endswith(srv.rtmp.split("://", 1)[1])
+
+        # A wrong key never produces a room, and ffmpeg is told why.
+        wrong = await start_publisher(stream_sample(), f"{srv.rtmp}/live_not-the-key")
+        _, err = await wrong.communicate()
+        assert wrong.returncode != 0 and b"unknown stream key" in err
+        assert await rooms(http, srv.http) == {}
+
+        publisher = await start_publisher(stream_sample(), f"{srv.rtmp}/{key}")
+        try:
+
+            async def live() -> bool:
+                room = (await rooms(http, srv.http)).get("streamer_1")
+                return room is not None and bool(room["codecs"])
+
+            await until(live, "the room is listed with its codecs")
+            room = (await rooms(http, srv.http))["streamer_1"]
+            assert room["streamer"] == "Streamer_1"
+            assert room["hls_url"] == "/hls/streamer_1/index.m3u8"
+            assert room["width"] == 320 and room["height"] == 240
+            assert any(c.startswith("avc1.") for c in room["codecs"])
+            assert "source" in room["renditions"]
+            multivariant = await wait_playlist(http, srv.http + room["hls_url"])
+            assert "#EXT-X-STREAM-INF" in multivariant
+            media = await wait_playlist(http, f"{srv.http}/hls/streamer_1/source/index.m3u8")
+            assert "#EXT-X-PART:" in media
+            async with http.get(f"{srv.http}/api/rooms/STREAMER_1") as resp:
+                assert resp.status == 200
+        finally:
+            await stop(publisher)
+
+        async def gone() -> bool:
+            return "streamer_1" not in await rooms(http, srv.http)
+
+        await until(gone, "the room is gone after the publisher stopped")
+        async with http.get(f"{srv.http}/hls/streamer_1/source/index.m3u8") as resp:
+            assert "#EXT-X-ENDLIST" in await resp.text()
+        async with http.get(f"{srv.http}/api/rooms/streamer_1") as resp:
+            assert resp.status == 404
+
+        # A regenerated key works at once and the old one is refused at once.
+        auth = {"Authorization": f"Bearer {login['token']}"}
+        async with http.post(f"{srv.http}/api/me/stream-key", headers=auth) as resp:
+            new_key = (await resp.json())["stream_key"]
+        old = await start_publisher(stream_sample(), f"{srv.rtmp}/{key}")
+        _, err = await old.communicate()
+        assert old.returncode != 0 and b"unknown stream key" in err
+        assert_secret_not_logged(srv, key, new_key, login["password"], login["token"])
+
+    # Restarting golive loses no account: the same login and the same key still work.
+    with golive_serve(tmp_path, name="golive-restarted") as srv:
+        async with http.post(
+            f"{srv.http}/api/sessions",
+            json={"username": "streamer_1", "password": login["password"]},
+        ) as resp:
+            assert resp.status == 201
+            token = (await resp.json())["token"]
+        async with http.get(
+            f"{srv.http}/api/me/stream-key", headers={"Authorization": f"Bearer {token}"}
+        ) as resp:
+            assert (await resp.json())["stream_key"] == new_key
+
+
+@pytest.fixture
+async def redis_db() -> str:
+    """A Redis database of its own for this test, emptied first (the test command starts
+    Redis when it is not running)."""
+    url = f"{REDIS}/13"
+    client = aioredis.from_url(url)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
+    return url
+
+
+async def test_two_nodes_sharing_redis_see_each_others_rooms(
+    tmp_path: Path, http: aiohttp.ClientSession, redis_db: str
+) -> None:
+    # Both nodes share the accounts (one SQLite file here; MongoDB in a real deployment)
+    # and the room registry in Redis.
+    database = f"sqlite://{tmp_path / 'accounts.db'}"
+    shared = ["--database", database, "--redis", redis_db]
+    env = {"GOLIVE_ROOM_TTL": "3"}
+    with (
+        golive_serve(tmp_path, *shared, "--log-level", "DEBUG", env=env, name="a") as a,
+        golive_serve(tmp_path, *shared, env=env, name="b") as b,
+    ):
+        login = await sign_up(http, a.http, "alice")
+        publisher = await start_publisher(stream_sample(), f"{a.rtmp}/{login['stream_key']}")
+        try:
+
+            async def seen_on_b() -> bool:
+                room = (await rooms(http, b.http)).get("alice")
+                return room is not None and bool(room["codecs"])
+
+            await until(seen_on_b, "node b lists the room that node a ingests")
+            # One publisher per room across nodes: b refuses the same streamer.
+            second = await start_publisher(stream_sample(), f"{b.rtmp}/{login['stream_key']}")
+            _, err = await second.communicate()
+            assert second.returncode != 0, err
+            assert "alice" in await rooms(http, b.http)
+            # Heartbeats keep the room past its 3 s TTL while node a lives.
+            await asyncio.sleep(4)
+            assert "alice" in await rooms(http, b.http)
+        finally:
+            await stop(publisher)
+
+        async def gone_on_b() -> bool:
+            return "alice" not in await rooms(http, b.http)
+
+        await until(gone_on_b, "node b sees the room end")
+        assert_secret_not_logged(a, login["stream_key"], login["password"])
