@@ -10,9 +10,11 @@ cleaned up after.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import secrets
 import sqlite3
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -625,6 +627,13 @@ async def test_mongo_unreachable_fails_at_open_without_the_password() -> None:
         await open_mongo(url)
     assert "127.0.0.1:1" in str(caught.value)
     assert "s3cret-pw" not in str(caught.value)
+    # PyMongo 4.20 leaks the socket of a connect that close() cancels (its monitor keeps
+    # retrying the refused port; PYTHON-5867 upstream). Collect it here, quietly, rather than
+    # let it fail whichever later test the garbage collector happens to run in.
+    await asyncio.sleep(0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "unclosed <socket", ResourceWarning)
+        gc.collect()
 
 
 # -- Redis open --------------------------------------------------------------------------
