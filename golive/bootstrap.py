@@ -17,10 +17,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from .adapters._common import redact_url
 from .adapters.argon2 import Argon2Hasher
 from .adapters.memory import MemoryRooms
 from .api.routes import setup_api
@@ -39,6 +39,7 @@ from .rtmp.server import (
     open_authorizer,
 )
 from .services import Accounts, LiveRooms
+from .web import setup_web
 
 log = logging.getLogger("golive")
 
@@ -73,15 +74,6 @@ class Stores:
         await _close_all(self.closers)
 
 
-def _redacted(url: str) -> str:
-    """A URL fit for a log line: no user name or password."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}"
-
-
 async def open_stores(settings: Settings) -> Stores:
     closers: list[_Closable] = []
     try:
@@ -93,7 +85,7 @@ async def open_stores(settings: Settings) -> Stores:
             closers.append(mongo)
             users: UserRepository = mongo.users
             sessions: SessionStore = mongo.sessions
-            log.info("accounts in MongoDB at %s", _redacted(database))
+            log.info("accounts in MongoDB at %s", redact_url(database))
         elif database == "" or database.startswith("sqlite://"):
             from .adapters.sqlite import open_sqlite
 
@@ -106,12 +98,14 @@ async def open_stores(settings: Settings) -> Stores:
             log.info("accounts in SQLite at %s", path)
         else:
             raise ConfigError(
-                f"setting 'database': {_redacted(database)!r} is neither empty, "
+                f"setting 'database': {redact_url(database)!r} is neither empty, "
                 "sqlite:///path nor mongodb://"
             )
         if settings.redis:
             if not settings.redis.startswith(("redis://", "rediss://", "unix://")):
-                raise ConfigError(f"setting 'redis': {_redacted(settings.redis)!r} is no redis URL")
+                raise ConfigError(
+                    f"setting 'redis': {redact_url(settings.redis)!r} is no redis URL"
+                )
             from .adapters.redis import open_redis
 
             redis = await open_redis(settings.redis)
@@ -119,7 +113,7 @@ async def open_stores(settings: Settings) -> Stores:
             rooms: RoomRegistry = redis.rooms
             if settings.sessions_in_redis:
                 sessions = redis.sessions
-            log.info("live rooms in Redis at %s", _redacted(settings.redis))
+            log.info("live rooms in Redis at %s", redact_url(settings.redis))
         else:
             if settings.sessions_in_redis:
                 raise ConfigError("setting 'sessions_in_redis' needs the setting 'redis'")
@@ -202,6 +196,9 @@ def build_app(settings: Settings, stores: Stores) -> web.Application:
     app[PACKAGER] = packager
     setup_api(app, hub, accounts, rooms, rtmp_port=settings.rtmp_port)
     setup_hls_routes(app, packager)
+    setup_web(
+        app, hub, packager, web_dir=settings.web_dir, preview_interval=settings.preview_interval
+    )
     app.cleanup_ctx.append(_rtmp_listener)
     app.cleanup_ctx.append(_room_upkeep)
 

@@ -20,10 +20,9 @@ Guarantees:
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
@@ -31,6 +30,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConfigurationError, DuplicateKeyError, PyMongoError
 
 from ..domain import EmailTaken, Session, User, UsernameTaken, digest
+from ._common import SharedClose, redact_url
 
 Doc = dict[str, Any]
 
@@ -45,25 +45,6 @@ EXPIRY_INDEX = "expires_at_ttl"
 
 class MongoUnavailable(ConnectionError):
     """MongoDB could not be reached or prepared at open."""
-
-
-def redact_url(url: str) -> str:
-    """``url`` fit for a log or an error: no password, in the authority or the query."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hosts = netloc.rpartition("@")
-        user, has_password, _ = userinfo.partition(":")
-        netloc = f"{user}:***@{hosts}" if has_password else f"{user}@{hosts}"
-    query = urlencode(
-        [
-            (key, "***" if any(word in key.lower() for word in ("pass", "secret", "token"))
-             else value)
-            for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        ],
-        safe="*",
-    )  # fmt: skip
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _split_time(when: datetime) -> tuple[datetime, int]:
@@ -161,27 +142,8 @@ def _taken_error(exc: DuplicateKeyError) -> Exception | None:
     return None
 
 
-class _Owner:
-    """Closes the client once every part, or the store, closed (see the SQLite adapter)."""
-
-    def __init__(self, close: Callable[[], Awaitable[None]], parts: int) -> None:
-        self._close = close
-        self._open = parts
-        self._closed = False
-
-    async def release(self) -> None:
-        self._open -= 1
-        if self._open <= 0:
-            await self.close()
-
-    async def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            await self._close()
-
-
 class _Part:
-    def __init__(self, collection: AsyncCollection[Doc], owner: _Owner) -> None:
+    def __init__(self, collection: AsyncCollection[Doc], owner: SharedClose) -> None:
         self._coll = collection
         self._owner = owner
         self._released = False
@@ -262,7 +224,7 @@ class MongoStore:
     def __init__(self, client: AsyncMongoClient[Doc], database: AsyncDatabase[Doc]) -> None:
         self.client = client
         self.database = database
-        self._owner = _Owner(client.close, parts=2)
+        self._owner = SharedClose(client.close, parts=2)
         self.users = MongoUsers(database["users"], self._owner)
         self.sessions = MongoSessions(database["sessions"], self._owner)
 

@@ -20,12 +20,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ..domain import Room, RoomAlreadyLive, Session
+from ._common import SharedClose, redact_url, time_from_text, time_to_text
 
 DEFAULT_PREFIX = "golive:"
 # Chunk size of SCAN and MGET: big enough for few round trips, small enough that one
@@ -79,25 +79,6 @@ class RedisUnavailable(ConnectionError):
     """Redis did not answer at open."""
 
 
-def redact_url(url: str) -> str:
-    """``url`` fit for a log or an error: no password, in the authority or the query."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hosts = netloc.rpartition("@")
-        user, has_password, _ = userinfo.partition(":")
-        netloc = f"{user}:***@{hosts}" if has_password else f"{user}@{hosts}"
-    query = urlencode(
-        [
-            (key, "***" if any(word in key.lower() for word in ("pass", "secret", "token"))
-             else value)
-            for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        ],
-        safe="*",
-    )  # fmt: skip
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
 def _glob_escape(text: str) -> str:
     """``text`` matched literally by a SCAN MATCH pattern."""
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
@@ -109,19 +90,9 @@ def _millis(ttl: float) -> int:
     return max(1, round(ttl * 1000))
 
 
-def _time_to_text(when: datetime) -> str:
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise ValueError("naive datetime; pass an aware one (UTC)")
-    return when.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _time_from_text(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(UTC)
-
-
 def _room_to_json(room: Room) -> str:
     doc = asdict(room)
-    doc["started_at"] = _time_to_text(room.started_at)
+    doc["started_at"] = time_to_text(room.started_at)
     return json.dumps(doc, separators=(",", ":"))
 
 
@@ -133,7 +104,7 @@ def _room_from_json(raw: str | bytes) -> Room:
         user_id=str(doc["user_id"]),
         streamer=str(doc["streamer"]),
         title=str(doc["title"]),
-        started_at=_time_from_text(doc["started_at"]),
+        started_at=time_from_text(doc["started_at"]),
         node=str(doc["node"]),
         publish_id=str(doc["publish_id"]),
         # JSON has no tuples: give back the tuples the dataclass declares.
@@ -148,8 +119,8 @@ def _session_to_json(session: Session) -> str:
     return json.dumps(
         {
             "user_id": session.user_id,
-            "created_at": _time_to_text(session.created_at),
-            "expires_at": _time_to_text(session.expires_at),
+            "created_at": time_to_text(session.created_at),
+            "expires_at": time_to_text(session.expires_at),
         },
         separators=(",", ":"),
     )
@@ -160,8 +131,8 @@ def _session_from_json(token_digest: str, raw: str | bytes) -> Session:
     return Session(
         token_digest=token_digest,
         user_id=str(doc["user_id"]),
-        created_at=_time_from_text(doc["created_at"]),
-        expires_at=_time_from_text(doc["expires_at"]),
+        created_at=time_from_text(doc["created_at"]),
+        expires_at=time_from_text(doc["expires_at"]),
     )
 
 
@@ -318,20 +289,12 @@ class RedisStore:
     def __init__(self, client: aioredis.Redis, prefix: str = DEFAULT_PREFIX) -> None:
         self.client = client
         self.prefix = prefix
-        self._open = 2
-        self._closed = False
-        self.rooms = RedisRooms(client, prefix, on_close=self._release)
-        self.sessions = RedisSessions(client, prefix, on_close=self._release)
-
-    async def _release(self) -> None:
-        self._open -= 1
-        if self._open <= 0:
-            await self.close()
+        self._shared = SharedClose(client.aclose, parts=2)
+        self.rooms = RedisRooms(client, prefix, on_close=self._shared.release)
+        self.sessions = RedisSessions(client, prefix, on_close=self._shared.release)
 
     async def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            await self.client.aclose()
+        await self._shared.close()
 
 
 async def open_redis(url: str, prefix: str = DEFAULT_PREFIX) -> RedisStore:

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 import aiosqlite
 
 from ..domain import EmailTaken, Session, User, UsernameTaken, digest
+from ._common import SharedClose, time_from_text, time_to_text
 
 # One entry per schema version: the statements that bring version i to version i + 1.
 # Append only: a released step never changes, since databases out there already ran it.
@@ -71,17 +72,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 _USER_COLUMNS = "id, username, email, password_hash, stream_key, created_at, title"
 
 
-def _to_text(when: datetime) -> str:
-    if when.tzinfo is None or when.utcoffset() is None:
-        # A naive datetime has no instant: storing it would silently pick a timezone.
-        raise ValueError("naive datetime; pass an aware one (UTC)")
-    return when.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _from_text(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(UTC)
-
-
 def _user_from_row(row: sqlite3.Row | tuple[object, ...]) -> User:
     user_id, username, email, password_hash, stream_key, created_at, title = row
     return User(
@@ -90,7 +80,7 @@ def _user_from_row(row: sqlite3.Row | tuple[object, ...]) -> User:
         email=str(email),
         password_hash=str(password_hash),
         stream_key=str(stream_key),
-        created_at=_from_text(str(created_at)),
+        created_at=time_from_text(str(created_at)),
         title=str(title),
     )
 
@@ -100,37 +90,13 @@ def _session_from_row(row: sqlite3.Row | tuple[object, ...]) -> Session:
     return Session(
         token_digest=str(token_digest),
         user_id=str(user_id),
-        created_at=_from_text(str(created_at)),
-        expires_at=_from_text(str(expires_at)),
+        created_at=time_from_text(str(created_at)),
+        expires_at=time_from_text(str(expires_at)),
     )
 
 
-class _Owner:
-    """Closes a connection shared by several parts once all of them, or the store, closed.
-
-    Whoever holds only the ports (``users.close()``, ``sessions.close()``) and whoever holds
-    the store (``store.close()``) both release the connection; a leaked connection would
-    keep its thread alive and the process from exiting.
-    """
-
-    def __init__(self, close: Callable[[], Awaitable[None]], parts: int) -> None:
-        self._close = close
-        self._open = parts
-        self._closed = False
-
-    async def release(self) -> None:
-        self._open -= 1
-        if self._open <= 0:
-            await self.close()
-
-    async def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            await self._close()
-
-
 class _Part:
-    def __init__(self, db: aiosqlite.Connection, owner: _Owner) -> None:
+    def __init__(self, db: aiosqlite.Connection, owner: SharedClose) -> None:
         self._db = db
         self._owner = owner
         self._released = False
@@ -160,7 +126,7 @@ class SqliteUsers(_Part):
                     user.password_hash,
                     user.stream_key,
                     user.stream_key_digest,
-                    _to_text(user.created_at),
+                    time_to_text(user.created_at),
                     user.title,
                 ),
             )
@@ -216,8 +182,8 @@ class SqliteSessions(_Part):
             (
                 session.token_digest,
                 session.user_id,
-                _to_text(session.created_at),
-                _to_text(session.expires_at),
+                time_to_text(session.created_at),
+                time_to_text(session.expires_at),
             ),
         )
 
@@ -236,7 +202,7 @@ class SqliteSessions(_Part):
     async def delete_expired(self, now: datetime) -> int:
         # Session.expired is "now >= expires_at"; the fixed-width text compares like time.
         async with self._db.execute(
-            "DELETE FROM sessions WHERE expires_at <= ?", (_to_text(now),)
+            "DELETE FROM sessions WHERE expires_at <= ?", (time_to_text(now),)
         ) as cursor:
             return cursor.rowcount
 
@@ -280,7 +246,7 @@ class SqliteStore:
 
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self.path = path
-        self._owner = _Owner(db.close, parts=2)
+        self._owner = SharedClose(db.close, parts=2)
         self.users = SqliteUsers(db, self._owner)
         self.sessions = SqliteSessions(db, self._owner)
 
