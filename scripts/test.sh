@@ -12,6 +12,8 @@ command -v chromium >/dev/null || need_debs+=(chromium)
 command -v npm >/dev/null || need_debs+=(npm)
 # rtmp2sink (GStreamer's own RTMP client), flvmux, x264enc, avenc_aac for the GStreamer publisher.
 gst-inspect-1.0 rtmp2sink >/dev/null 2>&1 || need_debs+=(gstreamer1.0-plugins-bad)
+# nginx-rtmp in front of golive, calling its rooms callbacks (tests/e2e/test_nginx_callbacks.py).
+[ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] || need_debs+=(nginx libnginx-mod-rtmp)
 if [ ${#need_debs[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need_debs[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
