@@ -73,6 +73,12 @@ class Settings:
     # Let anyone who reaches the RTMP port publish, the room being the stream name, with no
     # accounts involved: for a trusted network or a test bench only. Defaults to false.
     open_publish: bool = False
+    # Folder of the built web pages (what `npm run build` writes into web/dist); empty (the
+    # default) for the web/dist folder beside the golive package, that is, of this checkout.
+    web_dir: str = ""
+    # Seconds a room's preview image is served before a newer keyframe is decoded (only while
+    # someone asks for it); defaults to 5.
+    preview_interval: float = 5.0
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}

@@ -23,10 +23,9 @@ if [ ${#need_debs[@]} -gt 0 ]; then
     gstreamer1.0-plugins-ugly gstreamer1.0-libav >/dev/null
 fi
 
-# hls.js comes from npm, pinned by web/package-lock.json; nothing of it is committed.
-if [ ! -e web/node_modules/hls.js/dist/hls.min.js ]; then
-  (cd web && npm ci --no-audit --no-fund --silent)
-fi
+# hls.js, Vue and Vite come from npm, pinned by web/package-lock.json; the browser tests play
+# with hls.js and drive the built pages (web/dist). Nothing of either is committed.
+./scripts/build_web.sh
 
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv

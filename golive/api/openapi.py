@@ -163,6 +163,9 @@ _SCHEMAS: Schema = {
             "width",
             "height",
             "hls_url",
+            "preview_url",
+            "viewers",
+            "bitrate",
         ],
         "additionalProperties": False,
         "properties": {
@@ -175,6 +178,19 @@ _SCHEMAS: Schema = {
             "width": {"type": ["integer", "null"]},
             "height": {"type": ["integer", "null"]},
             "hls_url": {"type": "string", "description": "the multivariant playlist"},
+            "preview_url": {"type": "string", "description": "a recent frame, as a JPEG"},
+            "viewers": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "distinct players that fetched the room's playlists in the last "
+                "30 s, on the node that serves it (0 on other nodes)",
+            },
+            "bitrate": {
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "description": "bits per second of the source copy, on the node that serves "
+                "it, once measured",
+            },
         },
     },
     "RoomList": {
@@ -340,6 +356,25 @@ _PATHS: Schema = {
             ],
             "responses": {
                 "200": _json(_ref("Room"), "the room"),
+                "404": _error("NotFound"),
+            },
+        }
+    },
+    "/api/rooms/{name}/preview.jpg": {
+        "get": {
+            "summary": "A recent frame of a live room, as a JPEG",
+            "description": (
+                "Decoded from a recent keyframe at most every few seconds, and only while "
+                "someone asks; at most 640 pixels wide."
+            ),
+            "parameters": [
+                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                "200": {
+                    "description": "the frame",
+                    "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+                },
                 "404": _error("NotFound"),
             },
         }

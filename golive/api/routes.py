@@ -13,6 +13,7 @@
     POST   /api/me/stream-key          regenerate the stream key
     GET    /api/rooms                  live rooms
     GET    /api/rooms/{name}           one live room
+    GET    /api/rooms/{name}/preview.jpg  a recent frame of a live room (golive.previews)
     POST   /rooms/create, /rooms/update, /rooms/delete  nginx-rtmp callbacks (golive.api.compat)
 
 Handlers raise domain errors; ``golive.api.errors.error_middleware`` answers them. The API
@@ -33,6 +34,7 @@ from . import auth
 from .body import json_object, string_field
 from .compat import setup_nginx_callbacks
 from .errors import error_middleware
+from .live import LiveFigures, live_details
 from .openapi import OPENAPI
 from .views import room_json, user_json
 
@@ -41,6 +43,8 @@ from .views import room_json, user_json
 # bracketed IPv6 literal, then an optional port that the RTMP URL replaces.
 _HOST_RE = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]{1,253})(?::[0-9]{0,5})?")
 NO_STORE = {"Cache-Control": "no-store"}
+# Live figures change by the second: caches must ask again, but may keep the bytes.
+NO_CACHE = {"Cache-Control": "no-cache"}
 
 
 def _setup_health(app: web.Application, hub: StreamHub) -> None:
@@ -120,16 +124,38 @@ class _Api:
         self._stream_key(request, "")  # refuse a bad Host before the old key is replaced
         return self._stream_key(request, await self.accounts.regenerate_stream_key(user))
 
+    @staticmethod
+    def _figures(request: web.Request, name: str) -> LiveFigures | None:
+        details = live_details(request.app)
+        return details.figures(name) if details is not None else None
+
     async def all_rooms(self, request: web.Request) -> web.Response:
         rooms = await self.rooms.all()
-        return web.json_response({"rooms": [room_json(room) for room in rooms]})
+        body = {"rooms": [room_json(room, self._figures(request, room.name)) for room in rooms]}
+        return web.json_response(body, headers=NO_CACHE)
 
-    async def room(self, request: web.Request) -> web.Response:
+    @staticmethod
+    def _room_name(request: web.Request) -> str:
         name = request.match_info["name"]
         # No room can have another name; the check also keeps odd strings out of the registry.
         if not USERNAME_RE.fullmatch(name):
             raise NotFound("no live room by that name")
-        return web.json_response(room_json(await self.rooms.get(name)))
+        return name
+
+    async def room(self, request: web.Request) -> web.Response:
+        room = await self.rooms.get(self._room_name(request))
+        return web.json_response(
+            room_json(room, self._figures(request, room.name)), headers=NO_CACHE
+        )
+
+    async def preview(self, request: web.Request) -> web.Response:
+        """A JPEG of a recent keyframe of a room live on this node (golive.previews)."""
+        room = await self.rooms.get(self._room_name(request))
+        details = live_details(request.app)
+        jpeg = await details.preview(room.name) if details is not None else None
+        if jpeg is None:
+            raise NotFound("no preview of this room yet")
+        return web.Response(body=jpeg, content_type="image/jpeg", headers=NO_CACHE)
 
 
 def setup_api(
@@ -155,4 +181,5 @@ def setup_api(
     router.add_post("/api/me/stream-key", api.new_stream_key)
     router.add_get("/api/rooms", api.all_rooms)
     router.add_get("/api/rooms/{name}", api.room)
+    router.add_get("/api/rooms/{name}/preview.jpg", api.preview)
     setup_nginx_callbacks(app, rooms)

@@ -1,6 +1,8 @@
 """What the API shows of the domain: the public user and the live room, as JSON values that
 match the ``User`` and ``Room`` schemas of the OpenAPI document. The password hash and the
 stream key are left out on purpose: only the stream-key endpoints ever send the key.
+
+A room is shown with this node's live figures (golive.api.live): its viewer count and bitrate.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from ..domain import Room, User
+from .live import LiveFigures
 
 JsonObject = dict[str, object]
 
@@ -33,7 +36,12 @@ def hls_url(name: str) -> str:
     return f"/hls/{name}/index.m3u8"
 
 
-def room_json(room: Room) -> JsonObject:
+def preview_url(name: str) -> str:
+    return f"/api/rooms/{name}/preview.jpg"
+
+
+def room_json(room: Room, figures: LiveFigures | None = None) -> JsonObject:
+    figures = figures or LiveFigures()
     return {
         "name": room.name,
         "streamer": room.streamer,
@@ -44,4 +52,7 @@ def room_json(room: Room) -> JsonObject:
         "width": room.width,
         "height": room.height,
         "hls_url": hls_url(room.name),
+        "preview_url": preview_url(room.name),
+        "viewers": figures.viewers,
+        "bitrate": figures.bitrate,
     }

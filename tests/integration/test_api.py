@@ -514,6 +514,10 @@ async def test_rooms_list_and_get(api: Api) -> None:
         "width": 1280,
         "height": 720,
         "hls_url": "/hls/alice/index.m3u8",
+        "preview_url": "/api/rooms/alice/preview.jpg",
+        # No live figures in this application (golive.web gives them): none to show.
+        "viewers": 0,
+        "bitrate": None,
     }
     assert shown["started_at"].endswith("Z")
 
