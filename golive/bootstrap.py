@@ -124,6 +124,9 @@ async def open_stores(settings: Settings) -> Stores:
     return Stores(users, sessions, rooms, closers)
 
 
+_ELSEWHERE = "this room is live on another node"
+
+
 class _RoomGrant(PublishGrant):
     """A publish into a user's room: the room goes live once the hub gives it to this
     publisher, and ends with the publish."""
@@ -138,9 +141,7 @@ class _RoomGrant(PublishGrant):
         try:
             room = await self._rooms.go_live(self._user)
         except RoomAlreadyLive:
-            raise PublishRefusedError(
-                "this room is live on another node", "NetStream.Publish.BadName"
-            ) from None
+            raise PublishRefusedError(_ELSEWHERE, "NetStream.Publish.BadName") from None
         self._publish_id = room.publish_id
 
     async def release(self) -> None:
@@ -156,6 +157,10 @@ def accounts_authorizer(rooms: LiveRooms) -> Authorizer:
             user = await rooms.authorize_publish(key)
         except UnknownStreamKey:
             raise PublishRefusedError("unknown stream key") from None
+        # Refused before the hub opens a stream (and the packager a playlist) for nothing;
+        # the grant's start() catches the race this check leaves.
+        if await rooms.live_elsewhere(user.name):
+            raise PublishRefusedError(_ELSEWHERE, "NetStream.Publish.BadName")
         return _RoomGrant(rooms, user)
 
     return authorize

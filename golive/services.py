@@ -229,6 +229,11 @@ class LiveRooms:
             raise UnknownStreamKey("unknown stream key")
         return user
 
+    async def live_elsewhere(self, name: str) -> bool:
+        """Whether another node holds the room now (go_live still decides, atomically)."""
+        room = await self.registry.get(name)
+        return room is not None and room.node != self.node
+
     async def go_live(self, user: User) -> Room:
         room = Room(
             name=user.name,

@@ -92,6 +92,10 @@ class Segmenter:
     def finish(self) -> list[SegmenterEvent]:
         """The stream ended: close the last part with what is buffered."""
         out: list[SegmenterEvent] = []
+        if not self._started:
+            # Nothing playable came (no keyframe, or the publish was refused or dropped
+            # before its first frame): there is no part to close.
+            return out
         for track in self._tracks():
             if track.pending is not None:
                 # The last sample's duration is unknown; repeat the usual one.

@@ -175,6 +175,9 @@ async def test_two_nodes_sharing_redis_see_each_others_rooms(
             _, err = await second.communicate()
             assert second.returncode != 0, err
             assert "alice" in await rooms(http, b.http)
+            # Node b opened no playlist for the refused publisher.
+            async with http.get(f"{b.http}/hls/alice/index.m3u8") as resp:
+                assert resp.status == 404
             # Heartbeats keep the room past its 3 s TTL while node a lives.
             await asyncio.sleep(4)
             assert "alice" in await rooms(http, b.http)
@@ -186,3 +189,5 @@ async def test_two_nodes_sharing_redis_see_each_others_rooms(
 
         await until(gone_on_b, "node b sees the room end")
         assert_secret_not_logged(a, login["stream_key"], login["password"])
+    for node in (a, b):
+        assert "Traceback" not in node.log.read_text()

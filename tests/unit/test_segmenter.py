@@ -155,3 +155,18 @@ def test_repeated_identical_config_changes_nothing_but_a_new_one_restarts() -> N
     assert parts_of(events), "the buffered part is flushed"
     restart = seg.push(Sample(Codec.H264, 5000, 0, True, b"k"))
     assert isinstance(restart[0], InitReady)
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        [],  # refused or dropped before anything came
+        [AAC, AVC],  # configurations only
+        # Frames before the first keyframe are never playable on their own.
+        [AVC, Sample(Codec.H264, 0, 0, False, b"x"), Sample(Codec.H264, 33, 0, False, b"y")],
+    ],
+)
+def test_a_stream_that_ends_before_its_first_keyframe_finishes_with_nothing(
+    items: list[TrackConfig | Sample],
+) -> None:
+    assert run(Segmenter(part_target=0.333, segment_target=2.0), iter(items)) == []

@@ -208,6 +208,7 @@ async def test_one_publisher_per_room_across_nodes(
     node_b = rooms_for(users, registry, clock, "node-b")
     user = await accounts.sign_up("alice", "alice@example.org", "password1")
     first = await node_a.go_live(user)
+    assert await node_b.live_elsewhere("alice") and not await node_a.live_elsewhere("alice")
     with pytest.raises(RoomAlreadyLive):
         await node_b.go_live(user)
     # A takeover on the same node replaces the room; the old publish ending later must not
