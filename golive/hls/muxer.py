@@ -94,8 +94,14 @@ class Rendition:
         segment_target: float,
         window: float = 36.0,
         parts_kept: int = 4,
+        clock: Rendition | None = None,
     ) -> None:
         self.name = name
+        # A rendition made from another (a transcoded one, from the source copy) dates its
+        # segments on that one's clock: the same media time gets the same
+        # EXT-X-PROGRAM-DATE-TIME in every variant, which players use to line variants up
+        # when they switch (RFC 8216bis, 4.4.4.6 and 6.3.3).
+        self.clock = clock
         self.part_target = part_target
         self.segment_target = segment_target
         self.window = window  # seconds of segments listed; defaults to 36
@@ -164,10 +170,13 @@ class Rendition:
 
     def _part(self, event: PartReady) -> None:
         if self._clock_anchor is None:
-            # A part is finished when the frame after it arrives, so "now" is the wall-clock
-            # time of the part's end, not of its start.
-            end_ms = event.start_ms + round(event.duration * 1000)
-            self._clock_anchor = (end_ms, time.time())
+            if self.clock is not None and self.clock._clock_anchor is not None:
+                self._clock_anchor = self.clock._clock_anchor
+            else:
+                # A part is finished when the frame after it arrives, so "now" is the
+                # wall-clock time of the part's end, not of its start.
+                end_ms = event.start_ms + round(event.duration * 1000)
+                self._clock_anchor = (end_ms, time.time())
         current = self.segments[-1] if self.segments else None
         if event.new_segment or current is None or current.complete:
             if current is not None and not current.complete:

@@ -1,5 +1,9 @@
 """Ties the stream hub to HLS: one room per publisher name, a segmenter and a rendition per
-variant, kept across a publisher's reconnect and removed a while after the stream ends."""
+variant, kept across a publisher's reconnect and removed a while after the stream ends.
+
+The source copy is packaged here; with a non-empty ladder, the transcoded renditions are made
+beside it by ``golive.hls.transcoded`` from their own subscription, so a slow ladder can only
+fall behind (and degrade) itself, never the source copy."""
 
 from __future__ import annotations
 
@@ -9,8 +13,11 @@ from dataclasses import dataclass
 
 from ..hub import Gap, LiveStream, StreamHub, Subscription
 from ..media import Sample, TrackConfig
+from ..transcode.ladder import NO_LADDER, Ladder
+from ..transcode.session import LadderStatus
 from .muxer import Rendition
 from .segmenter import Segmenter
+from .transcoded import LadderPackager
 
 log = logging.getLogger("golive.hls")
 
@@ -33,10 +40,14 @@ class HlsRoom:
             segment_target=settings.segment_target,
             window=settings.window,
         )
+        # In multivariant playlist order: the source copy, then the ladder's, largest first.
         self.renditions: dict[str, Rendition] = {"source": self.source}
         self.stream: LiveStream | None = None
         self.task: asyncio.Task[None] | None = None
         self.removal: asyncio.TimerHandle | None = None
+        self.ladder: LadderStatus | None = None  # the transcoder's status, when there is one
+        self.ladder_task: asyncio.Task[None] | None = None
+        self.ladder_packager: LadderPackager | None = None
 
     @property
     def live(self) -> bool:
@@ -44,8 +55,14 @@ class HlsRoom:
 
 
 class Packager:
-    def __init__(self, hub: StreamHub, settings: HlsSettings | None = None) -> None:
+    """Packages every live stream of the hub: the source copy, and the ``ladder``'s renditions
+    (the empty ladder, the default, transcodes nothing)."""
+
+    def __init__(
+        self, hub: StreamHub, settings: HlsSettings | None = None, ladder: Ladder = NO_LADDER
+    ) -> None:
         self.settings = settings or HlsSettings()
+        self.ladder = ladder
         self.rooms: dict[str, HlsRoom] = {}
         hub.on_stream_started(self._started)
 
@@ -58,7 +75,13 @@ class Packager:
             room.removal = None
         room.stream = stream
         sub = stream.subscribe()
-        room.task = asyncio.get_running_loop().create_task(self._package(room, sub))
+        loop = asyncio.get_running_loop()
+        room.task = loop.create_task(self._package(room, sub))
+        if self.ladder:
+            if room.ladder_packager is not None:
+                room.ladder_packager.detach()  # a takeover: the old publish lets go
+            ladder = room.ladder_packager = LadderPackager(room, self.ladder, self.settings)
+            room.ladder_task = loop.create_task(ladder.run(stream.subscribe()))
 
     async def _package(self, room: HlsRoom, sub: Subscription) -> None:
         rendition = room.source
@@ -99,5 +122,7 @@ class Packager:
         for room in self.rooms.values():
             if room.task is not None:
                 room.task.cancel()
+            if room.ladder_task is not None:
+                room.ladder_task.cancel()
             if room.removal is not None:
                 room.removal.cancel()

@@ -3,6 +3,7 @@
 URLs are keyed by the room (the streamer's public name), never by the stream key::
 
     /hls/{room}/index.m3u8                      multivariant playlist
+    /hls/{room}/status.json                     the variants and the transcoder's state
     /hls/{room}/{rendition}/index.m3u8          media playlist (_HLS_msn, _HLS_part, _HLS_skip)
     /hls/{room}/{rendition}/init-{id}.mp4       initialization section (EXT-X-MAP)
     /hls/{room}/{rendition}/seg-{msn}.m4s       segment
@@ -98,6 +99,30 @@ def setup_hls_routes(app: web.Application, packager: Packager) -> None:
             playlist.render_multivariant(playlist.MultivariantPlaylist(tuple(variants)))
         )
 
+    async def status(request: web.Request) -> web.Response:
+        """What a dashboard or a test needs to see of a room: every listed variant, and the
+        ladder's state (running, or degraded with what was dropped and when)."""
+        room = room_of(request)
+        body = {
+            "room": room.name,
+            "live": room.live,
+            "variants": [
+                {
+                    "name": name,
+                    "codecs": r.codecs,
+                    "resolution": list(r.resolution) if r.resolution else None,
+                    "frame_rate": r.frame_rate,
+                    "bandwidth": r.peak_bandwidth,
+                    "average_bandwidth": r.average_bandwidth,
+                    "ended": r.ended,
+                }
+                for name, r in room.renditions.items()
+                if r.ready
+            ],
+            "transcode": room.ladder.as_dict() if room.ladder is not None else None,
+        }
+        return web.json_response(body, headers={"Cache-Control": PLAYLIST_CACHE, **CORS})
+
     def _int_param(request: web.Request, name: str) -> int | None:
         value = request.query.get(name)
         if value is None:
@@ -159,5 +184,6 @@ def setup_hls_routes(app: web.Application, packager: Packager) -> None:
         raise _not_found("no such file")
 
     app.router.add_get("/hls/{room}/index.m3u8", multivariant)
+    app.router.add_get("/hls/{room}/status.json", status)
     app.router.add_get("/hls/{room}/{rendition}/index.m3u8", media)
     app.router.add_get("/hls/{room}/{rendition}/{file}", media_file)

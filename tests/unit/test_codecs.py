@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -98,6 +99,24 @@ def encode_video(
     """Encode moving stripes at 30 fps, mux them into ``fmt`` in memory and demux them back:
     the demuxer hands out the ISO BMFF record (avcC, hvcC, av1C; vpcC from FLV) and
     length-prefixed packets. MP4 video comes back in a 90 kHz timescale."""
+    # SVT-AV1 switches the calling thread to real-time scheduling, which every thread made
+    # later inherits: put the test process back as it was, or later tests run skewed.
+    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    try:
+        return _encode_video(encoder, width, height, frames, options, fmt)
+    finally:
+        if os.sched_getscheduler(0) != policy:
+            os.sched_setscheduler(0, policy, param)
+
+
+def _encode_video(
+    encoder: str,
+    width: int,
+    height: int,
+    frames: int,
+    options: dict[str, str] | None,
+    fmt: str,
+) -> Encoded:
     buf = io.BytesIO()
     opts = {"video_track_timescale": "90000"} if fmt == "mp4" else {}
     with av.open(buf, "w", format=fmt, options=opts) as out:

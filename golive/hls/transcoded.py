@@ -1,0 +1,225 @@
+"""The ladder's renditions in the live window: transcoded video and the source's audio, through
+the same segmenter and fMP4 writer as the source copy.
+
+The audio is the publisher's, copied into every variant (RFC 8216bis, 4.4.6.2: each variant
+carries the whole presentation). It arrives as soon as the publisher sends it while the video
+comes back from the encoders later, so each variant holds the audio back and hands the segmenter
+only what is not later than the video it has: the segmenter then sees the two interleaved as
+they are at ingest, and cuts audio at the video part boundaries as it does for the source copy.
+
+Rendition objects are kept per name in the room across a publisher's reconnect, so media
+sequence numbers continue and the join is a discontinuity, as for the source copy. A rendition
+the ladder drops (the machine is too slow) ends and leaves the multivariant playlist; requests
+for it get a 404, which makes players switch to another variant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING
+
+from ..hub import Gap, LiveStream, Subscription
+from ..media import Kind, Sample, TrackConfig
+from ..transcode.ladder import Ladder, PlannedRendition
+from ..transcode.session import LadderSession
+from ..transcode.worker import Dropped, Encoded, Event, Failed, Flushed, Opened
+from .muxer import Rendition
+from .segmenter import Segmenter
+
+if TYPE_CHECKING:
+    from .packager import HlsRoom, HlsSettings
+
+log = logging.getLogger("golive.hls")
+
+# Audio held back per variant while its video is being encoded: 21 s of AAC at 48 kHz, far more
+# than the encoders' delay; a variant that falls this far behind is dropped anyway.
+AUDIO_HOLD = 1000
+
+
+def _source_fps(stream: LiveStream) -> float | None:
+    """The frame rate the publisher announced in onMetaData, if any (FLV 10.1, E.5)."""
+    for key in ("framerate", "fps", "videoframerate"):
+        value = stream.metadata.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool) and 1 <= value <= 240:
+            return float(value)
+    return None
+
+
+class _Variant:
+    def __init__(self, planned: PlannedRendition, rendition: Rendition, settings: HlsSettings):
+        self.planned = planned
+        self.rendition = rendition
+        self.settings = settings
+        self.audio: deque[Sample] = deque(maxlen=AUDIO_HOLD)
+        self.segmenter = self._segmenter()
+        self.video_config: TrackConfig | None = None
+        self.has_video = False  # the segmenter has had a picture (finish() needs one)
+
+    def _segmenter(self) -> Segmenter:
+        return Segmenter(
+            part_target=self.settings.part_target, segment_target=self.settings.segment_target
+        )
+
+    def push(self, item: TrackConfig | Sample) -> None:
+        self.rendition.feed(self.segmenter.push(item))
+
+    def video(self, sample: Sample) -> None:
+        audio = self.audio
+        while audio and audio[0].dts <= sample.dts:
+            self.push(audio.popleft())
+        self.push(sample)
+        self.has_video = True
+
+    def _close(self) -> None:
+        if self.has_video:
+            self.rendition.feed(self.segmenter.finish())
+
+    def restart(self, audio_config: TrackConfig | None) -> None:
+        """What follows is after a gap: close the current part and mark a discontinuity."""
+        self._close()
+        self.segmenter = self._segmenter()
+        self.video_config = None
+        self.has_video = False
+        self.rendition.begin()
+        if audio_config is not None:
+            self.push(audio_config)
+
+    def finish(self) -> None:
+        # Without its video the variant stays empty rather than turning audio-only.
+        while self.audio and self.has_video:
+            self.push(self.audio.popleft())
+        self._close()
+        self.rendition.end()
+
+
+class LadderPackager:
+    """Runs one publish's ladder and packages what it makes into the room's renditions."""
+
+    def __init__(self, room: HlsRoom, ladder: Ladder, settings: HlsSettings) -> None:
+        self.room = room
+        self.ladder = ladder
+        self.settings = settings
+        self.session = self._session()
+        self.variants: dict[int, _Variant] = {}  # by position in the session's plan
+        self.audio_config: TrackConfig | None = None
+        self.detached = False  # a newer publish took over the room's renditions
+
+    def _session(self) -> LadderSession:
+        session = LadderSession(
+            self.ladder,
+            room=self.room.name,
+            gop=self.settings.segment_target,
+            on_events=self._events,
+        )
+        self.room.ladder = session.status
+        return session
+
+    async def run(self, sub: Subscription) -> None:
+        try:
+            async for item in sub:
+                if isinstance(item, Gap):
+                    self.session.gap()
+                elif isinstance(item, TrackConfig):
+                    if item.kind is Kind.VIDEO:
+                        await self._configure(item, sub.stream)
+                    elif item != self.audio_config:
+                        self.audio_config = item
+                        for v in self.variants.values():
+                            v.push(item)
+                elif item.kind is Kind.VIDEO:
+                    self.session.feed(item)
+                else:
+                    for v in self.variants.values():
+                        v.audio.append(item)
+            await self.session.close()
+        except asyncio.CancelledError:
+            self.session.abort()
+            raise
+        except Exception:
+            log.exception("room %s: the ladder failed; the source copy goes on", self.room.name)
+            self.session.abort()
+            sub.close()
+        finally:
+            self._finish_all()
+
+    def detach(self) -> None:
+        """A new publish in this room owns the renditions from now on."""
+        self.detached = True
+        self.session.abort()
+
+    async def _configure(self, video: TrackConfig, stream: LiveStream) -> None:
+        if video == self.session.video or self.detached:
+            return  # re-sent unchanged (with keyframes, or after a gap), or no longer ours
+        if self.session.plan:
+            # A new picture size mid-stream: drain what the old codecs hold, then plan afresh.
+            await self.session.close()
+            self._finish_all()
+            self.session = self._session()
+        planned = self.session.configure(video, _source_fps(stream))
+        names = {p.name for p in planned}
+        for name in [n for n in self.room.renditions if n != "source" and n not in names]:
+            self.room.renditions.pop(name).end()
+        for index, p in enumerate(planned):
+            rendition = self.room.renditions.get(p.name)
+            if rendition is None:
+                rendition = Rendition(
+                    p.name,
+                    part_target=self.settings.part_target,
+                    segment_target=self.settings.segment_target,
+                    window=self.settings.window,
+                    clock=self.room.source,
+                )
+                self.room.renditions[p.name] = rendition
+            rendition.begin()
+            variant = _Variant(p, rendition, self.settings)
+            if self.audio_config is not None:
+                variant.push(self.audio_config)
+            self.variants[index] = variant
+        # Multivariant playlist order: the source copy, then the ladder's, largest first, also
+        # when a rendition dropped in an earlier publish comes back.
+        ordered = {"source": self.room.source} | {
+            p.name: self.room.renditions[p.name] for p in planned
+        }
+        self.room.renditions.clear()
+        self.room.renditions.update(ordered)
+
+    def _events(self, events: list[Event]) -> None:
+        if self.detached:
+            return
+        for event in events:
+            if isinstance(event, Encoded):
+                for index, sample in event.samples:
+                    variant = self.variants.get(index)
+                    if variant is not None and variant.video_config is not None:
+                        variant.video(sample)
+            elif isinstance(event, Opened):
+                variant = self.variants.get(event.index)
+                if variant is not None:
+                    variant.video_config = event.config
+                    variant.push(event.config)
+            elif isinstance(event, Flushed):
+                if event.restart:
+                    for variant in self.variants.values():
+                        variant.restart(self.audio_config)
+            elif isinstance(event, Dropped):
+                self._drop(event.index)
+            elif isinstance(event, Failed):
+                for index in list(self.variants):
+                    self._drop(index)
+
+    def _drop(self, index: int) -> None:
+        variant = self.variants.pop(index, None)
+        if variant is None:
+            return
+        variant.finish()
+        if self.room.renditions.get(variant.planned.name) is variant.rendition:
+            del self.room.renditions[variant.planned.name]
+
+    def _finish_all(self) -> None:
+        variants, self.variants = self.variants, {}
+        if self.detached:
+            return
+        for variant in variants.values():
+            variant.finish()

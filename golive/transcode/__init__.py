@@ -1,0 +1,9 @@
+"""The transcoding ladder: PyAV decodes the source once, scales it per rendition and encodes it
+with libx264, off the event loop, for the HLS packager to serve beside the source copy.
+
+- ``ladder``: the configuration and the plan per source (never upscale).
+- ``keyframes``: where the keyframes go, the same in every rendition.
+- ``degrade``: which renditions go first when the machine cannot keep up.
+- ``worker``: the PyAV pipeline, synchronous, in a thread or a child process.
+- ``session``: the event loop's side of one publish's ladder.
+"""

@@ -1,0 +1,211 @@
+"""The ladder end to end: ffmpeg publishes over RTMP, golive makes the ladder, hls.js in Debian's
+headless Chromium plays the multivariant playlist and is forced from level to level
+(``hls.currentLevel = n``) without a stall, and PyAV reads every variant back over HTTP.
+
+Until ``golive serve`` takes a ladder from its configuration, the server is built here from
+the same parts (stream hub, RTMP listener, packager with a ladder, HLS routes) on the test's
+event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import av
+import pytest
+from aiohttp import web
+
+from golive.hls import playlist
+from golive.hls.packager import HlsSettings, Packager
+from golive.hls.routes import setup_hls_routes
+from golive.hub import StreamHub
+from golive.rtmp.server import RtmpServer, open_authorizer
+from golive.transcode.ladder import Ladder, RenditionSpec
+from tests.conftest import require, sample
+from tests.e2e.test_browser import CHROMIUM, HLS_JS
+
+pytestmark = pytest.mark.e2e
+
+LADDER = Ladder((RenditionSpec("240p", 240, 400_000), RenditionSpec("160p", 160, 200_000)))
+
+PAGE = """<!doctype html>
+<html><body>
+<video id="v" muted playsinline autoplay></video>
+<script src="/__test__/hls.min.js"></script>
+<script>
+  window.report = {errors: [], fatal: null, waiting: 0, progress: []};
+  const video = document.getElementById("v");
+  const hls = new Hls({lowLatencyMode: true, debug: false});
+  window.hls = hls;
+  hls.on(Hls.Events.ERROR, (_, d) => {
+    window.report.errors.push(d.details);
+    if (d.fatal) window.report.fatal = d.details;
+  });
+  video.addEventListener("waiting", () => window.report.waiting++);
+  hls.loadSource(SRC);
+  hls.attachMedia(video);
+  // (wall ms, media s, height on screen) every 100 ms: a stall is media time standing still.
+  setInterval(() => window.report.progress.push(
+    [performance.now(), video.currentTime, video.videoHeight]), 100);
+</script>
+</body></html>
+"""
+
+
+@dataclass
+class Server:
+    rtmp: str
+    http: str
+    packager: Packager
+
+
+@contextlib.asynccontextmanager
+async def ladder_server(ladder: Ladder) -> AsyncIterator[Server]:
+    hub = StreamHub()
+    packager = Packager(hub, HlsSettings(linger=30), ladder=ladder)
+    rtmp = RtmpServer(hub, open_authorizer)
+    await rtmp.start("127.0.0.1", 0)
+    app = web.Application()
+    setup_hls_routes(app, packager)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield Server(f"rtmp://127.0.0.1:{rtmp.port}/live", f"http://127.0.0.1:{port}", packager)
+    finally:
+        await rtmp.stop()
+        await packager.close()
+        await runner.cleanup()
+
+
+def longest_stall(progress: list[list[float]], start_ms: float, end_ms: float) -> float:
+    """Longest wall time (s) in [start, end] during which the media time did not move."""
+    longest = 0.0
+    since: float | None = None
+    last_time: float | None = None
+    for wall, media, _height in progress:
+        if not start_ms <= wall <= end_ms:
+            continue
+        if last_time is not None and media <= last_time:
+            since = since if since is not None else wall
+            longest = max(longest, (wall - since) / 1000)
+        else:
+            since = None
+        last_time = media
+    return longest
+
+
+def read_variant(url: str) -> tuple[tuple[int, int], int, int]:
+    """(picture size, video frames, audio frames) of a variant, through its media playlist."""
+    with av.open(url) as c:
+        size = (0, 0)
+        video = audio = 0
+        for frame in c.decode(c.streams.video[0], c.streams.audio[0]):
+            if isinstance(frame, av.VideoFrame):
+                video += 1
+                size = (frame.width, frame.height)
+            else:
+                audio += 1
+        return size, video, audio
+
+
+async def test_hlsjs_switches_levels_without_a_stall_and_every_variant_reads_back() -> None:
+    if not HLS_JS.exists():
+        pytest.fail("web/node_modules is missing; scripts/test.sh runs npm ci in web/")
+    from playwright.async_api import Route, async_playwright
+
+    path = sample("h264-aac-20s-gop1.flv", duration=20.0, size="640x360", fps=30, bitrate="800k")
+    async with ladder_server(LADDER) as srv:
+        publisher = await asyncio.create_subprocess_exec(
+            require("ffmpeg"), "-hide_banner", "-loglevel", "error", "-re", "-i", str(path),
+            "-c", "copy", "-f", "flv", f"{srv.rtmp}/abr",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        base = f"{srv.http}/hls/abr"
+        page_html = PAGE.replace("SRC", json.dumps(f"{base}/index.m3u8"))
+
+        async def serve_test_files(route: Route) -> None:
+            if route.request.url.endswith("hls.min.js"):
+                await route.fulfill(path=HLS_JS, content_type="text/javascript")
+            else:
+                await route.fulfill(body=page_html, content_type="text/html")
+
+        switches: list[tuple[int, float, float, int]] = []  # (height, start, end, on screen)
+        try:
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(
+                    executable_path=CHROMIUM,
+                    headless=True,
+                    args=[
+                        "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                        "--disable-component-update", "--disable-sync", "--no-first-run",
+                        "--autoplay-policy=no-user-gesture-required",
+                    ],
+                )  # fmt: skip
+                page = await browser.new_page()
+                await page.route(f"{srv.http}/__test__/**", serve_test_files)
+                # Every variant listed before the player asks: hls.js reads the multivariant
+                # playlist once.
+                for _ in range(150):
+                    resp = await page.request.get(f"{base}/index.m3u8")
+                    if resp.status == 200:
+                        mv = playlist.parse_multivariant(await resp.text())
+                        if len(mv.variants) == 3:
+                            break
+                    await asyncio.sleep(0.1)
+                assert [v.name for v in mv.variants] == ["source", "240p", "160p"]
+                await page.goto(f"{srv.http}/__test__/player.html")
+                await page.wait_for_function(
+                    "document.getElementById('v').currentTime > 1", timeout=20_000
+                )
+                heights = await page.evaluate("hls.levels.map(l => l.height)")
+                assert sorted(heights) == [160, 240, 360]
+                # Force each level in turn, smallest, largest, middle.
+                for height in (160, 360, 240):
+                    level = heights.index(height)
+                    start = await page.evaluate("performance.now()")
+                    await page.evaluate(f"hls.currentLevel = {level}")
+                    await page.wait_for_function(
+                        f"document.getElementById('v').videoHeight === {height}",
+                        timeout=10_000,
+                    )
+                    await asyncio.sleep(2.5)  # and it keeps playing at that level
+                    end = await page.evaluate("performance.now()")
+                    shown = await page.evaluate("document.getElementById('v').videoHeight")
+                    switches.append((height, start, end, shown))
+                report = await page.evaluate("window.report")
+                await browser.close()
+            _, err = await asyncio.wait_for(publisher.communicate(), 30)
+            assert publisher.returncode == 0, err
+        finally:
+            if publisher.returncode is None:
+                publisher.kill()
+            await publisher.wait()
+
+        assert report["fatal"] is None, report["errors"]
+        for height, start, end, shown in switches:
+            assert shown == height, f"level {height}p did not stay on screen"
+            stall = longest_stall(report["progress"], start, end)
+            # A forced switch flushes the buffer and reloads; with parts of 1/3 s it must not
+            # leave the picture standing for a whole second.
+            assert stall < 1.0, f"playback stood still {stall:.2f} s switching to {height}p"
+            moved = [m for w, m, _ in report["progress"] if start <= w <= end]
+            assert moved[-1] - moved[0] > 0.5 * (end - start) / 1000, (height, moved)
+        assert "bufferStalledError" not in report["errors"], report["errors"]
+
+        # The stream has ended: every variant reads back with PyAV over HTTP, with audio.
+        room = srv.packager.rooms["abr"]
+        assert room.ladder_task is not None
+        await asyncio.wait_for(room.ladder_task, 30)
+        assert room.ladder is not None and not room.ladder.dropped
+        for name, size in (("source", (640, 360)), ("240p", (426, 240)), ("160p", (284, 160))):
+            got, video, audio = await asyncio.to_thread(read_variant, f"{base}/{name}/index.m3u8")
+            assert got == size, name
+            assert video > 20 * 30 * 0.9, (name, video)
+            assert audio > 20 * 48_000 / 1024 * 0.9, (name, audio)
