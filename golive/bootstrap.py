@@ -24,7 +24,7 @@ from .adapters._common import redact_url
 from .adapters.argon2 import Argon2Hasher
 from .adapters.memory import MemoryRooms
 from .api.routes import setup_api
-from .config import ConfigError, Settings
+from .config import ConfigError, Settings, ladder
 from .domain import RoomAlreadyLive, UnknownStreamKey, User
 from .hls.packager import HlsSettings, Packager
 from .hls.routes import setup_hls_routes
@@ -124,9 +124,6 @@ async def open_stores(settings: Settings) -> Stores:
     return Stores(users, sessions, rooms, closers)
 
 
-_ELSEWHERE = "this room is live on another node"
-
-
 class _RoomGrant(PublishGrant):
     """A publish into a user's room: the room goes live once the hub gives it to this
     publisher, and ends with the publish."""
@@ -141,7 +138,9 @@ class _RoomGrant(PublishGrant):
         try:
             room = await self._rooms.go_live(self._user)
         except RoomAlreadyLive:
-            raise PublishRefusedError(_ELSEWHERE, "NetStream.Publish.BadName") from None
+            raise PublishRefusedError(
+                "this room is live on another node", "NetStream.Publish.BadName"
+            ) from None
         self._publish_id = room.publish_id
 
     async def release(self) -> None:
@@ -157,10 +156,6 @@ def accounts_authorizer(rooms: LiveRooms) -> Authorizer:
             user = await rooms.authorize_publish(key)
         except UnknownStreamKey:
             raise PublishRefusedError("unknown stream key") from None
-        # Refused before the hub opens a stream (and the packager a playlist) for nothing;
-        # the grant's start() catches the race this check leaves.
-        if await rooms.live_elsewhere(user.name):
-            raise PublishRefusedError(_ELSEWHERE, "NetStream.Publish.BadName")
         return _RoomGrant(rooms, user)
 
     return authorize
@@ -197,6 +192,7 @@ def build_app(settings: Settings, stores: Stores) -> web.Application:
             window=settings.hls_window,
             linger=settings.hls_linger,
         ),
+        ladder=ladder(settings),
     )
     app[PACKAGER] = packager
     setup_api(app, hub, accounts, rooms, rtmp_port=settings.rtmp_port)

@@ -74,6 +74,15 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "(GOLIVE_OPEN_PUBLISH); for a trusted network or a test bench only",
     )
     serve.add_argument(
+        "--no-transcode",
+        dest="transcode_enabled",
+        action="store_false",
+        default=None,
+        help="make no transcoded renditions, only the source copy (GOLIVE_TRANSCODE_ENABLED="
+        "false, or [transcode] enabled = false in the config file); default: 720p, 480p and "
+        "360p, those below the source's height",
+    )
+    serve.add_argument(
         "--log-level",
         default=None,
         help=f"DEBUG, INFO, WARNING or ERROR (GOLIVE_LOG_LEVEL); default {defaults.log_level}",
@@ -126,6 +135,7 @@ def serve(args: argparse.Namespace) -> int:
                 "database": args.database,
                 "redis": args.redis,
                 "open_publish": args.open_publish,
+                "transcode_enabled": args.transcode_enabled,
             },
         )
     except config.ConfigError as exc:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .transcode.ladder import Ladder, LadderError, ladder_from_table
+
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the setting."""
@@ -79,16 +81,37 @@ class Settings:
     # Seconds a room's preview image is served before a newer keyframe is decoded (only while
     # someone asks for it); defaults to 5.
     preview_interval: float = 5.0
+    # Transcoding (issue 5): renditions made beside the source copy, never at or above the
+    # source's height. False (golive serve --no-transcode) makes none; defaults to true.
+    transcode_enabled: bool = True
+    # x264 preset of every rendition; defaults to "veryfast" (1080p30 to 720p, 480p and 360p
+    # in real time on two cores, scripts/bench_transcode.py).
+    transcode_preset: str = "veryfast"
+    # x264 tune; defaults to none ("zerolatency": less delay behind the source, worse picture).
+    transcode_tune: str = ""
+    # Seconds the ladder may fall behind real time before it drops its most expensive
+    # rendition; defaults to 3.
+    transcode_max_lag: float = 3.0
+    # Where decoding, scaling and encoding run: "thread" (the default) or "process".
+    transcode_worker: str = "thread"
+    # The renditions: [[transcode.rendition]] tables in the config file (name, height,
+    # bitrate, fps). None (the default): 720p 3000k, 480p 1500k, 360p 800k; an empty list
+    # (rendition = []) makes none.
+    transcode_rendition: list[dict[str, Any]] | None = None
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
-# Settings that flags and GOLIVE_* variables may set.
-SCALAR_SETTINGS = list(_FIELDS)
+# Settings that flags and GOLIVE_* variables may set: all but the tables of renditions.
+SCALAR_SETTINGS = [name for name in _FIELDS if name != "transcode_rendition"]
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
 def _coerce(name: str, value: Any) -> Any:
+    if name == "transcode_rendition":
+        if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            return value
+        raise ConfigError(f"setting {name!r}: write [[transcode.rendition]] tables")
     default = getattr(Settings(), name)
     kind = type(default)
     try:
@@ -151,4 +174,22 @@ def load(
     for name, value in (overrides or {}).items():
         if value is not None:
             values[name] = _coerce(name, value)
-    return Settings(**values)
+    settings = Settings(**values)
+    ladder(settings)  # a bad [transcode] table stops `golive serve` before it listens
+    return settings
+
+
+def ladder(settings: Settings) -> Ladder:
+    """The transcoding ladder the settings describe; ConfigError when it cannot be used."""
+    table: dict[str, Any] = {
+        "preset": settings.transcode_preset,
+        "tune": settings.transcode_tune,
+        "max_lag": settings.transcode_max_lag,
+        "worker": settings.transcode_worker,
+    }
+    if settings.transcode_rendition is not None:
+        table["rendition"] = settings.transcode_rendition
+    try:
+        return ladder_from_table(table, enabled=settings.transcode_enabled)
+    except LadderError as exc:
+        raise ConfigError(str(exc)) from None

@@ -118,6 +118,7 @@ def start_golive(tmp: Path) -> Server:
         "--log-level",
         "WARNING",
         "--open-publish",  # the benchmark publishes by stream name, as nginx-rtmp takes it
+        "--no-transcode",  # the source copy alone, as nginx-rtmp packages only that
     ]
     return Server("golive", cmd, port, cwd=ROOT)
 

@@ -227,6 +227,7 @@ def start_golive(tmp: Path) -> Target:
         "--rtmp-port", str(port), "--http-port", str(http_port),
         "--data-dir", str(tmp / "golive"), "--log-level", "WARNING",
         "--open-publish",  # the benchmark publishes by stream name, as nginx-rtmp takes it
+        "--no-transcode",  # the source copy alone, as nginx-rtmp packages only that
     ]  # fmt: skip
     server = Server("golive", cmd, port, cwd=ROOT)
     wait_port(http_port)

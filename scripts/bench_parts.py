@@ -79,6 +79,7 @@ class Golive:
             "--rtmp-port", str(self.rtmp_port), "--http-port", str(self.http_port),
             "--data-dir", str(tmp / "golive"), "--log-level", "WARNING",
         "--open-publish",  # the benchmark publishes by stream name, as nginx-rtmp takes it
+        "--no-transcode",  # the source copy alone, as nginx-rtmp packages only that
         ]  # fmt: skip
         self.proc = subprocess.Popen(
             cmd,

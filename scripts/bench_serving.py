@@ -90,6 +90,7 @@ def start_golive(tmp: Path) -> tuple[Server, int]:
         "--rtmp-port", str(rtmp_port), "--http-port", str(http_port),
         "--data-dir", str(tmp / "golive"), "--log-level", "WARNING",
         "--open-publish",  # the benchmark publishes by stream name, as nginx-rtmp takes it
+        "--no-transcode",  # the source copy alone, as nginx-rtmp packages only that
     ]  # fmt: skip
     env = {**os.environ, "GOLIVE_HLS_LINGER": "600"}
     server = Server("golive", cmd, http_port, env)
