@@ -195,7 +195,14 @@ def build_app(settings: Settings, stores: Stores) -> web.Application:
         ladder=ladder(settings),
     )
     app[PACKAGER] = packager
-    setup_api(app, hub, accounts, rooms, rtmp_port=settings.rtmp_port)
+    setup_api(
+        app,
+        hub,
+        accounts,
+        rooms,
+        rtmp_port=settings.rtmp_port,
+        nginx_callbacks=settings.nginx_callbacks,
+    )
     setup_hls_routes(app, packager)
     setup_web(
         app, hub, packager, web_dir=settings.web_dir, preview_interval=settings.preview_interval

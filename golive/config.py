@@ -75,6 +75,9 @@ class Settings:
     # Let anyone who reaches the RTMP port publish, the room being the stream name, with no
     # accounts involved: for a trusted network or a test bench only. Defaults to false.
     open_publish: bool = False
+    # Answer nginx-rtmp's on_publish / on_update / on_publish_done under /rooms/, for a
+    # deployment with nginx-rtmp in front; defaults to false (the routes are not there).
+    nginx_callbacks: bool = False
     # Folder of the built web pages (what `npm run build` writes into web/dist); empty (the
     # default) for the web/dist folder beside the golive package, that is, of this checkout.
     web_dir: str = ""

@@ -141,7 +141,7 @@ class Subscription:
 class LiveStream:
     """A publication in progress in one room."""
 
-    def __init__(self, room: str, on_takeover: Callable[[], None] | None = None) -> None:
+    def __init__(self, room: str, on_takeover: Callable[[str], None] | None = None) -> None:
         self.room = room
         self.started_at = time.time()
         self.last_activity = time.monotonic()
@@ -211,7 +211,7 @@ class StreamHub:
         """Call ``listener`` with every stream that goes live from now on."""
         self._listeners.append(listener)
 
-    def open(self, room: str, on_takeover: Callable[[], None] | None = None) -> LiveStream:
+    def open(self, room: str, on_takeover: Callable[[str], None] | None = None) -> LiveStream:
         current = self.streams.get(room)
         if current is not None:
             silent = time.monotonic() - current.last_activity
@@ -220,12 +220,24 @@ class StreamHub:
             log.info("room %s: publisher silent for %.1f s, the new one takes over", room, silent)
             self.close(current)
             if current.on_takeover is not None:
-                current.on_takeover()
+                current.on_takeover("silent publisher replaced by a new one")
         stream = LiveStream(room, on_takeover)
         self.streams[room] = stream
         for listener in self._listeners:
             listener(stream)
         return stream
+
+    def evict(self, room: str, reason: str) -> bool:
+        """End the room's publish from outside (its stream key was regenerated): the stream
+        ends and its publisher is told, through ``on_takeover``, to go."""
+        stream = self.streams.get(room)
+        if stream is None:
+            return False
+        log.info("room %s: publisher removed: %s", room, reason)
+        self.close(stream)
+        if stream.on_takeover is not None:
+            stream.on_takeover(reason)
+        return True
 
     def close(self, stream: LiveStream) -> None:
         if self.streams.get(stream.room) is stream:

@@ -44,12 +44,17 @@ def utcnow() -> datetime:
 
 
 class LoginThrottle:
-    """Failed logins per account and per address, in a sliding window.
+    """Login attempts in a sliding window, per account from one address, per account from
+    everywhere, and per address.
 
-    After ``limit`` failures within ``window`` seconds, further attempts for that account (or
-    from that address) are refused until the oldest failure leaves the window; a success
-    clears the account's count. Per account stops guessing one password from many
-    addresses; per address stops one client from trying many accounts.
+    Each attempt is counted before the password is checked (in the same step as the check
+    against the limits, so guesses sent in parallel cannot all slip past it) and taken back
+    when it succeeds. Past ``limit`` attempts on one account from one address, that pair is
+    refused until the oldest attempt leaves the window: a guesser is stopped while the owner,
+    elsewhere, can still log in (usernames are public, so a lock on the account alone would
+    let anyone lock anyone out). Past ``account_factor`` times that from all addresses the
+    account itself is refused (guessing from many addresses); past ``address_factor`` times
+    it the address is (one client trying many accounts).
     """
 
     def __init__(
@@ -57,40 +62,58 @@ class LoginThrottle:
         limit: int = 10,
         window: float = 300.0,
         monotonic: Callable[[], float] = time.monotonic,
+        *,
+        account_factor: int = 10,
+        address_factor: int = 3,
+        refusal: str = "too many failed logins; try again later",
     ) -> None:
+        self.refusal = refusal
         self.limit = limit
         self.window = window
         self._now = monotonic
-        self._failures: dict[str, list[float]] = {}
+        self._limits = {
+            "pair": limit,
+            "user": limit * account_factor,
+            "addr": limit * address_factor,
+        }
+        self._attempts: dict[str, list[float]] = {}
 
     def _recent(self, key: str, now: float) -> list[float]:
-        times = [t for t in self._failures.get(key, ()) if now - t < self.window]
+        times = [t for t in self._attempts.get(key, ()) if now - t < self.window]
         if times:
-            self._failures[key] = times
+            self._attempts[key] = times
         else:
-            self._failures.pop(key, None)
+            self._attempts.pop(key, None)
         return times
 
-    def check(self, *keys: str) -> None:
+    @staticmethod
+    def keys(account: str, address: str) -> tuple[str, str, str]:
+        return f"pair:{account}|{address}", f"user:{account}", f"addr:{address}"
+
+    def begin(self, *keys: str) -> float:
+        """Refuse with RateLimited, or count an attempt under every key; return its stamp."""
         now = self._now()
         for key in keys:
             times = self._recent(key, now)
-            if len(times) >= self.limit:
+            if len(times) >= self._limits[key.partition(":")[0]]:
                 retry = self.window - (now - times[0])
-                raise RateLimited("too many failed logins; try again later", retry)
-
-    def failed(self, *keys: str) -> None:
-        now = self._now()
+                raise RateLimited(self.refusal, retry)
         for key in keys:
-            self._recent(key, now)
-            self._failures.setdefault(key, []).append(now)
+            self._attempts.setdefault(key, []).append(now)
         # Bounded memory: an address spraying usernames must not grow the table forever.
-        if len(self._failures) > 100_000:
-            for key in list(self._failures):
+        if len(self._attempts) > 100_000:
+            for key in list(self._attempts):
                 self._recent(key, now)
+        return now
 
-    def succeeded(self, key: str) -> None:
-        self._failures.pop(key, None)
+    def succeeded(self, stamp: float, *keys: str) -> None:
+        """The attempt stamped ``stamp`` was right: it counts against none of its keys."""
+        for key in keys:
+            times = self._attempts.get(key)
+            if times and stamp in times:
+                times.remove(stamp)
+                if not times:
+                    del self._attempts[key]
 
 
 class Accounts:
@@ -102,6 +125,7 @@ class Accounts:
         *,
         session_ttl: timedelta = timedelta(days=30),
         throttle: LoginThrottle | None = None,
+        signup_throttle: LoginThrottle | None = None,
         clock: Clock = utcnow,
     ) -> None:
         self.users = users
@@ -109,10 +133,16 @@ class Accounts:
         self.hasher = hasher
         self.session_ttl = session_ttl
         self.throttle = throttle or LoginThrottle()
+        # Every sign-up costs an argon2 hash (CPU and 64 MiB): at most 10 an hour per address.
+        self.signup_throttle = signup_throttle or LoginThrottle(
+            10, 3600.0, address_factor=1, refusal="too many sign-ups; try again later"
+        )
         self.clock = clock
         self._dummy_hash: str | None = None
 
-    async def sign_up(self, username: object, email: object, password: object) -> User:
+    async def sign_up(
+        self, username: object, email: object, password: object, address: str = ""
+    ) -> User:
         user = User(
             id=new_id(),
             username=check_username(username),
@@ -121,6 +151,9 @@ class Accounts:
             stream_key=new_stream_key(),
             created_at=self.clock(),
         )
+        check_password(password)
+        # Counted once the input is valid: typos in a form are not attempts.
+        self.signup_throttle.begin(f"addr:{address}")
         user = replace(user, password_hash=await self.hasher.hash(check_password(password)))
         await self.users.add(user)
         log.info("user %s signed up", user.name)
@@ -135,23 +168,22 @@ class Accounts:
         if not isinstance(password, str) or not password:
             raise InvalidInput("password", "required")
         # Bounded keys: a username longer than any valid one cannot grow the table.
-        account_key = f"user:{room_name(username[:64])}"
-        address_key = f"addr:{address}"
-        self.throttle.check(account_key, address_key)
+        keys = self.throttle.keys(room_name(username[:64]), address)
+        stamp = self.throttle.begin(*keys)
         user = await self.users.by_name(room_name(username))
+        # The same work whether or not the user exists, and whatever the password's length,
+        # so that response times do not reveal which usernames exist.
         if user is None:
-            # Spend the same time as a real check so response times do not reveal which
-            # usernames exist.
             if self._dummy_hash is None:
                 self._dummy_hash = await self.hasher.hash("not a password of anyone")
             await self.hasher.verify(self._dummy_hash, password[:1024])
             ok = False
         else:
-            ok = len(password) <= 1024 and await self.hasher.verify(user.password_hash, password)
+            ok = await self.hasher.verify(user.password_hash, password[:1024])
+            ok = ok and len(password) <= 1024
         if user is None or not ok:
-            self.throttle.failed(account_key, address_key)
             raise WrongCredentials("wrong username or password")
-        self.throttle.succeeded(account_key)
+        self.throttle.succeeded(stamp, *keys)
         token = new_token()
         now = self.clock()
         await self.sessions.add(
@@ -289,13 +321,25 @@ class LiveRooms:
             if await self.registry.refresh(room, self.ttl):
                 continue
             current = await self.registry.get(room.name)
+            # Each await may have let a takeover (a newer publish) or an end in: act only on
+            # the room this beat started with, if it is still this node's current one.
+            if not self._still_local(room):
+                continue
             if current is None:
                 try:
                     await self.registry.put(room, self.ttl)
                 except RoomAlreadyLive:  # another node went live in between: it holds it
-                    self.local.pop(room.name, None)
+                    if self._still_local(room):
+                        del self.local[room.name]
+                    continue
+                if not self._still_local(room):  # ended while being put back
+                    await self.registry.remove(room.name, room.publish_id)
             elif current.publish_id != room.publish_id:
-                self.local.pop(room.name, None)
+                del self.local[room.name]
+
+    def _still_local(self, room: Room) -> bool:
+        mine = self.local.get(room.name)
+        return mine is not None and mine.publish_id == room.publish_id
 
     async def get(self, name: str) -> Room:
         room = await self.registry.get(room_name(name))

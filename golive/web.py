@@ -118,9 +118,8 @@ class _Pages:
         path = _file(self.dist, request.match_info["file"])
         if path is None:
             raise web.HTTPNotFound()
-        return web.FileResponse(
-            path, headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
-        )
+        # /index.html itself comes this way too: it gets the same policy as the app routes.
+        return web.FileResponse(path, headers={"Cache-Control": "no-cache", **SECURITY_HEADERS})
 
 
 def setup_web(

@@ -266,6 +266,7 @@ _PATHS: Schema = {
             "responses": {
                 "201": _json(_ref("User"), "the new account"),
                 "409": _error("Conflict"),
+                "429": _error("RateLimited"),
                 **_BODY_ERRORS,
             },
         }

@@ -56,7 +56,10 @@ def _setup_health(app: web.Application, hub: StreamHub) -> None:
 
 
 class _Api:
-    def __init__(self, accounts: Accounts, rooms: LiveRooms, rtmp_port: int) -> None:
+    def __init__(
+        self, hub: StreamHub, accounts: Accounts, rooms: LiveRooms, rtmp_port: int
+    ) -> None:
+        self.hub = hub
         self.accounts = accounts
         self.rooms = rooms
         self.rtmp_port = rtmp_port
@@ -70,6 +73,7 @@ class _Api:
             string_field(body, "username"),
             string_field(body, "email"),
             string_field(body, "password"),
+            request.remote or "",
         )
         return web.json_response(user_json(user), status=201)
 
@@ -122,7 +126,11 @@ class _Api:
     async def new_stream_key(self, request: web.Request) -> web.Response:
         user = await auth.current_user(request, self.accounts)
         self._stream_key(request, "")  # refuse a bad Host before the old key is replaced
-        return self._stream_key(request, await self.accounts.regenerate_stream_key(user))
+        key = await self.accounts.regenerate_stream_key(user)
+        # A new key is what a streamer does when the old one leaked: whoever is publishing
+        # with it on this node is stopped now, not at their next reconnect.
+        self.hub.evict(user.name, "the stream key was replaced")
+        return self._stream_key(request, key)
 
     @staticmethod
     def _figures(request: web.Request, name: str) -> LiveFigures | None:
@@ -165,11 +173,13 @@ def setup_api(
     rooms: LiveRooms,
     *,
     rtmp_port: int = 1935,
+    nginx_callbacks: bool = True,
 ) -> None:
-    """Mount the JSON API, its error middleware and the nginx-rtmp callbacks on ``app``."""
+    """Mount the JSON API, its error middleware and (``nginx_callbacks``) the nginx-rtmp
+    callbacks on ``app``."""
     app.middlewares.append(error_middleware)
     _setup_health(app, hub)
-    api = _Api(accounts, rooms, rtmp_port)
+    api = _Api(hub, accounts, rooms, rtmp_port)
     router = app.router
     router.add_get("/api/openapi.json", api.openapi)
     router.add_post("/api/users", api.sign_up)
@@ -182,4 +192,5 @@ def setup_api(
     router.add_get("/api/rooms", api.all_rooms)
     router.add_get("/api/rooms/{name}", api.room)
     router.add_get("/api/rooms/{name}/preview.jpg", api.preview)
-    setup_nginx_callbacks(app, rooms)
+    if nginx_callbacks:
+        setup_nginx_callbacks(app, rooms)

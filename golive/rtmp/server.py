@@ -164,8 +164,8 @@ class _RtmpProtocol(asyncio.Protocol):
         self.server.connections.discard(self)
         if self._timer is not None:
             self._timer.cancel()
-        if self._auth_task is not None:
-            self._auth_task.cancel()
+        # An authorization in flight is left to finish: it sees the connection closing and
+        # undoes what it did (the hub stream, the room), which cancelling it midway would not.
         if self.stream is not None:
             reason = f"connection lost ({exc})" if exc else "connection closed"
             self._end_stream(f"publisher gone: {reason}")
@@ -204,7 +204,14 @@ class _RtmpProtocol(asyncio.Protocol):
             grant = await self.server.authorize(event.app, event.name, event.query)
             room = grant.room
             stream = self.server.hub.open(room, on_takeover=self._taken_over)
-            await grant.start()
+            try:
+                await grant.start()
+            except asyncio.CancelledError:
+                # Cancelled from outside (the loop shutting down): the start may have gone
+                # through, so end the room too.
+                self.server.hub.close(stream)
+                self._release(grant)
+                raise
         except PublishRefusedError as exc:
             if stream is not None:
                 self.server.hub.close(stream)
@@ -237,13 +244,14 @@ class _RtmpProtocol(asyncio.Protocol):
         if self.core.closed:
             self.close("")
 
-    def _taken_over(self) -> None:
+    def _taken_over(self, reason: str) -> None:
+        """The hub ended this publish: a new publisher took over, or the key was replaced."""
         self.stream = None
         grant, self._grant = self._grant, None
         self._release(grant)
-        self.core.fail("NetStream.Publish.BadName", "Another publisher took over this stream.")
+        self.core.fail("NetStream.Publish.BadName", f"Publishing stopped: {reason}.")
         self._flush()
-        self.close("silent publisher replaced by a new one")
+        self.close(reason)
 
     def _release(self, grant: PublishGrant | None) -> None:
         """Hand the end of a publish back to the authorizer's side, off this call stack."""

@@ -113,10 +113,20 @@ async def test_sign_up_publish_watch_stop(tmp_path: Path, http: aiohttp.ClientSe
         async with http.get(f"{srv.http}/api/rooms/streamer_1") as resp:
             assert resp.status == 404
 
-        # A regenerated key works at once and the old one is refused at once.
+        # Regenerating the key (it leaked, say) stops whoever publishes with it now, and
+        # the old key is refused from then on.
+        leaked = await start_publisher(stream_sample(), f"{srv.rtmp}/{key}")
+
+        async def live_again() -> bool:
+            return "streamer_1" in await rooms(http, srv.http)
+
+        await until(live_again, "the room is live again")
         auth = {"Authorization": f"Bearer {login['token']}"}
         async with http.post(f"{srv.http}/api/me/stream-key", headers=auth) as resp:
             new_key = (await resp.json())["stream_key"]
+        _, err = await asyncio.wait_for(leaked.communicate(), 5)
+        assert leaked.returncode != 0, err
+        await until(gone, "the room ends with the replaced key")
         old = await start_publisher(stream_sample(), f"{srv.rtmp}/{key}")
         _, err = await old.communicate()
         assert old.returncode != 0 and b"unknown stream key" in err

@@ -67,7 +67,8 @@ async def test_nginx_rtmp_in_front_opens_and_ends_golive_rooms(
 ) -> None:
     port, prefix, cmd = nginx_rtmp
     # A short room TTL: only nginx's on_update (every second here) keeps the room.
-    with golive_serve(tmp_path, env={"GOLIVE_ROOM_TTL": "1"}) as srv:
+    env = {"GOLIVE_ROOM_TTL": "1", "GOLIVE_NGINX_CALLBACKS": "true"}
+    with golive_serve(tmp_path, env=env) as srv:
         write_conf(prefix, port, srv.http)
         proc = await asyncio.create_subprocess_exec(
             *cmd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL

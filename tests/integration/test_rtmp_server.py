@@ -228,3 +228,32 @@ async def test_log_lines_never_contain_the_stream_key(
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.1)
     assert released == ["public-room"]
+
+
+async def test_publisher_gone_while_its_room_goes_live_leaves_nothing_behind(
+    golive_rtmp: GoliveFactory,
+) -> None:
+    started = asyncio.Event()
+    released: list[str] = []
+
+    class SlowGrant(PublishGrant):
+        async def start(self) -> None:
+            started.set()
+            await asyncio.sleep(0.3)  # a registry round trip in flight
+
+        async def release(self) -> None:
+            released.append(self.room)
+
+    async def authorize(app: str, key: str, query: str) -> PublishGrant:
+        return SlowGrant("slow-room")
+
+    golive = await golive_rtmp(authorize=authorize)
+    client = await TestPublisher.connect(golive.port)
+    await client.publish("key")
+    await asyncio.wait_for(started.wait(), 5)
+    client.writer.transport.abort()  # gone before the room is live
+    # The start finishes, sees the connection gone, closes the stream and ends the room.
+    await wait_for(lambda: released == ["slow-room"])
+    assert golive.hub.streams == {}
+    await asyncio.sleep(0.1)
+    assert released == ["slow-room"]

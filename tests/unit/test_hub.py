@@ -96,7 +96,7 @@ async def test_get_waits_and_ends() -> None:
 def test_busy_room_and_takeover(monkeypatch: pytest.MonkeyPatch) -> None:
     hub = StreamHub(takeover_after=5.0)
     kicked: list[bool] = []
-    first = hub.open("room", on_takeover=lambda: kicked.append(True))
+    first = hub.open("room", on_takeover=lambda reason: kicked.append(True))
     with pytest.raises(StreamBusyError):
         hub.open("room")
     first.last_activity -= 6.0  # silent for 6 s

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -117,29 +118,67 @@ async def test_wrong_password_and_unknown_user_are_the_same_error(accounts: Acco
     assert str(wrong.value) == str(unknown.value)
 
 
-async def test_login_is_throttled_per_account_and_per_address(
-    accounts: Accounts, clock: Clock
-) -> None:
+async def test_login_is_throttled_per_account_and_address(accounts: Accounts, clock: Clock) -> None:
+    # limit 3: 3 per account and address, 30 per account, 9 per address (the fixture).
     await accounts.sign_up("alice", "alice@example.org", "password1")
     await accounts.sign_up("bob", "bob@example.org", "password1")
-    # Per account: failures from three addresses lock alice, even with the right password.
-    for i in range(3):
+    # A guesser at one address is stopped, even with the right password now...
+    for _ in range(3):
         with pytest.raises(WrongCredentials):
-            await accounts.log_in("alice", "nope-nope", f"10.0.0.{i}")
+            await accounts.log_in("alice", "nope-nope", "10.0.0.1")
     with pytest.raises(RateLimited) as info:
-        await accounts.log_in("alice", "password1", "10.0.0.9")
+        await accounts.log_in("alice", "password1", "10.0.0.1")
     assert 0 < info.value.retry_after <= 60
-    # bob, from a fresh address, is not affected.
-    await accounts.log_in("bob", "password1", "10.0.1.1")
-    # Per address: one address trying many accounts is stopped.
-    for name in ("carol", "dave", "erin"):
+    # ...while alice, from her own address, is not locked out by the guesser.
+    await accounts.log_in("alice", "password1", "10.0.0.2")
+    # Guessing alice from many addresses locks the account everywhere.
+    for i in range(30 - 3):
         with pytest.raises(WrongCredentials):
-            await accounts.log_in(name, "whatever1", "10.9.9.9")
+            await accounts.log_in("alice", "nope-nope", f"10.1.{i}.1")
+    with pytest.raises(RateLimited):
+        await accounts.log_in("alice", "password1", "10.0.0.3")
+    # One address trying many accounts is stopped.
+    for i in range(9):
+        with pytest.raises(WrongCredentials):
+            await accounts.log_in(f"user{i}", "whatever1", "10.9.9.9")
     with pytest.raises(RateLimited):
         await accounts.log_in("bob", "password1", "10.9.9.9")
+    await accounts.log_in("bob", "password1", "10.0.1.1")
     # The window slides: after it, alice may log in again.
     clock.advance(61)
-    await accounts.log_in("alice", "password1", "10.0.0.9")
+    await accounts.log_in("alice", "password1", "10.0.0.1")
+
+
+async def test_guesses_sent_at_once_cannot_slip_past_the_throttle(
+    users: MemoryUsers, clock: Clock
+) -> None:
+    class SlowHasher(PlainHasher):
+        async def verify(self, password_hash: str, password: str) -> bool:
+            await asyncio.sleep(0.01)  # the check is in flight while the others arrive
+            return await super().verify(password_hash, password)
+
+    accounts = Accounts(
+        users, MemorySessions(), SlowHasher(),
+        throttle=LoginThrottle(limit=5, window=60, monotonic=clock.monotonic), clock=clock,
+    )  # fmt: skip
+    await accounts.sign_up("alice", "alice@example.org", "password1")
+    results = await asyncio.gather(
+        *(accounts.log_in("alice", f"guess-{i}", "10.0.0.1") for i in range(50)),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, WrongCredentials) for r in results) == 5
+    assert sum(isinstance(r, RateLimited) for r in results) == 45
+
+
+async def test_sign_ups_are_throttled_per_address(accounts: Accounts) -> None:
+    for i in range(10):
+        await accounts.sign_up(f"user{i}", f"u{i}@example.org", "password1", "10.0.0.1")
+    with pytest.raises(RateLimited):
+        await accounts.sign_up("one_more", "more@example.org", "password1", "10.0.0.1")
+    await accounts.sign_up("one_more", "more@example.org", "password1", "10.0.0.2")
+    # Invalid input is not an attempt.
+    with pytest.raises(InvalidInput):
+        await accounts.sign_up("x", "x@example.org", "password1", "10.0.0.2")
 
 
 async def test_sessions_expire(accounts: Accounts, clock: Clock) -> None:
