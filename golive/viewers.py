@@ -27,6 +27,9 @@ _PLAYLIST = re.compile(r"/hls/(?P<room>[^/]+)/(?:[^/]+/)?index\.m3u8")
 WINDOW = 30.0  # seconds since a player's last playlist fetch during which it counts
 # A bound on memory per room whatever a client sends: beyond it the stalest are forgotten.
 MAX_PER_ROOM = 100_000
+# Players one address may add to a room: a household or an office behind one address has a
+# few, a client inventing User-Agents to inflate the count gets no more than this.
+MAX_PER_ADDRESS = 8
 
 
 class Audience:
@@ -37,13 +40,17 @@ class Audience:
         window: float = WINDOW,
         max_per_room: int = MAX_PER_ROOM,
         clock: Callable[[], float] = time.monotonic,
+        max_per_address: int = MAX_PER_ADDRESS,
     ) -> None:
         self.window = window
         self.max_per_room = max_per_room
+        self.max_per_address = max_per_address
         self._clock = clock
         self._key = secrets.token_bytes(16)  # per process: digests cannot be matched elsewhere
-        # room -> player digest -> last seen, oldest first (move_to_end on every sighting).
-        self._rooms: dict[str, OrderedDict[bytes, float]] = {}
+        # room -> player digest -> (last seen, address), oldest first (move_to_end on every
+        # sighting); room -> address -> players it has there.
+        self._rooms: dict[str, OrderedDict[bytes, tuple[float, str]]] = {}
+        self._addresses: dict[str, dict[str, int]] = {}
         self._next_sweep = 0.0
 
     def player(self, address: str, user_agent: str) -> bytes:
@@ -51,13 +58,23 @@ class Audience:
         data = f"{address}\n{user_agent}".encode("utf-8", "surrogatepass")
         return hashlib.blake2b(data, key=self._key, digest_size=16).digest()
 
-    def seen(self, room: str, player: bytes) -> None:
+    def seen(self, room: str, player: bytes, address: str = "") -> None:
         now = self._clock()
         players = self._rooms.setdefault(room, OrderedDict())
-        players[player] = now
+        per_address = self._addresses.setdefault(room, {})
+        if player not in players:
+            if per_address.get(address, 0) >= self.max_per_address:
+                # Full only if its players are still fresh: forget the stale ones first.
+                self._expire(room, now)
+                players = self._rooms.setdefault(room, OrderedDict())
+                per_address = self._addresses.setdefault(room, {})
+                if per_address.get(address, 0) >= self.max_per_address:
+                    return
+            per_address[address] = per_address.get(address, 0) + 1
+        players[player] = (now, address)
         players.move_to_end(player)
         while len(players) > self.max_per_room:
-            players.popitem(last=False)
+            self._forget(room, *players.popitem(last=False))
         if now >= self._next_sweep:
             # Rooms nobody asks about any more would otherwise keep their last players.
             self._next_sweep = now + self.window
@@ -74,12 +91,24 @@ class Audience:
         if players is None:
             return
         while players:
-            player, last = next(iter(players.items()))
-            if now - last < self.window:
+            player, entry = next(iter(players.items()))
+            if now - entry[0] < self.window:
                 break
             del players[player]
+            self._forget(room, player, entry)
         if not players:
             del self._rooms[room]
+            self._addresses.pop(room, None)
+
+    def _forget(self, room: str, player: bytes, entry: tuple[float, str]) -> None:
+        per_address = self._addresses.get(room)
+        if per_address is None:
+            return
+        left = per_address.get(entry[1], 0) - 1
+        if left > 0:
+            per_address[entry[1]] = left
+        else:
+            per_address.pop(entry[1], None)
 
 
 def audience_middleware(audience: Audience) -> Middleware:
@@ -94,10 +123,9 @@ def audience_middleware(audience: Audience) -> Middleware:
         if path.endswith(".m3u8") and response.status == 200 and request.method == hdrs.METH_GET:
             match = _PLAYLIST.fullmatch(path)
             if match is not None:
-                player = audience.player(
-                    request.remote or "", request.headers.get(hdrs.USER_AGENT, "")
-                )
-                audience.seen(match["room"], player)
+                address = request.remote or ""
+                player = audience.player(address, request.headers.get(hdrs.USER_AGENT, ""))
+                audience.seen(match["room"], player, address)
         return response
 
     return count_players

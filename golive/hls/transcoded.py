@@ -107,12 +107,21 @@ class LadderPackager:
         self.detached = False  # a newer publish took over the room's renditions
 
     def _session(self) -> LadderSession:
+        made: list[LadderSession] = []
+
+        def on_events(events: list[Event]) -> None:
+            # A replaced session whose drain timed out may still deliver: its rendition
+            # indices belong to the old plan and must not reach the new variants.
+            if made and made[0] is self.session:
+                self._events(events)
+
         session = LadderSession(
             self.ladder,
             room=self.room.name,
             gop=self.settings.segment_target,
-            on_events=self._events,
+            on_events=on_events,
         )
+        made.append(session)
         self.room.ladder = session.status
         return session
 

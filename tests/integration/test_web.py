@@ -80,8 +80,22 @@ def test_audience_counts_distinct_players_within_the_window() -> None:
     assert audience.count("bob") == 0
     # However many players a client makes up, a room keeps at most max_per_room.
     for n in range(10):
-        audience.seen("alice", audience.player("198.51.100.7", f"agent {n}"))
+        audience.seen("alice", audience.player(f"198.51.100.{n}", "agent"), f"198.51.100.{n}")
     assert audience.count("alice") == 3
+
+
+def test_one_address_inventing_user_agents_adds_a_few_players_at_most() -> None:
+    now = [100.0]
+    audience = Audience(window=30.0, max_per_address=4, clock=lambda: now[0])
+    for n in range(50):
+        address = "198.51.100.7"
+        audience.seen("alice", audience.player(address, f"agent {n}"), address)
+    audience.seen("alice", audience.player("192.0.2.1", "hls.js"), "192.0.2.1")
+    assert audience.count("alice") == 5
+    # Once they go quiet, the address may bring new players again.
+    now[0] += 31
+    audience.seen("alice", audience.player("198.51.100.7", "agent 99"), "198.51.100.7")
+    assert audience.count("alice") == 1
 
 
 # -- the application as `golive serve` runs it ----------------------------------------------
