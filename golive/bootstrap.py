@@ -250,7 +250,7 @@ def _details(packager: Packager, name: str) -> dict[str, object] | None:
 
 async def _room_upkeep(app: web.Application) -> AsyncIterator[None]:
     """Heartbeats for this node's rooms, and their codecs and renditions once known."""
-    rooms, packager, accounts = app[ROOMS], app[PACKAGER], app[ACCOUNTS]
+    rooms, packager, accounts, hub = app[ROOMS], app[PACKAGER], app[ACCOUNTS], app[HUB]
 
     async def run() -> None:
         beat_every = max(rooms.ttl / 3, 0.1)
@@ -273,6 +273,9 @@ async def _room_upkeep(app: web.Application) -> AsyncIterator[None]:
                 if since_beat >= beat_every:
                     since_beat = 0.0
                     await rooms.heartbeat()
+                    # A key replaced through another node's API stops its publish here.
+                    for room in await rooms.revoked():
+                        hub.evict(room.name, "the stream key was replaced")
                 if since_purge >= 3600:
                     since_purge = 0.0
                     await accounts.purge_sessions()

@@ -251,6 +251,8 @@ class LiveRooms:
         self.ttl = ttl
         self.clock = clock
         self.local: dict[str, Room] = {}  # room name -> the room this node put
+        # publish id -> digest of the stream key it was authorized with (never the key).
+        self._key_digests: dict[str, str] = {}
 
     async def authorize_publish(self, stream_key: str) -> User:
         """The owner of a stream key, or UnknownStreamKey. The key is never logged."""
@@ -278,6 +280,7 @@ class LiveRooms:
         )
         await self.registry.put(room, self.ttl)  # RoomAlreadyLive when another node holds it
         self.local[room.name] = room
+        self._key_digests[room.publish_id] = user.stream_key_digest
         log.info("room %s is live on node %s", room.name, self.node)
         return room
 
@@ -307,7 +310,18 @@ class LiveRooms:
             self.local[name] = room
             await self.registry.refresh(room, self.ttl)
 
+    async def revoked(self) -> list[Room]:
+        """This node's live rooms whose stream key was replaced (on any node) since they
+        went live: their publishers must stop."""
+        out = []
+        for room in list(self.local.values()):
+            user = await self.users.get(room.user_id)
+            if user is None or user.stream_key_digest != self._key_digests.get(room.publish_id):
+                out.append(room)
+        return out
+
     async def end_live(self, name: str, publish_id: str) -> None:
+        self._key_digests.pop(publish_id, None)
         room = self.local.get(name)
         if room is not None and room.publish_id == publish_id:
             del self.local[name]

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from tests.conftest import Served, golive_serve
+from tests.conftest import Served, golive_serve, sample
 from tests.e2e.test_hls import start_publisher, stream_sample, wait_playlist
 
 pytestmark = pytest.mark.e2e
@@ -172,7 +172,11 @@ async def test_two_nodes_sharing_redis_see_each_others_rooms(
         golive_serve(tmp_path, *shared, env=env, name="b") as b,
     ):
         login = await sign_up(http, a.http, "alice")
-        publisher = await start_publisher(stream_sample(), f"{a.rtmp}/{login['stream_key']}")
+        # Long enough that only the key change below, not the file's end, stops it.
+        long_sample = sample(
+            "h264-aac-20s-gop1.flv", duration=20.0, size="320x240", fps=30, bitrate="400k"
+        )
+        publisher = await start_publisher(long_sample, f"{a.rtmp}/{login['stream_key']}")
         try:
 
             async def seen_on_b() -> bool:
@@ -191,6 +195,12 @@ async def test_two_nodes_sharing_redis_see_each_others_rooms(
             # Heartbeats keep the room past its 3 s TTL while node a lives.
             await asyncio.sleep(4)
             assert "alice" in await rooms(http, b.http)
+            # The key replaced through node b's API stops the publish on node a.
+            auth = {"Authorization": f"Bearer {login['token']}"}
+            async with http.post(f"{b.http}/api/me/stream-key", headers=auth) as resp:
+                assert resp.status == 200
+            _, err = await asyncio.wait_for(publisher.communicate(), 5)
+            assert publisher.returncode != 0, err
         finally:
             await stop(publisher)
 

@@ -201,8 +201,14 @@ async def test_regenerated_stream_key_replaces_the_old_one_at_once(
     rooms = rooms_for(users, MemoryRooms(clock.monotonic), clock, "node-a")
     user = await accounts.sign_up("alice", "alice@example.org", "password1")
     assert (await rooms.authorize_publish(user.stream_key)).id == user.id
+    live = await rooms.go_live(await rooms.authorize_publish(user.stream_key))
+    assert await rooms.revoked() == []
     new_key = await accounts.regenerate_stream_key(user)
     assert new_key != user.stream_key
+    # The room that went live with the old key is to be stopped, wherever the key changed.
+    assert [r.publish_id for r in await rooms.revoked()] == [live.publish_id]
+    await rooms.end_live(live.name, live.publish_id)
+    assert await rooms.revoked() == []
     with pytest.raises(UnknownStreamKey):
         await rooms.authorize_publish(user.stream_key)
     assert (await rooms.authorize_publish(new_key)).id == user.id
