@@ -30,6 +30,7 @@ from .hls.packager import HlsSettings, Packager
 from .hls.routes import setup_hls_routes
 from .hub import StreamHub
 from .ports import RoomRegistry, SessionStore, UserRepository
+from .proxies import forwarded_for_middleware, parse_networks
 from .rtmp.server import (
     Authorizer,
     PublishGrant,
@@ -176,6 +177,10 @@ def build_app(settings: Settings, stores: Stores) -> web.Application:
     rooms = LiveRooms(stores.users, stores.rooms, node=node, ttl=settings.room_ttl)
     app[ACCOUNTS] = accounts
     app[ROOMS] = rooms
+    proxies = parse_networks(settings.trusted_proxies)
+    if proxies:
+        # First, so that every later middleware and handler sees the real client.
+        app.middlewares.append(forwarded_for_middleware(proxies))
     authorize = open_authorizer if settings.open_publish else accounts_authorizer(rooms)
     limits = RtmpLimits(
         handshake_timeout=settings.rtmp_handshake_timeout,

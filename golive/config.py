@@ -75,6 +75,10 @@ class Settings:
     # Let anyone who reaches the RTMP port publish, the room being the stream name, with no
     # accounts involved: for a trusted network or a test bench only. Defaults to false.
     open_publish: bool = False
+    # Reverse proxies or load balancers in front of golive, as comma-separated addresses or
+    # networks ("10.0.0.0/8, ::1"): from them, X-Forwarded-For names the client for login
+    # throttles and viewer counts. Empty (the default): the header is never believed.
+    trusted_proxies: str = ""
     # Answer nginx-rtmp's on_publish / on_update / on_publish_done under /rooms/, for a
     # deployment with nginx-rtmp in front; defaults to false (the routes are not there).
     nginx_callbacks: bool = False
