@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -25,12 +26,18 @@ SAMPLES = Path(__file__).parent / ".samples"
 
 
 def sample(name: str, **kw: object) -> Path:
-    """A generated sample, cached across runs (the arguments are the file name)."""
+    """A generated sample, cached across runs under its name; a name reused with other
+    arguments fails loudly instead of handing one test the other's file."""
     path = SAMPLES / name
+    args = SAMPLES / f"{name}.args"
+    wanted = json.dumps(kw, sort_keys=True)
+    if args.exists() and args.read_text() != wanted:
+        raise ValueError(f"sample {name} was made with {args.read_text()}, not {wanted}")
     if not path.exists():
         tmp = path.with_suffix(".part" + path.suffix)
         make_sample(tmp, **kw)  # type: ignore[arg-type]
         tmp.rename(path)
+    args.write_text(wanted)
     return path
 
 

@@ -174,7 +174,7 @@ async def test_two_nodes_sharing_redis_see_each_others_rooms(
         login = await sign_up(http, a.http, "alice")
         # Long enough that only the key change below, not the file's end, stops it.
         long_sample = sample(
-            "h264-aac-20s-gop1.flv", duration=20.0, size="320x240", fps=30, bitrate="400k"
+            "h264-aac-20s-gop1.flv", duration=20.0, size="640x360", fps=30, bitrate="800k"
         )
         publisher = await start_publisher(long_sample, f"{a.rtmp}/{login['stream_key']}")
         try:
