@@ -32,6 +32,21 @@ class SharedClose:
             await self._close()
 
 
+class Share:
+    """One holder's part of a SharedClose: closing it releases that part once, however
+    often it is closed."""
+
+    def __init__(self, owner: SharedClose) -> None:
+        self._owner = owner
+        self._released = False
+
+    async def close(self) -> None:
+        """Release this part; the connection closes with the last part (or the store)."""
+        if not self._released:
+            self._released = True
+            await self._owner.release()
+
+
 def time_to_text(when: datetime) -> str:
     """Fixed-width ISO 8601 in UTC, so that text order is time order."""
     if when.tzinfo is None or when.utcoffset() is None:

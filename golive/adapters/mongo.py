@@ -30,7 +30,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConfigurationError, DuplicateKeyError, PyMongoError
 
 from ..domain import EmailTaken, Session, User, UsernameTaken, digest
-from ._common import SharedClose, redact_url
+from ._common import Share, SharedClose, redact_url
 
 Doc = dict[str, Any]
 
@@ -142,17 +142,10 @@ def _taken_error(exc: DuplicateKeyError) -> Exception | None:
     return None
 
 
-class _Part:
+class _Part(Share):
     def __init__(self, collection: AsyncCollection[Doc], owner: SharedClose) -> None:
+        super().__init__(owner)
         self._coll = collection
-        self._owner = owner
-        self._released = False
-
-    async def close(self) -> None:
-        """Release this part; the client closes with the last part (or the store)."""
-        if not self._released:
-            self._released = True
-            await self._owner.release()
 
 
 class MongoUsers(_Part):

@@ -28,7 +28,7 @@ from pathlib import Path
 import aiosqlite
 
 from ..domain import EmailTaken, Session, User, UsernameTaken, digest
-from ._common import SharedClose, time_from_text, time_to_text
+from ._common import Share, SharedClose, time_from_text, time_to_text
 
 # One entry per schema version: the statements that bring version i to version i + 1.
 # Append only: a released step never changes, since databases out there already ran it.
@@ -95,17 +95,10 @@ def _session_from_row(row: sqlite3.Row | tuple[object, ...]) -> Session:
     )
 
 
-class _Part:
+class _Part(Share):
     def __init__(self, db: aiosqlite.Connection, owner: SharedClose) -> None:
+        super().__init__(owner)
         self._db = db
-        self._owner = owner
-        self._released = False
-
-    async def close(self) -> None:
-        """Release this part; the connection closes with the last part (or the store)."""
-        if not self._released:
-            self._released = True
-            await self._owner.release()
 
 
 class SqliteUsers(_Part):

@@ -19,6 +19,12 @@ pytestmark = pytest.mark.e2e
 
 HLS_JS = ROOT / "web" / "node_modules" / "hls.js" / "dist" / "hls.min.js"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Headless Debian Chromium as root, with nothing reaching out to the closed network.
+BROWSER_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]  # fmt: skip
 
 PAGE = """<!doctype html>
 <html><body>
@@ -69,14 +75,8 @@ async def test_hlsjs_plays_live_with_low_latency(served: Served, tmp_path: Path)
     try:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(
-                executable_path=CHROMIUM,
-                headless=True,
-                args=[
-                    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--no-first-run",
-                    "--autoplay-policy=no-user-gesture-required",
-                ],
-            )  # fmt: skip
+                executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS
+            )
             page = await browser.new_page()
             console_errors: list[str] = []
             page.on(

@@ -26,7 +26,7 @@ from golive.hub import StreamHub
 from golive.rtmp.server import RtmpServer, open_authorizer
 from golive.transcode.ladder import Ladder, RenditionSpec
 from tests.conftest import require, sample
-from tests.e2e.test_browser import CHROMIUM, HLS_JS
+from tests.e2e.test_browser import BROWSER_ARGS, CHROMIUM, HLS_JS
 
 pytestmark = pytest.mark.e2e
 
@@ -140,14 +140,8 @@ async def test_hlsjs_switches_levels_without_a_stall_and_every_variant_reads_bac
         try:
             async with async_playwright() as pw:
                 browser = await pw.chromium.launch(
-                    executable_path=CHROMIUM,
-                    headless=True,
-                    args=[
-                        "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                        "--disable-component-update", "--disable-sync", "--no-first-run",
-                        "--autoplay-policy=no-user-gesture-required",
-                    ],
-                )  # fmt: skip
+                    executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS
+                )
                 page = await browser.new_page()
                 await page.route(f"{srv.http}/__test__/**", serve_test_files)
                 # Every variant listed before the player asks: hls.js reads the multivariant

@@ -19,18 +19,13 @@ import pytest
 
 from tests.conftest import ROOT, golive_serve, require, sample
 from tests.e2e.test_accounts import rooms, stop, until
-from tests.e2e.test_browser import CHROMIUM
+from tests.e2e.test_browser import BROWSER_ARGS, CHROMIUM
 from tests.e2e.test_hls import start_publisher, stream_sample
 
 pytestmark = pytest.mark.e2e
 
 DIST = ROOT / "web" / "dist"
 ARTIFACTS = ROOT / "artifacts"
-BROWSER_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]  # fmt: skip
 VIDEO = "document.querySelector('video')"
 HIDDEN = re.compile(r"^•+$")
 SECONDS = re.compile(r"^\d+\.\d s$")
