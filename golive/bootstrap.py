@@ -26,8 +26,9 @@ from .adapters.memory import MemoryRooms
 from .api.routes import setup_api
 from .config import ConfigError, Settings, ladder
 from .domain import RoomAlreadyLive, UnknownStreamKey, User
-from .hls.packager import HlsSettings, Packager
+from .hls.packager import Packager
 from .hls.routes import setup_hls_routes
+from .hls.settings import HlsSettings
 from .hub import StreamHub
 from .ports import RoomRegistry, SessionStore, UserRepository
 from .proxies import forwarded_for_middleware, parse_networks
@@ -245,12 +246,15 @@ async def _rtmp_listener(app: web.Application) -> AsyncIterator[None]:
 
 def _details(packager: Packager, name: str) -> dict[str, object] | None:
     room = packager.rooms.get(name)
-    if room is None or not room.source.ready:
+    described = room.describe() if room is not None else None
+    if described is None:
         return None
-    codecs = tuple(c for c in room.source.codecs.split(",") if c)
-    width, height = room.source.resolution or (None, None)
-    renditions = tuple(n for n, r in room.renditions.items() if r.ready)
-    return {"codecs": codecs, "renditions": renditions, "width": width, "height": height}
+    return {
+        "codecs": described.codecs,
+        "renditions": described.renditions,
+        "width": described.width,
+        "height": described.height,
+    }
 
 
 async def _room_upkeep(app: web.Application) -> AsyncIterator[None]:

@@ -72,8 +72,9 @@ class NodeLiveDetails:
 
     def figures(self, room: str) -> LiveFigures:
         hls = self.packager.rooms.get(room)
+        described = hls.describe() if hls is not None else None
         # AVERAGE-BANDWIDTH of the source copy: bytes actually packaged over the live window.
-        bitrate = hls.source.average_bandwidth if hls is not None and hls.live else 0
+        bitrate = described.source.average_bandwidth if described and described.live else 0
         return LiveFigures(viewers=self.audience.count(room), bitrate=bitrate or None)
 
     async def preview(self, room: str) -> bytes | None:

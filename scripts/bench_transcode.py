@@ -3,7 +3,7 @@
 
 Default (CPU and speed): the 30 s 1080p30 6 Mbps H.264 sample (made by scripts/make_sample.py,
 as for bench_ingest.py) is transcoded to the default ladder (720p 3000k, 480p 1500k, 360p 800k)
-as fast as possible, by golive's transcoder (golive.transcode.worker.Pipeline in a child
+as fast as possible, by golive's transcoder (golive.transcode.pipeline.Pipeline in a child
 process, fed the FLV's samples as ingest would hand them over) and by the ffmpeg tool with the
 same settings: one decode, split, bicubic scale, libx264 with the same preset, bitrate, VBV,
 no scene-cut keyframes and keyframes where the source has them (golive's ladder aligns to
@@ -61,8 +61,9 @@ def golive_child() -> None:
 
     from golive.codecs import describe
     from golive.media import Codec, Sample, TrackConfig
+    from golive.transcode.events import Encoded, EncoderParams, Start
     from golive.transcode.ladder import DEFAULT_LADDER, plan
-    from golive.transcode.worker import Encoded, EncoderParams, Pipeline, Start
+    from golive.transcode.pipeline import Pipeline
 
     started = time.perf_counter()
     cpu0 = time.process_time()
@@ -201,7 +202,8 @@ def children_of_this_process() -> list[int]:
 
 
 async def one_live_run(mode: str, seconds: float) -> dict[str, float]:
-    from golive.hls.packager import HlsSettings, Packager
+    from golive.hls.packager import Packager
+    from golive.hls.settings import HlsSettings
     from golive.hub import StreamHub
     from golive.rtmp.server import RtmpServer, open_authorizer
     from golive.transcode.ladder import DEFAULT_LADDER, NO_LADDER, Ladder

@@ -2,56 +2,23 @@
 variant, kept across a publisher's reconnect and removed a while after the stream ends.
 
 The source copy is packaged here; with a non-empty ladder, the transcoded renditions are made
-beside it by ``golive.hls.transcoded`` from their own subscription, so a slow ladder can only
+beside it by ``golive.hls.ladder_packager`` from their own subscription, so a slow ladder can only
 fall behind (and degrade) itself, never the source copy."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 
 from ..hub import Gap, LiveStream, StreamHub, Subscription
 from ..media import Sample, TrackConfig
 from ..transcode.ladder import NO_LADDER, Ladder
-from ..transcode.session import LadderStatus
-from .muxer import Rendition
+from .ladder_packager import LadderPackager
+from .room import HlsRoom
 from .segmenter import Segmenter
-from .transcoded import LadderPackager
+from .settings import HlsSettings
 
 log = logging.getLogger("golive.hls")
-
-
-@dataclass(frozen=True, slots=True)
-class HlsSettings:
-    part_target: float = 0.333  # seconds; LL-HLS part target, defaults to 1/3 s
-    segment_target: float = 2.0  # seconds; shortest segment, cut at the next keyframe after it
-    window: float = 36.0  # seconds of segments in the live playlist; defaults to 36
-    linger: float = 60.0  # seconds an ended stream's playlist stays readable; defaults to 60
-
-
-class HlsRoom:
-    def __init__(self, name: str, settings: HlsSettings) -> None:
-        self.name = name
-        self.settings = settings
-        self.source = Rendition(
-            "source",
-            part_target=settings.part_target,
-            segment_target=settings.segment_target,
-            window=settings.window,
-        )
-        # In multivariant playlist order: the source copy, then the ladder's, largest first.
-        self.renditions: dict[str, Rendition] = {"source": self.source}
-        self.stream: LiveStream | None = None
-        self.task: asyncio.Task[None] | None = None
-        self.removal: asyncio.TimerHandle | None = None
-        self.ladder: LadderStatus | None = None  # the transcoder's status, when there is one
-        self.ladder_task: asyncio.Task[None] | None = None
-        self.ladder_packager: LadderPackager | None = None
-
-    @property
-    def live(self) -> bool:
-        return self.stream is not None and not self.stream.ended
 
 
 class Packager:
@@ -64,6 +31,9 @@ class Packager:
         self.settings = settings or HlsSettings()
         self.ladder = ladder
         self.rooms: dict[str, HlsRoom] = {}
+        # The ladder packaging each room's current publish; an older one is detached when a
+        # new publish takes the room over.
+        self._ladders: dict[str, LadderPackager] = {}
         hub.on_stream_started(self._started)
 
     def _started(self, stream: LiveStream) -> None:
@@ -78,9 +48,10 @@ class Packager:
         loop = asyncio.get_running_loop()
         room.task = loop.create_task(self._package(room, sub))
         if self.ladder:
-            if room.ladder_packager is not None:
-                room.ladder_packager.detach()  # a takeover: the old publish lets go
-            ladder = room.ladder_packager = LadderPackager(room, self.ladder, self.settings)
+            previous = self._ladders.get(room.name)
+            if previous is not None:
+                previous.detach()  # a takeover: the old publish lets go
+            ladder = self._ladders[room.name] = LadderPackager(room, self.ladder, self.settings)
             room.ladder_task = loop.create_task(ladder.run(stream.subscribe()))
 
     async def _package(self, room: HlsRoom, sub: Subscription) -> None:
@@ -116,6 +87,7 @@ class Packager:
     def _remove(self, room: HlsRoom) -> None:
         if self.rooms.get(room.name) is room and not room.live:
             del self.rooms[room.name]
+            self._ladders.pop(room.name, None)
             log.info("room %s: HLS playlist removed", room.name)
 
     async def close(self) -> None:

@@ -19,8 +19,9 @@ import re
 from aiohttp import web
 
 from . import playlist
-from .muxer import Rendition, WaitTooFarError
-from .packager import HlsRoom, Packager
+from .packager import Packager
+from .room import HlsRoom, RoomDescription
+from .window import LiveWindow, WaitTooFarError
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 # Parts and segments never change once listed: caches may keep them (RFC 8216bis, 6.2.5.2 notes
@@ -53,14 +54,20 @@ def _bad_request(message: str) -> web.HTTPBadRequest:
 def setup_hls_routes(app: web.Application, packager: Packager) -> None:
     def room_of(request: web.Request) -> HlsRoom:
         room = packager.rooms.get(request.match_info["room"])
-        if room is None or not room.source.ready:
+        if room is None or not room.ready:
             raise _not_found("no such live room")
         return room
 
-    def rendition_of(request: web.Request) -> tuple[HlsRoom, Rendition]:
+    def described(room: HlsRoom) -> RoomDescription:
+        description = room.describe()
+        if description is None:
+            raise _not_found("no such live room")
+        return description
+
+    def rendition_of(request: web.Request) -> tuple[HlsRoom, LiveWindow]:
         room = room_of(request)
-        rendition = room.renditions.get(request.match_info["rendition"])
-        if rendition is None or not rendition.ready:
+        rendition = room.window(request.match_info["rendition"])
+        if rendition is None:
             raise _not_found("no such rendition")
         return room, rendition
 
@@ -79,45 +86,41 @@ def setup_hls_routes(app: web.Application, packager: Packager) -> None:
         return web.Response(body=data, headers=media_headers)
 
     async def multivariant(request: web.Request) -> web.Response:
-        room = room_of(request)
-        variants = []
-        for name, r in room.renditions.items():
-            if not r.ready:
-                continue
-            variants.append(
-                playlist.Variant(
-                    uri=f"{name}/index.m3u8",
-                    bandwidth=max(r.peak_bandwidth, 1),
-                    average_bandwidth=r.average_bandwidth or None,
-                    codecs=r.codecs,
-                    resolution=r.resolution,
-                    frame_rate=r.frame_rate,
-                    name=name,
-                )
+        variants = tuple(
+            playlist.Variant(
+                uri=f"{v.name}/index.m3u8",
+                bandwidth=max(v.bandwidth, 1),
+                average_bandwidth=v.average_bandwidth or None,
+                codecs=v.codecs,
+                resolution=v.resolution,
+                frame_rate=v.frame_rate,
+                name=v.name,
             )
+            for v in described(room_of(request)).variants
+        )
         return playlist_response(
-            playlist.render_multivariant(playlist.MultivariantPlaylist(tuple(variants)))
+            playlist.render_multivariant(playlist.MultivariantPlaylist(variants))
         )
 
     async def status(request: web.Request) -> web.Response:
         """What a dashboard or a test needs to see of a room: every listed variant, and the
         ladder's state (running, or degraded with what was dropped and when)."""
         room = room_of(request)
+        description = described(room)
         body = {
-            "room": room.name,
-            "live": room.live,
+            "room": description.name,
+            "live": description.live,
             "variants": [
                 {
-                    "name": name,
-                    "codecs": r.codecs,
-                    "resolution": list(r.resolution) if r.resolution else None,
-                    "frame_rate": r.frame_rate,
-                    "bandwidth": r.peak_bandwidth,
-                    "average_bandwidth": r.average_bandwidth,
-                    "ended": r.ended,
+                    "name": v.name,
+                    "codecs": v.codecs,
+                    "resolution": list(v.resolution) if v.resolution else None,
+                    "frame_rate": v.frame_rate,
+                    "bandwidth": v.bandwidth,
+                    "average_bandwidth": v.average_bandwidth,
+                    "ended": v.ended,
                 }
-                for name, r in room.renditions.items()
-                if r.ready
+                for v in description.variants
             ],
             "transcode": room.ladder.as_dict() if room.ladder is not None else None,
         }
@@ -154,8 +157,8 @@ def setup_hls_routes(app: web.Application, packager: Packager) -> None:
         skip = request.query.get("_HLS_skip") in ("YES", "v2")
         reports = tuple(
             playlist.RenditionReport(f"../{name}/index.m3u8", *other.last_part())
-            for name, other in room.renditions.items()
-            if other is not rendition and other.ready
+            for name, other in room.ready_windows()
+            if other is not rendition
         )
         return playlist_response(rendition.media_playlist(skip=skip, reports=reports))
 

@@ -1,7 +1,7 @@
-"""The transcoding worker process (see ``golive.transcode.session.ProcessWorker``)."""
+"""The transcoding worker process (see ``golive.transcode.workers.ProcessWorker``)."""
 
 import sys
 
-from golive.transcode.worker import child_main
+from golive.transcode.workers import child_main
 
 child_main(sys.argv[1:])

@@ -7,31 +7,19 @@ is that far behind, what is queued is thrown away, the ladder resumes at the nex
 fresh codecs, and the consumer is told to mark a discontinuity. The degrader normally acts long
 before that (``Ladder.max_lag``), so this is the backstop that keeps memory bounded.
 
-Two workers with one interface: a thread of this process (the default) and a child process
-(``python -m golive.transcode``). Either runs at a higher nice value than the event loop,
-so on a busy machine the kernel gives ingest and the source copy the CPU first.
+The worker is a thread or a child process (``golive.transcode.workers``), as the ladder says.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
-import subprocess
-import sys
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Protocol
 
 from ..codecs import CodecError, describe
 from ..media import Sample, TrackConfig
-from .ladder import Ladder, PlannedRendition, plan
-from .worker import (
-    Command,
+from .events import (
     Dropped,
     Encoded,
     EncoderParams,
@@ -40,204 +28,19 @@ from .worker import (
     Feed,
     Flush,
     Flushed,
+    LadderStatus,
     Start,
-    read_message,
-    serve,
-    write_message,
 )
+from .ladder import Ladder, PlannedRendition, plan
+from .workers import Deliver, ProcessWorker, ThreadWorker, Worker
 
 log = logging.getLogger("golive.transcode")
 
-Deliver = Callable[[list[Event]], None]
 # The inbox holds at most this many times ``Ladder.max_lag`` seconds of video (counted in
 # samples at 60 a second): the degrader has had several chances to act by then ...
 BACKLOG_SECONDS_PER_LAG = 4
 # ... and at most this many bytes of it.
 BACKLOG_BYTES = 64 * 1024 * 1024
-
-
-class Worker(Protocol):
-    def send(self, command: Command | None) -> None:
-        """Queue a command; None stops the worker after what is queued."""
-
-    def clear_feeds(self) -> list[Feed]:
-        """Take back the samples still queued; they will not be transcoded."""
-
-    async def join(self, within: float) -> None:
-        """Wait (at most ``within`` seconds) until the worker has stopped."""
-
-
-class _Inbox:
-    """A deque with a condition: the event loop appends, one worker thread takes."""
-
-    def __init__(self) -> None:
-        self._items: deque[Command | None] = deque()
-        self._cond = threading.Condition()
-
-    def put(self, item: Command | None) -> None:
-        with self._cond:
-            self._items.append(item)
-            self._cond.notify()
-
-    def take(self) -> Command | None:
-        with self._cond:
-            while not self._items:
-                self._cond.wait()
-            return self._items.popleft()
-
-    def clear_feeds(self) -> list[Feed]:
-        with self._cond:
-            feeds = [c for c in self._items if isinstance(c, Feed)]
-            kept = [c for c in self._items if not isinstance(c, Feed)]
-            self._items.clear()
-            self._items.extend(kept)
-        return feeds
-
-
-def _deliverer(loop: asyncio.AbstractEventLoop, deliver: Deliver) -> Deliver:
-    def emit(events: list[Event]) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is listening
-            loop.call_soon_threadsafe(deliver, events)
-
-    return emit
-
-
-def lower_priority(nice: int, tid: int = 0) -> None:
-    """Make thread ``tid`` (0: this one) an ordinary time-shared thread with the given nice
-    value. On Linux both are per thread and inherited by the threads it starts, such as x264's
-    and the decoder's.
-
-    The policy is reset first because a thread inherits its creator's: an SVT-AV1 encoder
-    (libsvtav1) opened in the process switches its caller to SCHED_FIFO 99 when it may, and
-    a real-time ladder would then take the cores from the event loop whatever its nice value.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError):
-        if os.sched_getscheduler(tid) != os.SCHED_OTHER:
-            os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
-    if nice:
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, tid, nice)
-
-
-class ThreadWorker:
-    """The pipeline in a thread of this process; PyAV releases the GIL while it decodes,
-    scales and encodes, so the event loop only shares it for a few Python lines a frame."""
-
-    def __init__(self, deliver: Deliver, *, nice: int, name: str) -> None:
-        self._inbox = _Inbox()
-        emit = _deliverer(asyncio.get_running_loop(), deliver)
-
-        def run() -> None:
-            lower_priority(nice, threading.get_native_id())
-            serve(self._inbox.take, emit)
-
-        self._thread = threading.Thread(target=run, name=name, daemon=True)
-        self._thread.start()
-
-    def send(self, command: Command | None) -> None:
-        self._inbox.put(command)
-
-    def clear_feeds(self) -> list[Feed]:
-        return self._inbox.clear_feeds()
-
-    async def join(self, within: float) -> None:
-        await asyncio.to_thread(self._thread.join, within)
-
-
-class ProcessWorker:
-    """The pipeline in a child process: commands and events as framed pickles on its stdin
-    and stdout, written and read by two threads of this process so the loop never blocks on
-    a full pipe."""
-
-    def __init__(self, deliver: Deliver, *, nice: int, name: str) -> None:
-        self._inbox = _Inbox()
-        self._emit = _deliverer(asyncio.get_running_loop(), deliver)
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._started = threading.Event()
-        self._sender = threading.Thread(target=self._send_loop, args=(nice,), name=name)
-        self._sender.daemon = True
-        self._sender.start()
-
-    def _send_loop(self, nice: int) -> None:
-        # Started here, not on the event loop: fork and exec take milliseconds.
-        cmd = [sys.executable, "-m", "golive.transcode", str(nice)]
-        proc = self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self._started.set()
-        assert proc.stdin is not None
-        receiver = threading.Thread(target=self._receive_loop, args=(proc,), daemon=True)
-        receiver.start()
-        try:
-            while (command := self._inbox.take()) is not None:
-                write_message(proc.stdin, command)
-        except (BrokenPipeError, OSError):
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
-            receiver.join()
-            proc.wait()
-
-    def _receive_loop(self, proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stdout is not None
-        with proc.stdout:
-            try:
-                while (events := read_message(proc.stdout)) is not None:
-                    self._emit(events)
-            except Exception as exc:
-                self._emit([Failed(f"reading from the worker process: {exc!r}")])
-                proc.kill()
-                return
-        code = proc.wait()
-        if code != 0:
-            self._emit([Failed(f"the worker process exited with code {code}")])
-
-    def send(self, command: Command | None) -> None:
-        self._inbox.put(command)
-
-    def clear_feeds(self) -> list[Feed]:
-        return self._inbox.clear_feeds()
-
-    async def join(self, within: float) -> None:
-        await asyncio.to_thread(self._sender.join, within)
-        if self._sender.is_alive() and self._proc is not None:
-            self._proc.kill()
-
-
-@dataclass
-class LadderStatus:
-    """What the ladder is doing, for the stream's status."""
-
-    worker: str
-    planned: list[str] = field(default_factory=list)
-    active: list[str] = field(default_factory=list)
-    dropped: list[dict[str, object]] = field(default_factory=list)
-    lag: float = 0.0  # seconds behind real time, as of the last sample
-    restarts: int = 0  # times the inbox overflowed or samples were lost upstream
-    error: str | None = None
-
-    @property
-    def state(self) -> str:
-        if self.error:
-            return "failed"
-        if not self.planned:
-            return "idle"
-        if self.dropped:
-            return "degraded"
-        return "running"
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "state": self.state,
-            "worker": self.worker,
-            "planned": list(self.planned),
-            "active": list(self.active),
-            "dropped": list(self.dropped),
-            "lag": round(self.lag, 3),
-            "restarts": self.restarts,
-            "error": self.error,
-        }
 
 
 class LadderSession:

@@ -16,13 +16,16 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from golive.hls import playlist
-from golive.hls.muxer import Rendition
-from golive.hls.packager import HlsRoom, HlsSettings, Packager
+from golive.hls.packager import Packager
+from golive.hls.room import HlsRoom
 from golive.hls.routes import setup_hls_routes
+from golive.hls.settings import HlsSettings
+from golive.hls.window import LiveWindow
 from golive.hub import StreamHub
 from golive.media import Codec, Kind, Sample, TrackConfig
+from golive.transcode.events import Dropped, Encoded, EncoderParams, Start
 from golive.transcode.ladder import Ladder, RenditionSpec, plan
-from golive.transcode.worker import Dropped, Encoded, EncoderParams, Pipeline, Start
+from golive.transcode.pipeline import Pipeline
 from tests.conftest import sample
 
 TEST_LADDER = (
@@ -73,7 +76,7 @@ async def finished(packager: Packager, room: str) -> HlsRoom:
     return r
 
 
-def read_back(rendition: Rendition, tmp: Path) -> Path:
+def read_back(rendition: LiveWindow, tmp: Path) -> Path:
     """The rendition as one fragmented MP4 file: its init section and every segment."""
     path = tmp / f"{rendition.name}.mp4"
     with open(path, "wb") as f:

@@ -12,6 +12,7 @@ import pytest
 
 from golive.media import Codec, Sample
 from golive.transcode.degrade import Degrader
+from golive.transcode.events import Command, Encoded, Feed, Flush, Start
 from golive.transcode.keyframes import KeyframePlanner
 from golive.transcode.ladder import (
     DEFAULT_LADDER,
@@ -23,8 +24,8 @@ from golive.transcode.ladder import (
     parse_bitrate,
     plan,
 )
-from golive.transcode.session import BACKLOG_SECONDS_PER_LAG, LadderSession, lower_priority
-from golive.transcode.worker import Command, Encoded, Feed, Flush, Start
+from golive.transcode.session import BACKLOG_SECONDS_PER_LAG, LadderSession
+from golive.transcode.workers import lower_priority
 from tests.unit.test_segmenter import AVC
 
 # --- configuration ----------------------------------------------------------------------

@@ -7,7 +7,7 @@ comes back from the encoders later, so each variant holds the audio back and han
 only what is not later than the video it has: the segmenter then sees the two interleaved as
 they are at ingest, and cuts audio at the video part boundaries as it does for the source copy.
 
-Rendition objects are kept per name in the room across a publisher's reconnect, so media
+Live windows are kept per rendition name in the room across a publisher's reconnect, so media
 sequence numbers continue and the join is a discontinuity, as for the source copy. A rendition
 the ladder drops (the machine is too slow) ends and leaves the multivariant playlist; requests
 for it get a 404, which makes players switch to another variant.
@@ -18,18 +18,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING
 
 from ..hub import Gap, LiveStream, Subscription
 from ..media import Kind, Sample, TrackConfig
+from ..transcode.events import Dropped, Encoded, Event, Failed, Flushed, Opened
 from ..transcode.ladder import Ladder, PlannedRendition
 from ..transcode.session import LadderSession
-from ..transcode.worker import Dropped, Encoded, Event, Failed, Flushed, Opened
-from .muxer import Rendition
+from .room import SOURCE, HlsRoom
 from .segmenter import Segmenter
-
-if TYPE_CHECKING:
-    from .packager import HlsRoom, HlsSettings
+from .settings import HlsSettings
+from .window import LiveWindow
 
 log = logging.getLogger("golive.hls")
 
@@ -47,10 +45,13 @@ def _source_fps(stream: LiveStream) -> float | None:
     return None
 
 
-class _Variant:
-    def __init__(self, planned: PlannedRendition, rendition: Rendition, settings: HlsSettings):
+class _VariantWriter:
+    """Writes one transcoded rendition into its live window: the encoder's video, with the
+    source's audio held back until the video has caught up with it."""
+
+    def __init__(self, planned: PlannedRendition, window: LiveWindow, settings: HlsSettings):
         self.planned = planned
-        self.rendition = rendition
+        self.window = window
         self.settings = settings
         self.audio: deque[Sample] = deque(maxlen=AUDIO_HOLD)
         self.segmenter = self._segmenter()
@@ -63,7 +64,7 @@ class _Variant:
         )
 
     def push(self, item: TrackConfig | Sample) -> None:
-        self.rendition.feed(self.segmenter.push(item))
+        self.window.feed(self.segmenter.push(item))
 
     def video(self, sample: Sample) -> None:
         audio = self.audio
@@ -74,7 +75,7 @@ class _Variant:
 
     def _close(self) -> None:
         if self.has_video:
-            self.rendition.feed(self.segmenter.finish())
+            self.window.feed(self.segmenter.finish())
 
     def restart(self, audio_config: TrackConfig | None) -> None:
         """What follows is after a gap: close the current part and mark a discontinuity."""
@@ -82,7 +83,7 @@ class _Variant:
         self.segmenter = self._segmenter()
         self.video_config = None
         self.has_video = False
-        self.rendition.begin()
+        self.window.begin()
         if audio_config is not None:
             self.push(audio_config)
 
@@ -91,7 +92,7 @@ class _Variant:
         while self.audio and self.has_video:
             self.push(self.audio.popleft())
         self._close()
-        self.rendition.end()
+        self.window.end()
 
 
 class LadderPackager:
@@ -102,7 +103,7 @@ class LadderPackager:
         self.ladder = ladder
         self.settings = settings
         self.session = self._session()
-        self.variants: dict[int, _Variant] = {}  # by position in the session's plan
+        self.variants: dict[int, _VariantWriter] = {}  # by position in the session's plan
         self.audio_config: TrackConfig | None = None
         self.detached = False  # a newer publish took over the room's renditions
 
@@ -168,27 +169,27 @@ class LadderPackager:
             self.session = self._session()
         planned = self.session.configure(video, _source_fps(stream))
         names = {p.name for p in planned}
-        for name in [n for n in self.room.renditions if n != "source" and n not in names]:
+        for name in [n for n in self.room.renditions if n != SOURCE and n not in names]:
             self.room.renditions.pop(name).end()
         for index, p in enumerate(planned):
-            rendition = self.room.renditions.get(p.name)
-            if rendition is None:
-                rendition = Rendition(
+            window = self.room.renditions.get(p.name)
+            if window is None:
+                window = LiveWindow(
                     p.name,
                     part_target=self.settings.part_target,
                     segment_target=self.settings.segment_target,
                     window=self.settings.window,
                     clock=self.room.source,
                 )
-                self.room.renditions[p.name] = rendition
-            rendition.begin()
-            variant = _Variant(p, rendition, self.settings)
+                self.room.renditions[p.name] = window
+            window.begin()
+            variant = _VariantWriter(p, window, self.settings)
             if self.audio_config is not None:
                 variant.push(self.audio_config)
             self.variants[index] = variant
         # Multivariant playlist order: the source copy, then the ladder's, largest first, also
         # when a rendition dropped in an earlier publish comes back.
-        ordered = {"source": self.room.source} | {
+        ordered = {SOURCE: self.room.source} | {
             p.name: self.room.renditions[p.name] for p in planned
         }
         self.room.renditions.clear()
@@ -223,7 +224,7 @@ class LadderPackager:
         if variant is None:
             return
         variant.finish()
-        if self.room.renditions.get(variant.planned.name) is variant.rendition:
+        if self.room.renditions.get(variant.planned.name) is variant.window:
             del self.room.renditions[variant.planned.name]
 
     def _finish_all(self) -> None:

@@ -83,7 +83,7 @@ class WaitTooFarError(Exception):
     """A blocking reload asked for a part more than a segment ahead (RFC 8216bis, 6.2.5.2)."""
 
 
-class Rendition:
+class LiveWindow:
     """One variant's media playlist: init sections, segments with their parts, the window."""
 
     def __init__(
@@ -94,7 +94,7 @@ class Rendition:
         segment_target: float,
         window: float = 36.0,
         parts_kept: int = 4,
-        clock: Rendition | None = None,
+        clock: LiveWindow | None = None,
     ) -> None:
         self.name = name
         # A rendition made from another (a transcoded one, from the source copy) dates its

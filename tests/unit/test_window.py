@@ -7,13 +7,13 @@ import asyncio
 import pytest
 
 from golive.hls import playlist
-from golive.hls.muxer import Rendition, WaitTooFarError
 from golive.hls.segmenter import Segmenter
+from golive.hls.window import LiveWindow, WaitTooFarError
 from golive.media import Codec, TrackConfig
 from tests.unit.test_segmenter import AVC, av_stream
 
 
-def publish(r: Rendition, seconds: float, start: int = 0, avc: TrackConfig = AVC) -> None:
+def publish(r: LiveWindow, seconds: float, start: int = 0, avc: TrackConfig = AVC) -> None:
     seg = Segmenter()
     r.begin()
     for item in av_stream(seconds, start=start):
@@ -23,12 +23,12 @@ def publish(r: Rendition, seconds: float, start: int = 0, avc: TrackConfig = AVC
     r.feed(seg.finish())
 
 
-def parsed(r: Rendition, skip: bool = False) -> playlist.MediaPlaylist:
+def parsed(r: LiveWindow, skip: bool = False) -> playlist.MediaPlaylist:
     return playlist.parse_media(r.media_playlist(skip=skip))
 
 
 def test_window_slides_and_media_sequence_rises() -> None:
-    r = Rendition("source", part_target=0.333, segment_target=2.0, window=10.0)
+    r = LiveWindow("source", part_target=0.333, segment_target=2.0, window=10.0)
     publish(r, 30.0)
     pl = parsed(r)
     # Five complete segments and the one in progress, as parts.
@@ -41,7 +41,7 @@ def test_window_slides_and_media_sequence_rises() -> None:
 
 
 def test_reconnect_continues_with_a_discontinuity_and_no_new_map() -> None:
-    r = Rendition("source", part_target=0.333, segment_target=2.0, window=60.0)
+    r = LiveWindow("source", part_target=0.333, segment_target=2.0, window=60.0)
     publish(r, 6.0)
     r.end()
     assert parsed(r).ended
@@ -56,7 +56,7 @@ def test_reconnect_continues_with_a_discontinuity_and_no_new_map() -> None:
 
 
 def test_new_configuration_gets_a_new_map_after_a_discontinuity() -> None:
-    r = Rendition("source", part_target=0.333, segment_target=2.0, window=60.0)
+    r = LiveWindow("source", part_target=0.333, segment_target=2.0, window=60.0)
     publish(r, 4.0)
     other = TrackConfig(Codec.H264, AVC.record[:-1] + b"\xc1")
     publish(r, 4.0, avc=other)
@@ -68,7 +68,7 @@ def test_new_configuration_gets_a_new_map_after_a_discontinuity() -> None:
 
 
 def test_discontinuity_sequence_counts_joins_that_slid_out() -> None:
-    r = Rendition("source", part_target=0.333, segment_target=2.0, window=6.0)
+    r = LiveWindow("source", part_target=0.333, segment_target=2.0, window=6.0)
     publish(r, 4.0)
     publish(r, 4.0)
     publish(r, 12.0)
@@ -78,7 +78,7 @@ def test_discontinuity_sequence_counts_joins_that_slid_out() -> None:
 
 
 def test_delta_update_skips_old_segments() -> None:
-    r = Rendition("source", part_target=0.333, segment_target=2.0, window=40.0)
+    r = LiveWindow("source", part_target=0.333, segment_target=2.0, window=40.0)
     publish(r, 36.0)
     text = r.media_playlist(skip=True)
     assert "#EXT-X-SKIP:SKIPPED-SEGMENTS=" in text
@@ -86,7 +86,7 @@ def test_delta_update_skips_old_segments() -> None:
 
 
 async def test_blocking_wait_returns_when_the_part_arrives() -> None:
-    r = Rendition("source", part_target=0.333, segment_target=2.0)
+    r = LiveWindow("source", part_target=0.333, segment_target=2.0)
     seg = Segmenter()
     r.begin()
     items = list(av_stream(6.0))
@@ -105,7 +105,7 @@ async def test_blocking_wait_returns_when_the_part_arrives() -> None:
 
 
 def test_reconnect_marks_the_parts_in_progress_too() -> None:
-    r = Rendition("source", part_target=0.333, segment_target=2.0, window=60.0)
+    r = LiveWindow("source", part_target=0.333, segment_target=2.0, window=60.0)
     publish(r, 4.0)
     r.end()
     seg = Segmenter()

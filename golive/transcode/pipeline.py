@@ -20,107 +20,43 @@ rendition as IDR pictures; x264's own scene-cut keyframes are off and its GOP li
 of the way, so the renditions' segments start at the same instants.
 
 This module is synchronous and runs off the event loop: in a thread of the server process or in
-a child process (``python -m golive.transcode``), both driven by ``serve()``. The
-commands and events are small picklable dataclasses for the child process's pipes.
+a child process (``python -m golive.transcode``), both driven by ``serve()`` (see
+``golive.transcode.workers``); the commands it takes and the events it gives are in
+``golive.transcode.events``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import pickle
-import struct
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from fractions import Fraction
-from typing import IO, Any
+from typing import Any
 
 import av
 from av.video.reformatter import Interpolation, VideoReformatter
 
 from ..media import Codec, Sample, TrackConfig
 from .degrade import Degrader
+from .events import (
+    Command,
+    Dropped,
+    Encoded,
+    EncoderParams,
+    Event,
+    Failed,
+    Feed,
+    Flushed,
+    Opened,
+    Start,
+)
 from .keyframes import KeyframePlanner
 from .ladder import PlannedRendition
 
 log = logging.getLogger("golive.transcode")
-
-# --- commands (event loop -> worker) and events (worker -> event loop) ---------------------
-
-
-@dataclass(frozen=True, slots=True)
-class EncoderParams:
-    preset: str
-    tune: str
-    gop_ms: int  # the constant GOP used when the publisher's keyframes are irregular
-    max_lag: float  # seconds behind real time before a rendition is dropped
-
-
-@dataclass(frozen=True, slots=True)
-class Start:
-    """(Re)build the pipeline for a source; what was in flight is flushed first."""
-
-    video: TrackConfig
-    plan: tuple[PlannedRendition, ...]
-    params: EncoderParams
-    fps: float | None  # the source's frame rate, when the publisher said
-
-
-@dataclass(frozen=True, slots=True)
-class Feed:
-    sample: Sample
-    arrived: float  # time.monotonic() when the sample came from the stream hub
-
-
-@dataclass(frozen=True, slots=True)
-class Flush:
-    """Drain every encoder. ``restart``: samples were lost, continue with fresh codecs."""
-
-    restart: bool
-
-
-Command = Start | Feed | Flush
-
-
-@dataclass(frozen=True, slots=True)
-class Opened:
-    """A rendition's encoder is open; ``config`` is its avcC."""
-
-    index: int
-    config: TrackConfig
-
-
-@dataclass(frozen=True, slots=True)
-class Encoded:
-    samples: tuple[tuple[int, Sample], ...]  # (rendition index, coded picture), decode order
-    lag: float  # seconds behind real time after this batch
-    feeds: int = 0  # samples this batch answers (1 for a Feed, 0 for a Flush)
-    fed_bytes: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Dropped:
-    index: int
-    lag: float
-
-
-@dataclass(frozen=True, slots=True)
-class Flushed:
-    restart: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    message: str
-
-
-Event = Opened | Encoded | Dropped | Flushed | Failed
-
-# --- the pipeline ---------------------------------------------------------------------------
 
 _DECODERS: dict[Codec, tuple[str, ...]] = {
     Codec.H264: ("h264",),
@@ -149,7 +85,7 @@ def _decoder(config: TrackConfig) -> Any:
     raise ValueError(f"no decoder for {config.codec.name}")
 
 
-class _Rendition:
+class _RenditionEncoder:
     """One rendition's scaler and encoder."""
 
     def __init__(self, index: int, r: PlannedRendition, p: EncoderParams, fps: float | None):
@@ -259,7 +195,7 @@ class Pipeline:
         start = self.start
         self.decoder = _decoder(start.video)
         self.renditions = {
-            i: _Rendition(i, r, start.params, start.fps)
+            i: _RenditionEncoder(i, r, start.params, start.fps)
             for i, r in enumerate(start.plan)
             if i in self.degrader.active
         }
@@ -319,7 +255,7 @@ class Pipeline:
                 r.encode(frame, pts, key, self._key_cts, out)
 
     def close(self) -> None:
-        """Stop without output: drain the codecs (see ``_Rendition.discard``) and let go."""
+        """Stop without output: drain the codecs (see ``_RenditionEncoder.discard``) and let go."""
         for r in self.renditions.values():
             r.discard()
         self.renditions = {}
@@ -393,41 +329,3 @@ def _run(
             events.append(Encoded((), 0.0, 1, len(command.sample.data)))
         emit(events)
         return None
-
-
-# --- the child process: commands on stdin, events on stdout, both as framed pickles ----------
-
-_FRAME = struct.Struct(">I")
-
-
-def write_message(stream: IO[bytes], message: object) -> None:
-    data = pickle.dumps(message, protocol=5)
-    stream.write(_FRAME.pack(len(data)) + data)
-    stream.flush()
-
-
-def read_message(stream: IO[bytes]) -> Any:
-    """The next message, or None at the end of the stream."""
-    head = stream.read(_FRAME.size)
-    if len(head) < _FRAME.size:
-        return None
-    (size,) = _FRAME.unpack(head)
-    data = stream.read(size)
-    if len(data) < size:
-        return None
-    # Only the server that started this process writes here (a pipe it holds).
-    return pickle.loads(data)
-
-
-def child_main(argv: list[str]) -> None:
-    """``python -m golive.transcode [NICE]``: the worker process of ``ProcessWorker``."""
-    from .session import lower_priority
-
-    lower_priority(int(argv[0]) if argv else 0)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[worker]: %(message)s"
-    )
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    # Nothing else may write to the event pipe.
-    sys.stdout = sys.stderr
-    serve(lambda: read_message(stdin), lambda events: write_message(stdout, events))

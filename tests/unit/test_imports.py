@@ -1,0 +1,142 @@
+"""The shape of golive's imports: no cycles between modules, PyAV only where media is decoded
+and encoded (the transcoder's pipeline and the previews), and the HLS packager, RTMP, the hub and
+the accounts importable without PyAV."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "golive"
+
+# The modules that may import PyAV themselves.
+PYAV_USERS = ("golive.transcode.", "golive.previews")
+
+
+def module_name(path: Path, package: Path = PACKAGE) -> str:
+    parts = list(path.relative_to(package.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _nodes(tree: ast.Module, top_level: bool) -> Iterator[ast.AST]:
+    """Every node, or (``top_level``) those that run on import: not inside a function."""
+    todo: list[ast.AST] = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        if not (top_level and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)):
+            todo.extend(ast.iter_child_nodes(node))
+
+
+def _imports(path: Path, name: str, modules: set[str], top_level: bool) -> set[str]:
+    """What one module imports: golive modules by name, other packages by their top name.
+    ``from package import module`` names the module; relative imports are resolved."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in _nodes(tree, top_level):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            target = ".".join(p for p in (base, node.module) if p)
+            for alias in node.names:
+                submodule = f"{target}.{alias.name}"
+                found.add(submodule if submodule in modules else target)
+    return {m if m in modules else m.partition(".")[0] for m in found} - {name}
+
+
+def import_graph(package: Path = PACKAGE, top_level: bool = False) -> dict[str, set[str]]:
+    """Every module of ``package`` and what it imports, at module level and inside functions
+    (``top_level``: only the statements at module level, what importing it runs)."""
+    paths = {module_name(p, package): p for p in sorted(package.rglob("*.py"))}
+    modules = set(paths)
+    return {name: _imports(path, name, modules, top_level) for name, path in paths.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle per strongly connected group of modules (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in graph[node] & graph.keys():
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            group = []
+            while (member := stack.pop()) != node:
+                group.append(member)
+            group.append(node)
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def reaches(graph: dict[str, set[str]], start: str, target: str) -> bool:
+    seen, todo = {start}, [start]
+    while todo:
+        for other in graph.get(todo.pop(), set()):
+            if other == target:
+                return True
+            if other not in seen:
+                seen.add(other)
+                todo.append(other)
+    return False
+
+
+def test_no_module_imports_another_that_imports_it_back() -> None:
+    assert cycles(import_graph()) == []
+
+
+def test_only_the_transcoder_and_the_previews_import_pyav() -> None:
+    users = sorted(name for name, imported in import_graph().items() if "av" in imported)
+    assert users, "the graph finds PyAV's users"
+    assert [u for u in users if not u.startswith(PYAV_USERS)] == []
+
+
+def test_the_core_imports_without_pyav() -> None:
+    """Every module whose import does not reach PyAV (the HLS packager and its routes, RTMP, the
+    hub, the accounts...) imports with PyAV missing: the transcoder loads it only in the
+    thread or the process that runs the pipeline."""
+    graph = import_graph(top_level=True)
+    # (``__main__`` modules are programs: importing one runs it.)
+    core = sorted(
+        name for name in graph if not name.endswith("__main__") and not reaches(graph, name, "av")
+    )
+    for name in ("golive.hls.packager", "golive.hls.routes", "golive.rtmp.server", "golive.hub"):
+        assert name in core, f"{name} would import PyAV"
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_PYAV, *core], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+
+
+# Imports the modules named in argv with PyAV made unimportable. A driver that is an optional
+# extra (MongoDB, Redis) may be missing: that module is skipped, PyAV missing is a failure.
+WITHOUT_PYAV = """
+import importlib, sys
+sys.modules["av"] = None
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] in ("av", "golive"):
+            raise
+"""
