@@ -60,3 +60,13 @@ export async function liveRooms() {
   const { rooms } = await api("/api/rooms");
   return rooms;
 }
+
+/**
+ * The live room called `name` (lowercase), or null when it is not live. Read from the list:
+ * GET /api/rooms/{name} answers 404 for a room that is not live, which the browser logs as an
+ * error in the console at every poll of a page that waits for its streamer.
+ */
+export async function liveRoom(name) {
+  const rooms = await liveRooms();
+  return rooms.find((room) => room.name === name) || null;
+}
