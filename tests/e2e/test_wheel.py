@@ -64,9 +64,11 @@ def test_installed_wheel_serves_the_pages(tmp_path: Path) -> None:
     assert any(re.fullmatch(r"golive/static/assets/index-[\w-]+\.js", n) for n in packaged)
 
     # Dependencies come from the wheel's own requirements: nothing of this environment leaks in.
+    # This environment's pip installs into the new one, which then needs no pip of its own.
     venv = tmp_path / "venv"
-    run(sys.executable, "-m", "venv", venv, cwd=tmp_path)
-    run(venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-compile", wheel, cwd=tmp_path)
+    run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=tmp_path)
+    run(sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "-q",
+        "--no-compile", wheel, cwd=tmp_path)  # fmt: skip
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {
