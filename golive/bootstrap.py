@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import os
 import socket
@@ -76,11 +77,21 @@ class Stores:
         await _close_all(self.closers)
 
 
+def _require(package: str, extra: str, setting: str) -> None:
+    """MongoDB and Redis come with extras of the golive package: name the one to install."""
+    if importlib.util.find_spec(package) is None:
+        raise ConfigError(
+            f"setting {setting!r} needs the Python package {package}, which is not installed: "
+            f"pip install 'golive[{extra}]'"
+        )
+
+
 async def open_stores(settings: Settings) -> Stores:
     closers: list[_Closable] = []
     try:
         database = settings.database
         if database.startswith(("mongodb://", "mongodb+srv://")):
+            _require("pymongo", "mongodb", "database")
             from .adapters.mongo import open_mongo
 
             mongo = await open_mongo(database)
@@ -108,6 +119,7 @@ async def open_stores(settings: Settings) -> Stores:
                 raise ConfigError(
                     f"setting 'redis': {redact_url(settings.redis)!r} is no redis URL"
                 )
+            _require("redis", "redis", "redis")
             from .adapters.redis import open_redis
 
             redis = await open_redis(settings.redis)

@@ -82,8 +82,8 @@ class Settings:
     # Answer nginx-rtmp's on_publish / on_update / on_publish_done under /rooms/, for a
     # deployment with nginx-rtmp in front; defaults to false (the routes are not there).
     nginx_callbacks: bool = False
-    # Folder of the built web pages (what `npm run build` writes into web/dist); empty (the
-    # default) for the web/dist folder beside the golive package, that is, of this checkout.
+    # Folder of the built web pages; empty (the default) for the static/ folder inside the
+    # golive package, where `npm run build` writes them and a wheel carries them.
     web_dir: str = ""
     # Seconds a room's preview image is served before a newer keyframe is decoded (only while
     # someone asks for it); defaults to 5.

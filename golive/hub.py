@@ -202,7 +202,7 @@ class StreamHub:
 
     def __init__(self, takeover_after: float = 5.0) -> None:
         # A publisher silent this long is taken to be a dead TCP connection, and a new
-        # publisher for the same room may take over (PROTOCOL-NOTES.md, RTMP session).
+        # publisher for the same room may take over (docs/protocol-notes.md, "RTMP session").
         self.takeover_after = takeover_after
         self.streams: dict[str, LiveStream] = {}
         self._listeners: list[StreamListener] = []

@@ -1,11 +1,11 @@
-"""The web pages: the Vue single-page application that Vite builds into ``web/dist``, and the
-live figures the pages show (viewer counts, bitrates, previews).
+"""The web pages: the Vue single-page application that Vite builds into ``golive/static``, and
+the live figures the pages show (viewer counts, bitrates, previews).
 
 ::
 
     GET /, /login, /signup, /dashboard, /{username}   index.html (the app routes in the page)
     GET /assets/{file}                                 Vite's hashed files: cached for a year
-    GET /{file}.{ext}                                  other files of web/dist (favicon)
+    GET /{file}.{ext}                                  other files of the pages (favicon)
 
 index.html is ``no-cache`` so a new build is picked up at once; the files it names carry a
 hash of their content, so they never change and are cached as immutable. The folder is looked
@@ -31,7 +31,7 @@ from .viewers import Audience, audience_middleware
 
 log = logging.getLogger("golive.web")
 
-DEFAULT_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
+DEFAULT_DIST = Path(__file__).resolve().parent / "static"  # in the package: a wheel carries it
 PAGE_ROUTES = ("/", "/login", "/signup", "/dashboard")
 ASSET_CACHE = "public, max-age=31536000, immutable"
 # Everything the pages load comes from this origin (no CDN, no external font): a policy that
@@ -131,8 +131,8 @@ def setup_web(
     web_dir: str = "",
     preview_interval: float = 5.0,
 ) -> None:
-    """Serve the pages from ``web_dir`` (default: web/dist beside the golive package), count
-    viewers, make previews, and give the API this node's live figures."""
+    """Serve the pages from ``web_dir`` (default: golive/static), count viewers, make
+    previews, and give the API this node's live figures."""
     dist = Path(web_dir) if web_dir else DEFAULT_DIST
     audience = Audience()
     previews = Previews(hub, interval=preview_interval)

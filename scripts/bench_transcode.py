@@ -9,7 +9,7 @@ same settings: one decode, split, bicubic scale, libx264 with the same preset, b
 no scene-cut keyframes and keyframes where the source has them (golive's ladder aligns to
 the publisher's regular keyframes, here every 2 s). Rounds alternate; each process's CPU time
 is its own and its threads' (wait4 rusage). Prints golive's CPU seconds and wall time and
-their ratios to ffmpeg's. Targets (issue 5): at most 1.1x ffmpeg's CPU, faster than real time.
+their ratios to ffmpeg's. Targets: at most 1.1x ffmpeg's CPU, faster than real time.
 
 --workers (where the ladder runs): a server built in this process (stream hub, RTMP listener,
 packager with the default ladder) takes the same sample from ffmpeg -re -c copy, with the

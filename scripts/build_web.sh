@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds golive's web pages (web/dist, by Vite) when they are missing or older than their
-# sources, installing web/node_modules (npm ci, pinned by web/package-lock.json) when missing
-# or older than the lock file. Nothing of either is committed. Exits non-zero when the pages
+# Builds golive's web pages (by Vite, from web/ into golive/static/, where golive serves them
+# and a wheel picks them up) when they are missing or older than their sources, installing
+# web/node_modules (npm ci, pinned by web/package-lock.json) when missing or older than the
+# lock file. Nothing of either is committed. Exits non-zero when the pages
 # cannot be built (no npm, or a Node.js older than Vite needs).
 set -euo pipefail
 cd "$(dirname "$0")/../web"
@@ -25,8 +26,9 @@ if [ ! -e node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-if [ ! -e dist/index.html ] || [ -n "$(find src public index.html vite.config.js package-lock.json \
-     -newer dist/index.html -print -quit 2>/dev/null)" ]; then
+OUT=../golive/static  # vite.config.js's outDir
+if [ ! -e "$OUT/index.html" ] || [ -n "$(find src public index.html vite.config.js package-lock.json \
+     -newer "$OUT/index.html" -print -quit 2>/dev/null)" ]; then
   echo "build_web: npm run build"
   npm run --silent build >/dev/null
 fi

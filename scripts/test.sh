@@ -24,7 +24,7 @@ if [ ${#need_debs[@]} -gt 0 ]; then
 fi
 
 # hls.js, Vue and Vite come from npm, pinned by web/package-lock.json; the browser tests play
-# with hls.js and drive the built pages (web/dist). Nothing of either is committed.
+# with hls.js and drive the built pages (golive/static). Nothing of either is committed.
 ./scripts/build_web.sh
 
 PY=${PYTHON:-python3}

@@ -3,9 +3,10 @@
 RFC 8216bis, 4.4.4.9 (EXT-X-PART) and 6.2.4 (server configuration): a segment begins at a video
 keyframe once the segment target has passed, so its length follows the publisher's GOP; a part
 closes before the frame that would take it past the part target, so every part but the last of a
-segment lasts 85 to 100% of the target at usual frame rates (PROTOCOL-NOTES.md: iOS rejects much
-shorter parts). Audio rides in the same fragments as video (one moof, one traf per track), cut at
-the video part's end time. Audio-only and video-only streams work the same way.
+segment lasts 85 to 100% of the target at usual frame rates (docs/protocol-notes.md, "Segments
+and parts": iOS rejects much shorter parts). Audio rides in the same fragments as video (one
+moof, one traf per track), cut at the video part's end time. Audio-only and video-only streams
+work the same way.
 
 Times arrive in milliseconds (FLV); fragments use a 90 kHz video timescale and the audio sample
 rate. AAC frames are exactly 1024 (or 960) samples long, which milliseconds cannot express, so
@@ -111,7 +112,9 @@ class Segmenter:
 
     def _config(self, config: TrackConfig) -> list[SegmenterEvent]:
         if self._configs.get(config.kind) == config:
-            return []  # re-sent unchanged with keyframes: nothing to do (PROTOCOL-NOTES.md)
+            # Re-sent unchanged with keyframes: nothing to do (docs/protocol-notes.md,
+            # "Decoder configuration").
+            return []
         self._configs[config.kind] = config
         if not self._started:
             return []

@@ -157,7 +157,8 @@ class LiveWindow:
 
     def _init(self, event: InitReady) -> None:
         data = fmp4.init_segment(event.tracks)
-        # A new EXT-X-MAP only when the decoder configuration really changed (PROTOCOL-NOTES).
+        # A new EXT-X-MAP only when the decoder configuration really changed
+        # (docs/protocol-notes.md, "Decoder configuration").
         if not self.inits or self.inits[self.init_id] != data:
             self.init_id += 1
             self.inits[self.init_id] = data

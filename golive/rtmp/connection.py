@@ -6,7 +6,7 @@ publish?) come back in as ``accept_publish`` / ``reject_publish``. The core neve
 clock and never touches a socket.
 
 The conversation (RTMP 1.0, 7.2.1.1 and 7.3.1; what OBS and FFmpeg really send is in
-PROTOCOL-NOTES.md)::
+docs/protocol-notes.md, "RTMP session")::
 
     C: handshake                      S: handshake
     C: connect(app)                   S: Window Ack Size, Set Peer Bandwidth, Set Chunk Size,
@@ -115,8 +115,9 @@ class State(enum.Enum):
     CLOSED = "closed"
 
 
-# Which commands each state takes, as data (STYLE.md: the state machine is a table). A command
-# outside its state's set is ignored, except before ``connect``, where it is a protocol error.
+# Which commands each state takes, as data: one table to read and test instead of checks spread
+# over the handlers. A command outside its state's set is ignored, except before ``connect``,
+# where it is a protocol error.
 _COMMANDS: dict[State, frozenset[str]] = {
     State.AWAIT_CONNECT: frozenset({"connect"}),
     State.CONNECTED: frozenset(
@@ -402,7 +403,8 @@ class RtmpConnection:
     def _cmd_FCPublish(
         self, stream_id: int, txn: float, args: list[Any], events: list[Event]
     ) -> None:
-        # Some encoders wait for onFCPublish before they publish (PROTOCOL-NOTES.md).
+        # Some encoders wait for onFCPublish before they publish (docs/protocol-notes.md,
+        # "RTMP session").
         self._send_command(
             0,
             "onFCPublish",

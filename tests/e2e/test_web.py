@@ -24,7 +24,7 @@ from tests.e2e.test_hls import start_publisher, stream_sample
 
 pytestmark = pytest.mark.e2e
 
-DIST = ROOT / "web" / "dist"
+DIST = ROOT / "golive" / "static"
 ARTIFACTS = ROOT / "artifacts"
 VIDEO = "document.querySelector('video')"
 HIDDEN = re.compile(r"^•+$")
@@ -48,7 +48,7 @@ async def start_looping_publisher(path: Path, url: str) -> asyncio.subprocess.Pr
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
     if not (DIST / "index.html").exists():
-        pytest.fail("web/dist is missing; scripts/test.sh builds it (cd web && npm run build)")
+        pytest.fail("golive/static is missing; scripts/test.sh builds it (scripts/build_web.sh)")
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:

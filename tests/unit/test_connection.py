@@ -106,7 +106,7 @@ def test_connect_answer_order_and_result() -> None:
         "connect", 1.0, {"app": "live", "tcUrl": "rtmp://h/live", "flashVer": "FMLE/3.0"}
     )
     assert event == Connected("live", "rtmp://h/live", "FMLE/3.0")
-    # Window Ack Size, Set Peer Bandwidth, Set Chunk Size, then _result (PROTOCOL-NOTES.md).
+    # Window Ack Size, Set Peer Bandwidth, Set Chunk Size, then _result (docs/protocol-notes.md).
     assert [m.type_id for m in client.inbox] == [5, 6, 1, 20]
     assert client.inbox[2].body == (4096).to_bytes(4, "big")
     [result] = client.replies()
