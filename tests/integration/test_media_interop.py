@@ -10,12 +10,14 @@ import subprocess
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import av
 import pytest
 
 from golive.formats.fmp4 import FragmentSample, TrackRun, TrackSpec, fragment, init_segment
+from golive.hls.playlist import MediaPlaylist, Part, RenditionReport, Segment, render_media
 from golive.media import Codec, TrackConfig
 from tests.conftest import require
 from tests.pyav_encoders import AV1_ENCODER, X265, Encoded, av1_options, encode_audio, encode_video
@@ -225,3 +227,124 @@ def test_opus_read_back_by_ffmpeg(tmp_path: Path) -> None:
         assert (ctx.sample_rate, ctx.layout.nb_channels) == (48000, 2)
         assert bytes(ctx.extradata) == enc.extradata  # dOps turned back into OpusHead
     assert ffprobe_packets(data, tmp_path) == len(audio)
+
+
+# --- A rendered playlist, read by ffmpeg's HLS demuxer (and PyAV's newer one) ------------
+
+T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+FPS = 10
+FRAMES_PER_SEGMENT = 5
+
+
+def write_fragmented_mp4(directory: Path) -> tuple[bytes, list[bytes]]:
+    """A 2 s H.264 clip as fMP4, one fragment per frame: the init section and fragments."""
+    path = directory / "clip.mp4"
+    with av.open(
+        str(path),
+        "w",
+        format="mp4",
+        options={"movflags": "frag_keyframe+empty_moov+default_base_moof+frag_every_frame"},
+    ) as container:
+        stream = container.add_stream("libx264", rate=FPS)
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.options = {
+            "preset": "ultrafast",
+            "x264-params": f"keyint={FRAMES_PER_SEGMENT}:min-keyint={FRAMES_PER_SEGMENT}"
+            ":scenecut=0",
+        }
+        for index in range(4 * FRAMES_PER_SEGMENT):
+            frame = av.VideoFrame(64, 64, "yuv420p")
+            for plane in frame.planes:
+                plane.update(bytes([index * 12 % 256]) * plane.buffer_size)
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    data = path.read_bytes()
+    boxes: list[tuple[bytes, bytes]] = []
+    position = 0
+    while position < len(data):
+        size, kind = struct.unpack_from(">I4s", data, position)
+        assert size >= 8, "64-bit box sizes are not expected here"
+        boxes.append((kind, data[position : position + size]))
+        position += size
+    assert [kind for kind, _ in boxes[:2]] == [b"ftyp", b"moov"]
+    fragments = [
+        boxes[i][1] + boxes[i + 1][1] for i in range(2, len(boxes) - 1, 2) if boxes[i][0] == b"moof"
+    ]
+    return boxes[0][1] + boxes[1][1], fragments
+
+
+def test_ffmpeg_reads_a_rendered_playlist(tmp_path: Path) -> None:
+    ffmpeg = require("ffmpeg")
+    init, fragments = write_fragmented_mp4(tmp_path)
+    assert len(fragments) == 4 * FRAMES_PER_SEGMENT
+    (tmp_path / "init-1.mp4").write_bytes(init)
+    (tmp_path / "init-2.mp4").write_bytes(init)
+    for index, chunk in enumerate(fragments):
+        (tmp_path / f"part{index}.m4s").write_bytes(chunk)
+    segments = []
+    for msn in range(4):
+        first = msn * FRAMES_PER_SEGMENT
+        (tmp_path / f"seg{msn}.m4s").write_bytes(
+            b"".join(fragments[first : first + FRAMES_PER_SEGMENT])
+        )
+        segments.append(
+            Segment(
+                msn,
+                f"seg{msn}.m4s",
+                FRAMES_PER_SEGMENT / FPS,
+                # The last two segments keep their parts, a frame each.
+                tuple(
+                    Part(f"part{first + i}.m4s", 1 / FPS, i == 0) for i in range(FRAMES_PER_SEGMENT)
+                )
+                if msn >= 2
+                else (),
+                T0 + timedelta(seconds=msn * FRAMES_PER_SEGMENT / FPS),
+                msn == 2,  # a publisher reconnect: discontinuity and a new map
+                "init-1.mp4" if msn < 2 else "init-2.mp4",
+            )
+        )
+    pl = MediaPlaylist(
+        target_duration=1,
+        part_target=1 / FPS,
+        media_sequence=0,
+        discontinuity_sequence=0,
+        segments=tuple(segments),
+        trailing_parts=(),
+        preload_hint=None,
+        rendition_reports=(RenditionReport("other.m3u8", 3, 4),),
+        ended=True,
+        can_skip_until=6.0,
+        part_hold_back=None,
+    )
+    path = tmp_path / "index.m3u8"
+    path.write_text(render_media(pl))
+
+    result = subprocess.run(
+        [
+            ffmpeg,
+            "-hide_banner",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-c",
+            "copy",
+            "-f",
+            "framecrc",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    packets = [line for line in result.stdout.splitlines() if not line.startswith("#")]
+    assert len(packets) == 4 * FRAMES_PER_SEGMENT
+
+    with av.open(str(path)) as container:
+        read = sum(1 for packet in container.demux(video=0) if packet.size)
+    assert read == 4 * FRAMES_PER_SEGMENT

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from golive.hls import playlist
+from golive.hls import playlist, playlist_parser
 from golive.hls.muxer import Rendition, WaitTooFarError
 from golive.hls.segmenter import Segmenter
 from golive.media import Codec, TrackConfig
@@ -24,7 +24,7 @@ def publish(r: Rendition, seconds: float, start: int = 0, avc: TrackConfig = AVC
 
 
 def parsed(r: Rendition, skip: bool = False) -> playlist.MediaPlaylist:
-    return playlist.parse_media(r.media_playlist(skip=skip))
+    return playlist_parser.parse_media(r.media_playlist(skip=skip))
 
 
 def test_window_slides_and_media_sequence_rises() -> None:
