@@ -25,65 +25,51 @@ from golive.hls.playlist import (
     render_multivariant,
 )
 from golive.hls.playlist_parser import PlaylistError
-from tests.unit.playlist_texts import (
-    ENDED,
-    ENDED_TEXT,
-    LL_PLAYLIST,
-    LL_TEXT,
-    MULTIVARIANT,
-    MULTIVARIANT_TEXT,
-    RECONNECT,
-    RECONNECT_TEXT,
-    WINDOW,
-    WINDOW_DELTA,
-    WINDOW_FULL,
-    playlist,
-    segment,
-    version_of,
-)
+from tests.unit import playlist_texts as texts
+from tests.unit.playlist_texts import playlist, segment, version_of
 
 # ---------------------------------------------------------------------------------------
 # Exact texts, written by hand (tests/unit/playlist_texts.py).
 
 
 def test_low_latency_playlist_exact_text() -> None:
-    assert render_media(LL_PLAYLIST) == LL_TEXT
+    assert render_media(texts.LL_PLAYLIST) == texts.LL_TEXT
 
 
 def test_discontinuity_and_new_map_exact_text() -> None:
-    assert render_media(WINDOW) == WINDOW_FULL
+    assert render_media(texts.WINDOW) == texts.WINDOW_FULL
 
 
 def test_delta_update_exact_text() -> None:
-    assert render_media(WINDOW, skip=True) == WINDOW_DELTA
+    assert render_media(texts.WINDOW, skip=True) == texts.WINDOW_DELTA
 
 
 def test_delta_update_only_when_possible() -> None:
     # No CAN-SKIP-UNTIL: never skip. Nothing old enough: the full playlist is the answer.
-    no_skip = dataclasses.replace(WINDOW, can_skip_until=None)
+    no_skip = dataclasses.replace(texts.WINDOW, can_skip_until=None)
     assert render_media(no_skip, skip=True) == render_media(no_skip)
-    short = dataclasses.replace(WINDOW, can_skip_until=20.0)
+    short = dataclasses.replace(texts.WINDOW, can_skip_until=20.0)
     assert render_media(short, skip=True) == render_media(short)
     assert "#EXT-X-SKIP" not in render_media(short, skip=True)
     # Exactly on the boundary: the segment that ends 12 s before the end is skipped.
-    assert "SKIPPED-SEGMENTS=4\n" in render_media(WINDOW, skip=True)
-    just_over = dataclasses.replace(WINDOW, can_skip_until=12.00001)
+    assert "SKIPPED-SEGMENTS=4\n" in render_media(texts.WINDOW, skip=True)
+    just_over = dataclasses.replace(texts.WINDOW, can_skip_until=12.00001)
     assert "SKIPPED-SEGMENTS=3\n" in render_media(just_over, skip=True)
 
 
 def test_reconnect_before_the_first_new_segment_exact_text() -> None:
     # PART-HOLD-BACK defaults to three part targets (4.4.3.8).
-    assert render_media(RECONNECT) == RECONNECT_TEXT
+    assert render_media(texts.RECONNECT) == texts.RECONNECT_TEXT
 
 
 def test_ended_playlist_exact_text() -> None:
     # The preload hint is left out: that part will never exist.
-    assert render_media(ENDED) == ENDED_TEXT
+    assert render_media(texts.ENDED) == texts.ENDED_TEXT
 
 
 def test_multivariant_exact_text() -> None:
     # The caller's order is kept: the first variant is where hls.js starts.
-    assert render_multivariant(MULTIVARIANT) == MULTIVARIANT_TEXT
+    assert render_multivariant(texts.MULTIVARIANT) == texts.MULTIVARIANT_TEXT
 
 
 # ---------------------------------------------------------------------------------------
@@ -111,9 +97,9 @@ PLAIN = playlist((segment(0, map_uri=None), segment(1, map_uri=None)))
             3,
         ),
         # EXT-X-MAP without EXT-X-I-FRAMES-ONLY: 6.
-        (WINDOW, False, 6),
-        (LL_PLAYLIST, False, 6),
-        (RECONNECT, False, 6),
+        (texts.WINDOW, False, 6),
+        (texts.LL_PLAYLIST, False, 6),
+        (texts.RECONNECT, False, 6),
         # A map for the trailing parts only counts too.
         (
             dataclasses.replace(
@@ -126,7 +112,7 @@ PLAIN = playlist((segment(0, map_uri=None), segment(1, map_uri=None)))
             6,
         ),
         # EXT-X-SKIP: 9.
-        (WINDOW, True, 9),
+        (texts.WINDOW, True, 9),
         (dataclasses.replace(PLAIN, can_skip_until=2.0), True, 9),
         # Asked to skip, but nothing is skipped: no EXT-X-SKIP, no 9.
         (dataclasses.replace(PLAIN, can_skip_until=4.0), True, 3),

@@ -13,32 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from golive.hls.playlist import (
-    MediaPlaylist,
-    MultivariantPlaylist,
-    Part,
-    PreloadHint,
-    RenditionReport,
-    Segment,
-    Variant,
-    render_media,
-    render_multivariant,
-)
+from golive.hls import playlist
 from golive.hls.playlist_parser import PlaylistError, parse_media, parse_multivariant
-from tests.unit.playlist_texts import (
-    ENDED,
-    ENDED_TEXT,
-    LL_PLAYLIST,
-    LL_TEXT,
-    MULTIVARIANT,
-    MULTIVARIANT_TEXT,
-    RECONNECT,
-    RECONNECT_TEXT,
-    WINDOW,
-    WINDOW_DELTA,
-    WINDOW_FULL,
-    version_of,
-)
+from tests.unit import playlist_texts as texts
+from tests.unit.playlist_texts import version_of
 
 # ---------------------------------------------------------------------------------------
 # The exact texts golive renders (tests/unit/playlist_texts.py) read back.
@@ -47,33 +25,35 @@ from tests.unit.playlist_texts import (
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        pytest.param(LL_TEXT, LL_PLAYLIST, id="low latency"),
-        pytest.param(WINDOW_FULL, WINDOW, id="discontinuity and new map"),
+        pytest.param(texts.LL_TEXT, texts.LL_PLAYLIST, id="low latency"),
+        pytest.param(texts.WINDOW_FULL, texts.WINDOW, id="discontinuity and new map"),
         # The default PART-HOLD-BACK, three part targets, is read back as a value.
         pytest.param(
-            RECONNECT_TEXT,
-            dataclasses.replace(RECONNECT, part_hold_back=1.5),
+            texts.RECONNECT_TEXT,
+            dataclasses.replace(texts.RECONNECT, part_hold_back=1.5),
             id="reconnect before the first new segment",
         ),
         # An ended playlist has no preload hint in its text.
-        pytest.param(ENDED_TEXT, dataclasses.replace(ENDED, preload_hint=None), id="ended"),
+        pytest.param(
+            texts.ENDED_TEXT, dataclasses.replace(texts.ENDED, preload_hint=None), id="ended"
+        ),
     ],
 )
-def test_parse_exact_texts(text: str, expected: MediaPlaylist) -> None:
+def test_parse_exact_texts(text: str, expected: playlist.MediaPlaylist) -> None:
     assert parse_media(text) == expected
 
 
 def test_parse_delta_update_exact_text() -> None:
-    delta = parse_media(WINDOW_DELTA)
+    delta = parse_media(texts.WINDOW_DELTA)
     assert delta.media_sequence == 100
     assert delta.discontinuity_sequence == 3
-    assert delta.segments == WINDOW.segments[4:]
+    assert delta.segments == texts.WINDOW.segments[4:]
     # A parsed delta update renders back to itself.
-    assert render_media(delta) == WINDOW_DELTA
+    assert playlist.render_media(delta) == texts.WINDOW_DELTA
 
 
 def test_parse_multivariant_exact_text() -> None:
-    assert parse_multivariant(MULTIVARIANT_TEXT) == MULTIVARIANT
+    assert parse_multivariant(texts.MULTIVARIANT_TEXT) == texts.MULTIVARIANT
 
 
 # ---------------------------------------------------------------------------------------
@@ -140,9 +120,9 @@ fileSequence303.mp4
     assert pl.segments[0].msn == 303
     assert pl.part_target == 0.33334 and pl.part_hold_back == 1.0 and pl.can_skip_until == 24.0
     assert [p.uri for p in pl.trailing_parts] == ["filePart304.0.mp4", "filePart304.1.mp4"]
-    assert pl.preload_hint == PreloadHint("filePart304.2.mp4")
-    assert pl.rendition_reports == (RenditionReport("../1M/waitForMSN.php", 304, 1),)
-    assert "#EXT-X-SKIP:SKIPPED-SEGMENTS=3\n" in render_media(pl)
+    assert pl.preload_hint == playlist.PreloadHint("filePart304.2.mp4")
+    assert pl.rendition_reports == (playlist.RenditionReport("../1M/waitForMSN.php", 304, 1),)
+    assert "#EXT-X-SKIP:SKIPPED-SEGMENTS=3\n" in playlist.render_media(pl)
 
 
 def test_parse_real_world_multivariant() -> None:
@@ -159,9 +139,9 @@ def test_parse_real_world_multivariant() -> None:
         "#EXT-X-STREAM-INF:BANDWIDTH=500000\r\n"
         "360p.m3u8\r\n"
     )
-    assert parse_multivariant(text) == MultivariantPlaylist(
+    assert parse_multivariant(text) == playlist.MultivariantPlaylist(
         (
-            Variant(
+            playlist.Variant(
                 "720p/index.m3u8",
                 2_500_000,
                 2_000_000,
@@ -169,7 +149,7 @@ def test_parse_real_world_multivariant() -> None:
                 (1280, 720),
                 29.97,
             ),
-            Variant("360p.m3u8", 500_000, None, "", None, None),
+            playlist.Variant("360p.m3u8", 500_000, None, "", None, None),
         )
     )
 
@@ -266,11 +246,11 @@ counts = st.integers(0, 2**40)
 date_times = st.datetimes(
     min_value=datetime(1970, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
 ).map(lambda d: d.replace(microsecond=d.microsecond // 1000 * 1000))
-parts = st.builds(Part, quoted_strings, seconds, st.booleans())
+parts = st.builds(playlist.Part, quoted_strings, seconds, st.booleans())
 
 
 @st.composite
-def media_playlists(draw: st.DrawFn) -> MediaPlaylist:
+def media_playlists(draw: st.DrawFn) -> playlist.MediaPlaylist:
     """Playlists as the muxer builds them, in the form parse_media gives back."""
     low_latency = draw(st.booleans())
     part_lists = st.lists(parts, max_size=4) if low_latency else st.just([])
@@ -283,7 +263,7 @@ def media_playlists(draw: st.DrawFn) -> MediaPlaylist:
         if index >= first_mapped and (map_uri is None or draw(st.booleans())):
             map_uri = draw(quoted_strings)
         segments.append(
-            Segment(
+            playlist.Segment(
                 media_sequence + index,
                 draw(line_uris),
                 draw(seconds),
@@ -296,7 +276,7 @@ def media_playlists(draw: st.DrawFn) -> MediaPlaylist:
     trailing = tuple(draw(part_lists))
     trailing_map = draw(st.none() | quoted_strings) if trailing else None
     ended = draw(st.booleans())
-    return MediaPlaylist(
+    return playlist.MediaPlaylist(
         target_duration=draw(st.integers(0, 100)),
         part_target=draw(positive_seconds) if low_latency else None,
         media_sequence=media_sequence,
@@ -304,12 +284,16 @@ def media_playlists(draw: st.DrawFn) -> MediaPlaylist:
         segments=tuple(segments),
         trailing_parts=trailing,
         preload_hint=(
-            draw(st.none() | st.builds(PreloadHint, quoted_strings))
+            draw(st.none() | st.builds(playlist.PreloadHint, quoted_strings))
             if low_latency and not ended
             else None
         ),
         rendition_reports=tuple(
-            draw(st.lists(st.builds(RenditionReport, quoted_strings, counts, counts), max_size=2))
+            draw(
+                st.lists(
+                    st.builds(playlist.RenditionReport, quoted_strings, counts, counts), max_size=2
+                )
+            )
         ),
         ended=ended,
         can_skip_until=draw(st.none() | positive_seconds),
@@ -320,19 +304,19 @@ def media_playlists(draw: st.DrawFn) -> MediaPlaylist:
 
 
 @given(media_playlists())
-def test_media_round_trip(pl: MediaPlaylist) -> None:
-    text = render_media(pl)
+def test_media_round_trip(pl: playlist.MediaPlaylist) -> None:
+    text = playlist.render_media(pl)
     assert parse_media(text) == pl
-    assert render_media(parse_media(text)) == text
+    assert playlist.render_media(parse_media(text)) == text
     expected = 6 if "#EXT-X-MAP:" in text else 3
     assert version_of(text) == expected
 
 
 @given(media_playlists())
-def test_delta_update_round_trip(pl: MediaPlaylist) -> None:
-    text = render_media(pl, skip=True)
+def test_delta_update_round_trip(pl: playlist.MediaPlaylist) -> None:
+    text = playlist.render_media(pl, skip=True)
     delta = parse_media(text)
-    assert render_media(delta) == text
+    assert playlist.render_media(delta) == text
     # Everything but the skipped segments is there, unchanged.
     kept = len(delta.segments)
     assert delta.segments == pl.segments[len(pl.segments) - kept :]
@@ -347,11 +331,11 @@ def test_delta_update_round_trip(pl: MediaPlaylist) -> None:
         assert listed >= pl.can_skip_until - 1e-6
         assert kept == 1 or listed - delta.segments[0].duration < pl.can_skip_until + 1e-6
     else:
-        assert text == render_media(pl)
+        assert text == playlist.render_media(pl)
 
 
 variants = st.builds(
-    Variant,
+    playlist.Variant,
     line_uris,
     counts,
     st.none() | counts,
@@ -363,11 +347,11 @@ variants = st.builds(
 
 
 @given(st.lists(variants, min_size=1, max_size=5).map(tuple))
-def test_multivariant_round_trip(variant_list: tuple[Variant, ...]) -> None:
-    pl = MultivariantPlaylist(variant_list)
-    text = render_multivariant(pl)
+def test_multivariant_round_trip(variant_list: tuple[playlist.Variant, ...]) -> None:
+    pl = playlist.MultivariantPlaylist(variant_list)
+    text = playlist.render_multivariant(pl)
     assert parse_multivariant(text) == pl
-    assert render_multivariant(parse_multivariant(text)) == text
+    assert playlist.render_multivariant(parse_multivariant(text)) == text
 
 
 TAGS = [
@@ -486,22 +470,22 @@ def test_parsers_raise_only_playlist_error(text: str) -> None:
         pass
     else:
         # Whatever parses renders, and one render is already a fixed point.
-        once = render_media(pl)
-        assert render_media(parse_media(once)) == once
-        render_media(pl, skip=True)
+        once = playlist.render_media(pl)
+        assert playlist.render_media(parse_media(once)) == once
+        playlist.render_media(pl, skip=True)
     try:
         mv = parse_multivariant(text)
     except PlaylistError:
         pass
     else:
-        assert parse_multivariant(render_multivariant(mv)) == mv
+        assert parse_multivariant(playlist.render_multivariant(mv)) == mv
 
 
 @given(media_playlists(), st.data())
 def test_damaged_playlists_raise_only_playlist_error(
-    pl: MediaPlaylist, data: st.DataObject
+    pl: playlist.MediaPlaylist, data: st.DataObject
 ) -> None:
-    text = render_media(pl)
+    text = playlist.render_media(pl)
     at = data.draw(st.integers(0, len(text)))
     cut = data.draw(st.integers(0, 3))
     insert = data.draw(st.sampled_from(["", '"', ",", "\n", "=", "#", "x", "-", ":", "\x00"]))
