@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from golive.hls.playlist import parse_media  # noqa: E402
+from golive.hls.playlist_parser import parse_media  # noqa: E402
 from scripts.bench_ingest import cpu_seconds, free_port, wait_port  # noqa: E402
 from scripts.make_sample import make_sample  # noqa: E402
 

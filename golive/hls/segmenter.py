@@ -20,8 +20,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ..codecs import TrackInfo, describe
+from ..formats.fmp4 import FragmentSample, TrackRun, TrackSpec
 from ..media import Codec, Kind, Sample, TrackConfig
-from .fmp4 import FragmentSample, TrackRun, TrackSpec
 
 VIDEO_TIMESCALE = 90_000
 VIDEO_TRACK_ID = 1

@@ -14,7 +14,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from . import fmp4, playlist
+from ..formats import fmp4
+from . import playlist
 from .segmenter import VIDEO_TIMESCALE, VIDEO_TRACK_ID, InitReady, PartReady, SegmenterEvent
 
 

@@ -13,7 +13,7 @@ import aiohttp
 import av
 import pytest
 
-from golive.hls import playlist
+from golive.hls import playlist_parser
 from tests.conftest import Served, require, sample
 
 pytestmark = pytest.mark.e2e
@@ -60,7 +60,7 @@ async def test_live_hls_read_back_by_ffmpeg_and_pyav(
     publisher = await start_publisher(path, f"{served.rtmp}/demo")
     base = f"{served.http}/hls/demo"
     master = await wait_playlist(http, f"{base}/index.m3u8")
-    mv = playlist.parse_multivariant(master)
+    mv = playlist_parser.parse_multivariant(master)
     [variant] = mv.variants
     assert variant.codecs.startswith("avc1.") and "mp4a.40.2" in variant.codecs
     assert variant.resolution == (320, 240)
@@ -73,11 +73,11 @@ async def test_live_hls_read_back_by_ffmpeg_and_pyav(
 
     # While live: blocking reloads for the next parts, and every listed part fetched at once.
     media_url = f"{base}/{variant.uri}"
-    live = playlist.parse_media(await wait_playlist(http, media_url))
+    live = playlist_parser.parse_media(await wait_playlist(http, media_url))
     assert live.part_target is not None and not live.ended
     waits = []
     for _ in range(6):
-        pl = playlist.parse_media(await (await http.get(media_url)).text())
+        pl = playlist_parser.parse_media(await (await http.get(media_url)).text())
         msn = pl.media_sequence + len(pl.segments)
         nxt = len(pl.trailing_parts)
         started = time.monotonic()
@@ -85,8 +85,8 @@ async def test_live_hls_read_back_by_ffmpeg_and_pyav(
             assert r.status == 200
             text = await r.text()
         waits.append(time.monotonic() - started)
-        assert playlist.parse_media(text).trailing_parts[nxt:] or (
-            len(playlist.parse_media(text).segments) > len(pl.segments)
+        assert playlist_parser.parse_media(text).trailing_parts[nxt:] or (
+            len(playlist_parser.parse_media(text).segments) > len(pl.segments)
         )
         uris = [p.uri for s in pl.segments for p in s.parts] + [p.uri for p in pl.trailing_parts]
         bodies = await asyncio.gather(*(http.get(f"{base}/source/{u}") for u in uris))
@@ -96,7 +96,7 @@ async def test_live_hls_read_back_by_ffmpeg_and_pyav(
             assert "max-age" in b.headers["Cache-Control"]
             assert b.headers["Content-Type"] == "video/mp4"
     # The preload-hinted part is served as soon as it exists (RFC 8216bis, 4.4.5.3).
-    pl = playlist.parse_media(await (await http.get(media_url)).text())
+    pl = playlist_parser.parse_media(await (await http.get(media_url)).text())
     assert pl.preload_hint is not None
     started = time.monotonic()
     async with http.get(f"{base}/source/{pl.preload_hint.uri}") as r:
@@ -112,7 +112,7 @@ async def test_live_hls_read_back_by_ffmpeg_and_pyav(
 
     _, err = await publisher.communicate()
     assert publisher.returncode == 0, err
-    final = playlist.parse_media(await (await http.get(media_url)).text())
+    final = playlist_parser.parse_media(await (await http.get(media_url)).text())
     assert final.ended
 
     # ffmpeg's HLS client reads the whole (now ended) playlist: every frame decodes.

@@ -19,7 +19,7 @@ import av
 import pytest
 from aiohttp import web
 
-from golive.hls import playlist
+from golive.hls import playlist_parser
 from golive.hls.packager import Packager
 from golive.hls.routes import setup_hls_routes
 from golive.hls.settings import HlsSettings
@@ -150,7 +150,7 @@ async def test_hlsjs_switches_levels_without_a_stall_and_every_variant_reads_bac
                 for _ in range(150):
                     resp = await page.request.get(f"{base}/index.m3u8")
                     if resp.status == 200:
-                        mv = playlist.parse_multivariant(await resp.text())
+                        mv = playlist_parser.parse_multivariant(await resp.text())
                         if len(mv.variants) == 3:
                             break
                     await asyncio.sleep(0.1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from golive.hls import playlist
+from golive.hls import playlist_parser
 from golive.hls.packager import Packager
 from golive.hls.settings import HlsSettings
 from golive.hub import StreamHub
@@ -32,12 +32,12 @@ async def test_ended_room_lingers_then_goes_and_a_reconnect_continues_it() -> No
     packager = Packager(hub, HlsSettings(linger=0.3))
     await feed(hub, "alice", 5.0)
     await settle(packager, "alice")
-    first = playlist.parse_media(packager.rooms["alice"].source.media_playlist())
+    first = playlist_parser.parse_media(packager.rooms["alice"].source.media_playlist())
     assert first.ended
     # A reconnect within the linger continues the same playlist.
     await feed(hub, "alice", 5.0)
     await settle(packager, "alice")
-    second = playlist.parse_media(packager.rooms["alice"].source.media_playlist())
+    second = playlist_parser.parse_media(packager.rooms["alice"].source.media_playlist())
     assert second.media_sequence == first.media_sequence
     assert second.segments[-1].msn > first.segments[-1].msn
     assert any(s.discontinuity for s in second.segments)

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from golive.hls import playlist
+from golive.hls import playlist_parser
 from golive.hls.packager import Packager
 from golive.hls.room import HlsRoom
 from golive.hls.routes import setup_hls_routes
@@ -163,7 +163,7 @@ async def test_multivariant_lists_the_ladder_and_media_playlists_report_each_oth
         for _ in range(200):
             resp = await client.get("/hls/r/index.m3u8")
             if resp.status == 200:
-                mv = playlist.parse_multivariant(await resp.text())
+                mv = playlist_parser.parse_multivariant(await resp.text())
                 if len(mv.variants) == 3 and all(
                     packager.rooms["r"].renditions[v.name or ""].max_segment_duration
                     and len(packager.rooms["r"].renditions[v.name or ""].segments) > 1
@@ -183,10 +183,10 @@ async def test_multivariant_lists_the_ladder_and_media_playlists_report_each_oth
         assert by_name["source"].bandwidth > by_name["240p"].bandwidth > by_name["160p15"].bandwidth
         # Each media playlist reports the other renditions (RFC 8216bis, 4.4.5.4).
         text = await (await client.get("/hls/r/240p/index.m3u8")).text()
-        reports = {r.uri for r in playlist.parse_media(text).rendition_reports}
+        reports = {r.uri for r in playlist_parser.parse_media(text).rendition_reports}
         assert reports == {"../source/index.m3u8", "../160p15/index.m3u8"}
         # Blocking reload on a transcoded rendition works as on the source copy.
-        pl = playlist.parse_media(text)
+        pl = playlist_parser.parse_media(text)
         msn = pl.media_sequence + len(pl.segments)
         resp = await client.get(
             "/hls/r/160p15/index.m3u8", params={"_HLS_msn": str(msn), "_HLS_part": "0"}
@@ -226,7 +226,7 @@ async def test_a_reconnect_continues_the_transcoded_playlists() -> None:
     room = await finished(packager, "c")
     again = room.renditions["160p15"]
     assert again is first, "the same playlist goes on"
-    pl = playlist.parse_media(again.media_playlist())
+    pl = playlist_parser.parse_media(again.media_playlist())
     assert pl.segments[-1].msn > last_msn
     assert any(s.discontinuity for s in pl.segments)
     await packager.close()
@@ -359,7 +359,7 @@ async def test_a_new_picture_size_mid_stream_replans_the_ladder() -> None:
     assert room.ladder is not None and room.ladder.planned == ["160p15"]
     rendition = room.renditions["160p15"]
     assert rendition.resolution == (214, 160)
-    pl = playlist.parse_media(rendition.media_playlist())
+    pl = playlist_parser.parse_media(rendition.media_playlist())
     assert any(s.discontinuity for s in pl.segments)
     assert len(rendition.inits) == 2
     await packager.close()

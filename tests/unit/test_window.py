@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from golive.hls import playlist
+from golive.hls import playlist, playlist_parser
 from golive.hls.segmenter import Segmenter
 from golive.hls.window import LiveWindow, WaitTooFarError
 from golive.media import Codec, TrackConfig
@@ -24,7 +24,7 @@ def publish(r: LiveWindow, seconds: float, start: int = 0, avc: TrackConfig = AV
 
 
 def parsed(r: LiveWindow, skip: bool = False) -> playlist.MediaPlaylist:
-    return playlist.parse_media(r.media_playlist(skip=skip))
+    return playlist_parser.parse_media(r.media_playlist(skip=skip))
 
 
 def test_window_slides_and_media_sequence_rises() -> None:

@@ -1,4 +1,4 @@
-"""Fragmented MP4 for HLS: the init segment and the movie fragments of segments and parts.
+"""Fragmented MP4: the init segment, and the movie fragments HLS serves as segments and parts.
 
 ISO/IEC 14496-12 (ISO BMFF) boxes as bytes, CMAF-style (ISO/IEC 23000-19): one ``moov``
 with empty sample tables and a ``trex`` per track, then ``moof`` + ``mdat`` pairs whose
@@ -29,14 +29,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from golive.codecs import (
-    OPUS_SAMPLE_RATE,
-    OpusHead,
-    TrackInfo,
-    describe,
-    parse_opus_head,
-    vpcc_box_payload,
-)
+from golive.codecs import TrackInfo, describe
+from golive.codecs.opus import OPUS_SAMPLE_RATE, OpusHead, parse_opus_head
+from golive.codecs.vp9 import vpcc_box_payload
 from golive.media import Codec, Kind, TrackConfig
 
 __all__ = ["FragmentSample", "TrackRun", "TrackSpec", "fragment", "init_segment"]
