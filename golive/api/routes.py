@@ -41,11 +41,11 @@ from .nginx_callbacks import setup_nginx_callbacks
 from .openapi import OPENAPI
 from .views import room_json, user_json
 
+API_PREFIX = "/api"
 # RFC 9110, 7.2 and RFC 3986, 3.2.2: a reg-name (unreserved characters only: what DNS and
 # container service names use, never a character that could change the URL's shape) or a
 # bracketed IPv6 literal, then an optional port that the RTMP URL replaces.
 _HOST_RE = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~-]{1,253})(?::[0-9]{0,5})?")
-API_PREFIX = "/api"
 NO_STORE = {"Cache-Control": "no-store"}
 # Live figures change by the second: caches must ask again, but may keep the bytes.
 NO_CACHE = {"Cache-Control": "no-cache"}
