@@ -31,6 +31,7 @@ from .hls.packager import Packager
 from .hls.routes import setup_hls_routes
 from .hls.settings import HlsSettings
 from .hub import StreamHub
+from .pages import setup_pages
 from .ports import RoomRegistry, SessionStore, UserRepository
 from .proxies import forwarded_for_middleware, parse_networks
 from .rtmp.server import (
@@ -42,7 +43,7 @@ from .rtmp.server import (
     open_authorizer,
 )
 from .services import Accounts, LiveRooms
-from .web import setup_web
+from .viewers import Audience, audience_middleware
 
 log = logging.getLogger("golive")
 
@@ -192,7 +193,7 @@ def build_app(settings: Settings, stores: Stores) -> web.Application:
     app[ROOMS] = rooms
     proxies = parse_networks(settings.trusted_proxies)
     if proxies:
-        # First, so that every later middleware and handler sees the real client.
+        # The root's one middleware, so every sub-application's sees the real client too.
         app.middlewares.append(forwarded_for_middleware(proxies))
     authorize = open_authorizer if settings.open_publish else accounts_authorizer(rooms)
     limits = RtmpLimits(
@@ -221,9 +222,15 @@ def build_app(settings: Settings, stores: Stores) -> web.Application:
         rtmp_port=settings.rtmp_port,
         nginx_callbacks=settings.nginx_callbacks,
     )
-    setup_hls_routes(app, packager)
-    setup_web(
-        app, hub, packager, web_dir=settings.web_dir, preview_interval=settings.preview_interval
+    audience = Audience()  # counted by HLS, shown by the API through the pages' live figures
+    setup_hls_routes(app, packager, [audience_middleware(audience)])
+    setup_pages(
+        app,
+        hub,
+        packager,
+        audience,
+        web_dir=settings.web_dir,
+        preview_interval=settings.preview_interval,
     )
     app.cleanup_ctx.append(_rtmp_listener)
     app.cleanup_ctx.append(_room_upkeep)

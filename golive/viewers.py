@@ -12,7 +12,6 @@ The count is per node: HLS is served by the node that ingests the room.
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 import time
 from collections import OrderedDict
@@ -21,8 +20,8 @@ from collections.abc import Callable
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
-# /hls/{room}/index.m3u8 (multivariant) and /hls/{room}/{rendition}/index.m3u8 (media).
-_PLAYLIST = re.compile(r"/hls/(?P<room>[^/]+)/(?:[^/]+/)?index\.m3u8")
+# RFC 8216bis, 4: the media type of every playlist, the multivariant and the media ones.
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 
 WINDOW = 30.0  # seconds since a player's last playlist fetch during which it counts
 # A bound on memory per room whatever a client sends: beyond it the stalest are forgotten.
@@ -112,20 +111,24 @@ class Audience:
 
 
 def audience_middleware(audience: Audience) -> Middleware:
-    """Counts a player each time a room's playlist is served to it, leaving the HLS routes
-    untouched: only successful answers count, so only rooms that exist."""
+    """Counts a player each time a room's playlist is served to it, for the HLS
+    sub-application (golive.hls.routes), whose routes name the room ``{room}``; the routes
+    stay untouched. Only successful answers count, so only rooms that exist."""
 
     @web.middleware
     async def count_players(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
         # The cheap tests first: this runs for every part and segment served too.
-        path = request.path
-        if path.endswith(".m3u8") and response.status == 200 and request.method == hdrs.METH_GET:
-            match = _PLAYLIST.fullmatch(path)
-            if match is not None:
+        if (
+            response.status == 200
+            and request.method == hdrs.METH_GET
+            and response.content_type == PLAYLIST_TYPE
+        ):
+            room = request.match_info.get("room")
+            if room is not None:
                 address = request.remote or ""
                 player = audience.player(address, request.headers.get(hdrs.USER_AGENT, ""))
-                audience.seen(match["room"], player, address)
+                audience.seen(room, player, address)
         return response
 
     return count_players

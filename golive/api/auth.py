@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from aiohttp import hdrs, web
 
 from ..domain import NotAuthenticated, User
+from ..http_errors import HttpError
 from ..services import Accounts
-from .errors import ApiError
 
 SESSION_COOKIE = "golive_session"
 CSRF_COOKIE = "golive_csrf"
@@ -68,7 +68,7 @@ def check_csrf(request: web.Request) -> None:
     if not _TOKEN_RE.fullmatch(cookie) or not hmac.compare_digest(
         cookie.encode("utf-8", "surrogatepass"), header.encode("utf-8", "surrogatepass")
     ):
-        raise ApiError(403, "csrf", f"send the {CSRF_COOKIE} cookie's value in {CSRF_HEADER}")
+        raise HttpError(403, "csrf", f"send the {CSRF_COOKIE} cookie's value in {CSRF_HEADER}")
 
 
 def presented(request: web.Request) -> Credentials:

@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from ..domain import InvalidInput
-from .errors import ApiError
+from ..http_errors import HttpError
 
 MAX_BODY = 64 * 1024  # far above any real request; bounds memory and parsing per request
 MAX_FORM_FIELDS = 64  # nginx-rtmp sends about ten
@@ -23,8 +23,8 @@ JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
 
 
-def _too_large() -> ApiError:
-    return ApiError(413, "payload_too_large", f"the request body exceeds {MAX_BODY} bytes")
+def _too_large() -> HttpError:
+    return HttpError(413, "payload_too_large", f"the request body exceeds {MAX_BODY} bytes")
 
 
 async def read_body(request: web.Request) -> bytes:
@@ -49,7 +49,7 @@ def _media_type(request: web.Request, expected: str) -> None:
     charset = (request.charset or "utf-8").lower()
     # RFC 8259, 8.1: JSON exchanged between systems is UTF-8; a form body is ASCII.
     if request.content_type != expected or charset not in ("utf-8", "utf8"):
-        raise ApiError(415, "unsupported_media_type", f"send the body as {expected}")
+        raise HttpError(415, "unsupported_media_type", f"send the body as {expected}")
 
 
 def _no_constants(name: str) -> object:

@@ -1,23 +1,20 @@
 """The one place where failures become HTTP answers, for the JSON API and the nginx-rtmp
-callbacks.
+callbacks: the error middleware of both sub-applications.
 
-Every error body has one shape, the ``Error`` schema of the OpenAPI document::
-
-    {"error": {"code": "username_taken", "message": "that username is taken", "field": "..."}}
-
-``code`` is stable and machine-readable; ``field`` names the offending input when there is one.
-Domain errors map to statuses by the table below (RFC 9110, 15.5); aiohttp's own HTTP errors
-(no route, wrong method, too large) are re-dressed in the same shape; anything else is a bug:
-it is logged and answered with a JSON 500 that reveals nothing about it.
+Every error body has the one shape of golive.http_errors, the ``Error`` schema of the OpenAPI
+document. Domain errors map to statuses by the table below (RFC 9110, 15.5); aiohttp's own
+HTTP errors (no route, wrong method, too large) are re-dressed in the same shape; anything
+else is a bug: it is logged and answered with a JSON 500 that reveals nothing about it.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
 from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler
 
 from ..domain import (
     DomainError,
@@ -31,6 +28,7 @@ from ..domain import (
     UsernameTaken,
     WrongCredentials,
 )
+from ..http_errors import HttpError, error_response, http_error_response
 
 log = logging.getLogger("golive.api")
 
@@ -46,10 +44,6 @@ STATUS: Mapping[type[DomainError], int] = {
     RateLimited: 429,
 }
 
-# Paths whose errors this middleware answers; the HLS routes and the web pages keep theirs.
-API_PREFIX = "/api/"
-COMPAT_PATHS = frozenset({"/rooms/create", "/rooms/update", "/rooms/delete"})
-
 # aiohttp raises these itself (routing, body size). The codes are spelled here rather than
 # taken from http.HTTPStatus because its phrases change between Python versions (413).
 _HTTP_ERRORS = {
@@ -59,30 +53,6 @@ _HTTP_ERRORS = {
     413: ("payload_too_large", "the request body is too large"),
     415: ("unsupported_media_type", "unsupported media type"),
 }
-
-
-class ApiError(Exception):
-    """A refusal by the HTTP layer itself rather than by a use case: CSRF, media type, size."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.field = field
-
-
-def error_response(
-    status: int,
-    code: str,
-    message: str,
-    field: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> web.Response:
-    error: dict[str, str] = {"code": code, "message": message}
-    if field is not None:
-        error["field"] = field
-    return web.json_response({"error": error}, status=status, headers=headers)
 
 
 def status_of(exc: DomainError) -> int:
@@ -102,7 +72,7 @@ def domain_error_response(exc: DomainError) -> web.Response:
     return error_response(status_of(exc), exc.code, exc.message, field, headers)
 
 
-def _http_error_response(exc: web.HTTPException) -> web.Response:
+def _aiohttp_error_response(exc: web.HTTPException) -> web.Response:
     code, message = _HTTP_ERRORS.get(exc.status, (f"http_{exc.status}", exc.reason))
     headers: dict[str, str] = {}
     if hdrs.ALLOW in exc.headers:  # RFC 9110, 15.5.6: a 405 lists the allowed methods
@@ -110,27 +80,18 @@ def _http_error_response(exc: web.HTTPException) -> web.Response:
     return error_response(exc.status, code, message, headers=headers)
 
 
-def covered(path: str) -> bool:
-    return path.startswith(API_PREFIX) or path == "/api" or path in COMPAT_PATHS
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not covered(request.path):
-        return await handler(request)
     try:
         return await handler(request)
     except DomainError as exc:
         return domain_error_response(exc)
-    except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.field)
+    except HttpError as exc:
+        return http_error_response(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return _http_error_response(exc)
+        return _aiohttp_error_response(exc)
     except Exception:
         # The path only (never the query or the body): no secret can reach the log this way.
         log.exception("unexpected error answering %s %s", request.method, request.path)

@@ -3,9 +3,10 @@ bitrate and preview images.
 
 The registry (golive.ports.RoomRegistry) knows which rooms are live on any node; how many
 players watch one, how fast its media arrives and what it looks like are known only to the
-node that ingests and serves it. The API reads them through this narrow port, set on the
-application by whoever provides them (golive.web); without one, a room shows no viewers, no
-bitrate and no preview, which is also the truth for rooms served by another node.
+node that ingests and serves it. The API reads them through this narrow port, set on the root
+application by whoever provides them (golive.pages) and seen from the API's sub-application
+through the chain of applications; without one, a room shows no viewers, no bitrate and no
+preview, which is also the truth for rooms served by another node.
 """
 
 from __future__ import annotations
@@ -35,5 +36,6 @@ class LiveDetails(Protocol):
 LIVE_DETAILS: web.AppKey[LiveDetails] = web.AppKey("live_details")
 
 
-def live_details(app: web.Application) -> LiveDetails | None:
-    return app.get(LIVE_DETAILS)
+def live_details(request: web.Request) -> LiveDetails | None:
+    """The live figures set on the request's application or any application it is mounted in."""
+    return request.config_dict.get(LIVE_DETAILS)

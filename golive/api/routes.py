@@ -14,10 +14,13 @@
     GET    /api/rooms                  live rooms
     GET    /api/rooms/{name}           one live room
     GET    /api/rooms/{name}/preview.jpg  a recent frame of a live room (golive.previews)
-    POST   /rooms/create, /rooms/update, /rooms/delete  nginx-rtmp callbacks (golive.api.compat)
+    POST   /rooms/create, /rooms/update, /rooms/delete  nginx-rtmp callbacks
+                                       (golive.api.nginx_callbacks, a sub-application of its own)
 
-Handlers raise domain errors; ``golive.api.errors.error_middleware`` answers them. The API
-sends no CORS headers: other sites' scripts are not meant to call it (see golive.api.auth).
+The API is an aiohttp sub-application mounted at ``/api``. Handlers raise domain errors; its
+middleware, ``golive.api.errors.error_middleware``, answers them and every other failure under
+``/api``. The API sends no CORS headers: other sites' scripts are not meant to call it (see
+golive.api.auth).
 """
 
 from __future__ import annotations
@@ -32,12 +35,13 @@ from ..hub import StreamHub
 from ..services import Accounts, LiveRooms
 from . import auth
 from .body import json_object, string_field
-from .compat import setup_nginx_callbacks
 from .errors import error_middleware
 from .live import LiveFigures, live_details
+from .nginx_callbacks import setup_nginx_callbacks
 from .openapi import OPENAPI
 from .views import room_json, user_json
 
+API_PREFIX = "/api"
 # RFC 9110, 7.2 and RFC 3986, 3.2.2: a reg-name (unreserved characters only: what DNS and
 # container service names use, never a character that could change the URL's shape) or a
 # bracketed IPv6 literal, then an optional port that the RTMP URL replaces.
@@ -52,7 +56,7 @@ def _setup_health(app: web.Application, hub: StreamHub) -> None:
         """Liveness for load balancers: 200 while the process serves, with the live count."""
         return web.json_response({"status": "ok", "live_streams": len(hub.streams)})
 
-    app.router.add_get("/api/health", health)
+    app.router.add_get("/health", health)
 
 
 class _Api:
@@ -134,7 +138,7 @@ class _Api:
 
     @staticmethod
     def _figures(request: web.Request, name: str) -> LiveFigures | None:
-        details = live_details(request.app)
+        details = live_details(request)
         return details.figures(name) if details is not None else None
 
     async def all_rooms(self, request: web.Request) -> web.Response:
@@ -159,7 +163,7 @@ class _Api:
     async def preview(self, request: web.Request) -> web.Response:
         """A JPEG of a recent keyframe of a room live on this node (golive.previews)."""
         room = await self.rooms.get(self._room_name(request))
-        details = live_details(request.app)
+        details = live_details(request)
         jpeg = await details.preview(room.name) if details is not None else None
         if jpeg is None:
             raise NotFound("no preview of this room yet")
@@ -175,22 +179,23 @@ def setup_api(
     rtmp_port: int = 1935,
     nginx_callbacks: bool = True,
 ) -> None:
-    """Mount the JSON API, its error middleware and (``nginx_callbacks``) the nginx-rtmp
-    callbacks on ``app``."""
-    app.middlewares.append(error_middleware)
-    _setup_health(app, hub)
+    """Mount the JSON API at ``/api`` and (``nginx_callbacks``) the nginx-rtmp callbacks at
+    ``/rooms`` on ``app``, each a sub-application with its own error middleware."""
+    api_app = web.Application(middlewares=[error_middleware])
+    _setup_health(api_app, hub)
     api = _Api(hub, accounts, rooms, rtmp_port)
-    router = app.router
-    router.add_get("/api/openapi.json", api.openapi)
-    router.add_post("/api/users", api.sign_up)
-    router.add_post("/api/sessions", api.log_in)
-    router.add_delete("/api/sessions/current", api.log_out)
-    router.add_get("/api/me", api.me)
-    router.add_patch("/api/me", api.update_me)
-    router.add_get("/api/me/stream-key", api.stream_key)
-    router.add_post("/api/me/stream-key", api.new_stream_key)
-    router.add_get("/api/rooms", api.all_rooms)
-    router.add_get("/api/rooms/{name}", api.room)
-    router.add_get("/api/rooms/{name}/preview.jpg", api.preview)
+    router = api_app.router
+    router.add_get("/openapi.json", api.openapi)
+    router.add_post("/users", api.sign_up)
+    router.add_post("/sessions", api.log_in)
+    router.add_delete("/sessions/current", api.log_out)
+    router.add_get("/me", api.me)
+    router.add_patch("/me", api.update_me)
+    router.add_get("/me/stream-key", api.stream_key)
+    router.add_post("/me/stream-key", api.new_stream_key)
+    router.add_get("/rooms", api.all_rooms)
+    router.add_get("/rooms/{name}", api.room)
+    router.add_get("/rooms/{name}/preview.jpg", api.preview)
+    app.add_subapp(API_PREFIX, api_app)
     if nginx_callbacks:
         setup_nginx_callbacks(app, rooms)

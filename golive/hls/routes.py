@@ -10,19 +10,27 @@ URLs are keyed by the room (the streamer's public name), never by the stream key
     /hls/{room}/{rendition}/part-{n}.m4s        part n of the rendition (the hinted one waits)
 
 Nothing is read from disk, so a path can only name something in these dictionaries.
+
+HLS is an aiohttp sub-application mounted at ``/hls``. Its refusals have golive's one error
+shape (golive.http_errors) and carry the CORS headers, so that players on other origins can
+read them too.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
+from ..http_errors import HttpError, http_error_middleware
 from . import playlist
 from .packager import Packager
 from .room import HlsRoom, RoomDescription
 from .window import LiveWindow, WaitTooFarError
 
+HLS_PREFIX = "/hls"
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 # Parts and segments never change once listed: caches may keep them (RFC 8216bis, 6.2.5.2 notes
 # that the server should make them cacheable); playlists change every part.
@@ -35,23 +43,20 @@ _PART = re.compile(r"part-(\d{1,12})\.m4s")
 _INIT = re.compile(r"init-(\d{1,9})\.mp4")
 
 
-def _not_found(what: str) -> web.HTTPNotFound:
-    return web.HTTPNotFound(
-        text=f'{{"error": "not_found", "message": "{what}"}}',
-        content_type="application/json",
-        headers=CORS,
-    )
+def _not_found(what: str) -> HttpError:
+    return HttpError(404, "not_found", what)
 
 
-def _bad_request(message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(
-        text=f'{{"error": "bad_request", "message": "{message}"}}',
-        content_type="application/json",
-        headers=CORS,
-    )
+def _bad_request(message: str) -> HttpError:
+    return HttpError(400, "bad_request", message)
 
 
-def setup_hls_routes(app: web.Application, packager: Packager) -> None:
+def setup_hls_routes(
+    app: web.Application, packager: Packager, middlewares: Iterable[Middleware] = ()
+) -> None:
+    """Mount HLS on ``app`` at ``/hls``; ``middlewares`` run inside the error middleware,
+    for HLS requests only (golive.viewers counts players this way)."""
+
     def room_of(request: web.Request) -> HlsRoom:
         room = packager.rooms.get(request.match_info["room"])
         if room is None or not room.ready:
@@ -149,11 +154,7 @@ def setup_hls_routes(app: web.Application, packager: Packager) -> None:
             except WaitTooFarError as exc:
                 raise _bad_request(str(exc)) from None
             if not found and not rendition.ended:
-                raise web.HTTPServiceUnavailable(
-                    text='{"error": "timeout", "message": "the part did not arrive in time"}',
-                    content_type="application/json",
-                    headers=CORS,
-                )
+                raise HttpError(503, "timeout", "the part did not arrive in time")
         skip = request.query.get("_HLS_skip") in ("YES", "v2")
         reports = tuple(
             playlist.RenditionReport(f"../{name}/index.m3u8", *other.last_part())
@@ -186,7 +187,9 @@ def setup_hls_routes(app: web.Application, packager: Packager) -> None:
             return media_response(data)
         raise _not_found("no such file")
 
-    app.router.add_get("/hls/{room}/index.m3u8", multivariant)
-    app.router.add_get("/hls/{room}/status.json", status)
-    app.router.add_get("/hls/{room}/{rendition}/index.m3u8", media)
-    app.router.add_get("/hls/{room}/{rendition}/{file}", media_file)
+    hls = web.Application(middlewares=[http_error_middleware(CORS), *middlewares])
+    hls.router.add_get("/{room}/index.m3u8", multivariant)
+    hls.router.add_get("/{room}/status.json", status)
+    hls.router.add_get("/{room}/{rendition}/index.m3u8", media)
+    hls.router.add_get("/{room}/{rendition}/{file}", media_file)
+    app.add_subapp(HLS_PREFIX, hls)

@@ -109,6 +109,8 @@ async def test_live_hls_read_back_by_ffmpeg_and_pyav(
     # Too far ahead is a 400, not a hang.
     async with http.get(media_url, params={"_HLS_msn": "999999"}) as r:
         assert r.status == 400
+        assert r.headers["Access-Control-Allow-Origin"] == "*"
+        assert (await r.json())["error"]["code"] == "bad_request"
 
     _, err = await publisher.communicate()
     assert publisher.returncode == 0, err
@@ -150,6 +152,10 @@ async def test_live_hls_read_back_by_ffmpeg_and_pyav(
 async def test_unknown_room_and_bad_names_are_404(
     served: Served, http: aiohttp.ClientSession
 ) -> None:
-    for url in ("/hls/nobody/index.m3u8", "/hls/nobody/source/seg-1.m4s", "/hls/../etc/passwd"):
+    for url in ("/hls/nobody/index.m3u8", "/hls/nobody/source/seg-1.m4s"):
         async with http.get(served.http + url) as r:
             assert r.status == 404
+            error = {"code": "not_found", "message": "no such live room"}
+            assert await r.json() == {"error": error}
+    async with http.get(served.http + "/hls/../etc/passwd") as r:
+        assert r.status == 404

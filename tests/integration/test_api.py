@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from golive.adapters.argon2 import Argon2Hasher
 from golive.adapters.memory import MemoryRooms
 from golive.adapters.sqlite import open_sqlite
-from golive.api.compat import NGINX_NODE
+from golive.api.nginx_callbacks import NGINX_NODE
 from golive.api.routes import setup_api
 from golive.domain import UnknownStreamKey, User
 from golive.hub import StreamHub
@@ -427,6 +427,8 @@ async def test_unknown_paths_and_methods_answer_json(api: Api) -> None:
     assert (await error_of(resp, 405))["code"] == "method_not_allowed"
     resp = await api.client.get("/rooms/create")
     assert (await error_of(resp, 405))["code"] == "method_not_allowed"
+    resp = await api.client.post("/rooms/nothing")  # the nginx-rtmp callbacks' own 404
+    assert (await error_of(resp, 404))["code"] == "not_found"
 
 
 async def test_no_cors_headers_on_the_api(api: Api) -> None:
@@ -515,7 +517,7 @@ async def test_rooms_list_and_get(api: Api) -> None:
         "height": 720,
         "hls_url": "/hls/alice/index.m3u8",
         "preview_url": "/api/rooms/alice/preview.jpg",
-        # No live figures in this application (golive.web gives them): none to show.
+        # No live figures in this application (golive.pages gives them): none to show.
         "viewers": 0,
         "bitrate": None,
     }

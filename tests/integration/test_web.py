@@ -187,10 +187,23 @@ async def test_the_api_keeps_its_own_answers_beside_the_pages(client: Client) ->
     assert resp.status == 405
 
 
+async def test_each_surface_has_its_own_middlewares(client: Client) -> None:
+    # The root's middlewares would run for every sub-application: without trusted proxies
+    # it has none; the API and HLS (and the nginx-rtmp callbacks when on) carry their own.
+    assert not client.app.middlewares
+    prefixes = {
+        resource.get_info()["prefix"]: resource.get_info()["app"]
+        for resource in client.app.router.resources()
+        if "app" in resource.get_info()
+    }
+    assert set(prefixes) == {"/api", "/hls"}  # the nginx-rtmp callbacks are off by default
+    assert all(app.middlewares for app in prefixes.values())
+
+
 async def test_without_built_pages_golive_says_how_to_build_them(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="golive.web")
+    caplog.set_level(logging.WARNING, logger="golive.pages")
     async for client in serve(tmp_path, tmp_path / "not-built"):
         for path in ("/", "/dashboard", "/alice"):
             resp = await client.get(path)
@@ -204,6 +217,9 @@ async def test_without_built_pages_golive_says_how_to_build_them(
         assert await resp.json() == {"rooms": []}
         resp = await client.get("/hls/alice/index.m3u8")
         assert resp.status == 404 and resp.headers["Access-Control-Allow-Origin"] == "*"
+        # HLS refuses in the API's error shape (the OpenAPI Error schema).
+        error = {"code": "not_found", "message": "no such live room"}
+        assert await resp.json() == {"error": error}
     assert "not built" in caplog.text
 
 

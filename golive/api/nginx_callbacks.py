@@ -16,6 +16,9 @@ belong to the node ``nginx-rtmp`` in the registry, so this node's own RTMP publi
 nginx's never end each other's rooms. nginx's periodic ``on_update`` is their heartbeat: they
 live three room TTLs (90 s by default) past the last one, so the rooms of an nginx that died
 without calling on_publish_done go away. The key is never logged.
+
+The callbacks are an aiohttp sub-application mounted at ``/rooms``, answering their errors
+with the API's middleware (golive.api.errors), so nginx and its logs see the API's error shape.
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ from aiohttp import web
 from ..domain import InvalidInput, RoomAlreadyLive, UnknownStreamKey, User, room_name
 from ..services import LiveRooms
 from .body import form_fields
+from .errors import error_middleware
 
 log = logging.getLogger("golive.api")
 
+CALLBACKS_PREFIX = "/rooms"
 NGINX_NODE = "nginx-rtmp"
 NGINX_ROOMS = web.AppKey("nginx_rooms", LiveRooms)
 
@@ -46,14 +51,15 @@ async def _publisher(request: web.Request, rooms: LiveRooms) -> tuple[User, str]
 
 
 def setup_nginx_callbacks(app: web.Application, rooms: LiveRooms) -> None:
-    """``POST /rooms/create`` (on_publish), ``/rooms/update`` (on_update) and
-    ``/rooms/delete`` (on_publish_done)."""
+    """Mount ``POST /rooms/create`` (on_publish), ``/rooms/update`` (on_update) and
+    ``/rooms/delete`` (on_publish_done) on ``app``."""
     # A LiveRooms of its own, so that the rooms it puts name nginx-rtmp as their node. Its
     # TTL spans nginx's update interval (30 s by default) with room to spare.
     nginx = LiveRooms(
         rooms.users, rooms.registry, node=NGINX_NODE, ttl=3 * rooms.ttl, clock=rooms.clock
     )
-    app[NGINX_ROOMS] = nginx
+    callbacks = web.Application(middlewares=[error_middleware])
+    callbacks[NGINX_ROOMS] = nginx
 
     async def create(request: web.Request) -> web.Response:
         user, name = await _publisher(request, nginx)
@@ -88,6 +94,7 @@ def setup_nginx_callbacks(app: web.Application, rooms: LiveRooms) -> None:
             await nginx.end_live(room.name, room.publish_id)
         return web.Response(text="OK")
 
-    app.router.add_post("/rooms/create", create)
-    app.router.add_post("/rooms/update", update)
-    app.router.add_post("/rooms/delete", delete)
+    callbacks.router.add_post("/create", create)
+    callbacks.router.add_post("/update", update)
+    callbacks.router.add_post("/delete", delete)
+    app.add_subapp(CALLBACKS_PREFIX, callbacks)

@@ -11,6 +11,11 @@ index.html is ``no-cache`` so a new build is picked up at once; the files it nam
 hash of their content, so they never change and are cached as immutable. The folder is looked
 at on every request: pages built while golive runs are served without a restart, and without a
 build golive answers the page routes with how to build them, while the API and HLS work.
+
+The pages are the root application's own routes (aiohttp mounts sub-applications under a
+prefix, never at ``/``), beside the API, nginx-rtmp callback and HLS sub-applications; they
+need no middleware, so the root carries none of its own: its middlewares would run for every
+sub-application too. Their refusals are aiohttp's plain-text ones, as a browser expects.
 """
 
 from __future__ import annotations
@@ -27,9 +32,9 @@ from .domain import RESERVED_NAMES, USERNAME_RE
 from .hls.packager import Packager
 from .hub import StreamHub
 from .previews import Previews
-from .viewers import Audience, audience_middleware
+from .viewers import Audience
 
-log = logging.getLogger("golive.web")
+log = logging.getLogger("golive.pages")
 
 DEFAULT_DIST = Path(__file__).resolve().parent / "static"  # in the package: a wheel carries it
 PAGE_ROUTES = ("/", "/login", "/signup", "/dashboard")
@@ -123,21 +128,21 @@ class _Pages:
         return web.FileResponse(path, headers={"Cache-Control": "no-cache", **SECURITY_HEADERS})
 
 
-def setup_web(
+def setup_pages(
     app: web.Application,
     hub: StreamHub,
     packager: Packager,
+    audience: Audience,
     *,
     web_dir: str = "",
     preview_interval: float = 5.0,
 ) -> None:
-    """Serve the pages from ``web_dir`` (default: golive/static), count viewers, make
-    previews, and give the API this node's live figures."""
+    """Serve the pages from ``web_dir`` (default: golive/static), make previews, and give the
+    API this node's live figures: the viewers ``audience`` counts
+    (golive.viewers.audience_middleware on the HLS sub-application), bitrates, previews."""
     dist = Path(web_dir) if web_dir else DEFAULT_DIST
-    audience = Audience()
     previews = Previews(hub, interval=preview_interval)
     app[LIVE_DETAILS] = NodeLiveDetails(audience, packager, previews)
-    app.middlewares.append(audience_middleware(audience))
 
     async def previews_lifetime(app: web.Application) -> AsyncIterator[None]:
         if not (dist / "index.html").is_file():
