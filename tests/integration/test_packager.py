@@ -7,7 +7,7 @@ import asyncio
 from golive.hls import playlist
 from golive.hls.packager import HlsSettings, Packager
 from golive.hub import StreamHub
-from tests.unit.test_segmenter import av_stream
+from tests.harness.streams import av_stream
 
 
 async def feed(hub: StreamHub, room: str, seconds: float) -> None:

@@ -1,21 +1,13 @@
 """Decoder configuration records to codec strings and sizes (golive.codecs): records made by
 real encoders through PyAV, hand-built records with values worked out by hand, malformed
 records, and fuzzing.
-
-The PyAV helpers at the top (``encode_video``, ``encode_audio``) are shared with
-``test_fmp4``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
-import os
-from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
-import av
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -30,208 +22,25 @@ from golive.codecs import (
     vpcc_box_payload,
 )
 from golive.media import Codec, TrackConfig
-
-# --- PyAV helpers -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Packet:
-    pts: int
-    dts: int
-    duration: int
-    keyframe: bool
-    data: bytes
-
-
-@dataclass(frozen=True)
-class Encoded:
-    """What a demuxer read back: the record, the packets, and the decoder's own view."""
-
-    extradata: bytes
-    packets: list[Packet]
-    time_base: Fraction
-    width: int = 0
-    height: int = 0
-    sample_rate: int = 0
-    channels: int = 0
-
-
-def have_encoder(name: str) -> bool:
-    try:
-        av.codec.Codec(name, "w")
-    except Exception:
-        return False
-    return True
-
-
-def _read_back(data: bytes, fmt: str) -> Encoded:
-    with av.open(io.BytesIO(data), format=fmt) as container:
-        stream = container.streams[0]
-        ctx = stream.codec_context
-        packets = [
-            Packet(p.pts, p.dts, p.duration, p.is_keyframe, bytes(p))
-            for p in container.demux(stream)
-            if p.size
-        ]
-        video = stream.type == "video"
-        return Encoded(
-            bytes(ctx.extradata or b""),
-            packets,
-            Fraction(stream.time_base),
-            width=ctx.width if video else 0,
-            height=ctx.height if video else 0,
-            sample_rate=0 if video else ctx.sample_rate,
-            channels=0 if video else ctx.layout.nb_channels,
-        )
-
-
-_PATTERN = bytes(range(256)) * 4096
-
-
-def encode_video(
-    encoder: str,
-    width: int,
-    height: int,
-    frames: int = 4,
-    options: dict[str, str] | None = None,
-    fmt: str = "mp4",
-) -> Encoded:
-    """Encode moving stripes at 30 fps, mux them into ``fmt`` in memory and demux them back:
-    the demuxer hands out the ISO BMFF record (avcC, hvcC, av1C; vpcC from FLV) and
-    length-prefixed packets. MP4 video comes back in a 90 kHz timescale."""
-    # SVT-AV1 switches the calling thread to real-time scheduling, which every thread made
-    # later inherits: put the test process back as it was, or later tests run skewed.
-    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
-    try:
-        return _encode_video(encoder, width, height, frames, options, fmt)
-    finally:
-        if os.sched_getscheduler(0) != policy:
-            os.sched_setscheduler(0, policy, param)
-
-
-def _encode_video(
-    encoder: str,
-    width: int,
-    height: int,
-    frames: int,
-    options: dict[str, str] | None,
-    fmt: str,
-) -> Encoded:
-    buf = io.BytesIO()
-    opts = {"video_track_timescale": "90000"} if fmt == "mp4" else {}
-    with av.open(buf, "w", format=fmt, options=opts) as out:
-        stream: Any = out.add_stream(encoder, rate=30, options=options or {})
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for i in range(frames):
-            frame = av.VideoFrame(width, height, "yuv420p")
-            for plane in frame.planes:
-                plane.update(_PATTERN[i * 4 : i * 4 + plane.buffer_size])
-            frame.pts = i
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    return _read_back(buf.getvalue(), fmt)
-
-
-def encode_audio(encoder: str, rate: int, layout: str, frames: int = 4) -> Encoded:
-    """Encode a quiet ramp, mux it into MP4 in memory and demux it back (the demuxer hands
-    out the AudioSpecificConfig or the OpusHead)."""
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="mp4") as out:
-        stream: Any = out.add_stream(encoder, rate=rate, layout=layout)
-        fmt = stream.codec_context.codec.audio_formats[0].name
-        size = stream.codec_context.frame_size or 1024
-        for i in range(frames):
-            frame = av.AudioFrame(format=fmt, layout=layout, samples=size)
-            for plane in frame.planes:
-                plane.update(bytes(plane.buffer_size))
-            frame.sample_rate = rate
-            frame.pts = i * size
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    return _read_back(buf.getvalue(), "mp4")
-
-
-AV1_ENCODER = next((e for e in ("libsvtav1", "libaom-av1") if have_encoder(e)), None)
-needs_av1 = pytest.mark.skipif(AV1_ENCODER is None, reason="no AV1 encoder (libsvtav1, libaom-av1)")
-X264_HIGH = {"profile": "high", "preset": "veryfast", "x264-params": "log-level=error"}
-X265 = {"preset": "ultrafast", "x265-params": "log-level=error"}
-
-
-def av1_options() -> dict[str, str]:
-    return {"preset": "12"} if AV1_ENCODER == "libsvtav1" else {"cpu-used": "8"}
-
-
-# --- A bit writer for hand-made records ---------------------------------------------------
-
-
-class BitWriter:
-    """Writes u(n), ue(v) and se(v) (ITU-T H.264, 9.1) MSB first."""
-
-    def __init__(self) -> None:
-        self.bits: list[str] = []
-
-    def u(self, n: int, value: int) -> BitWriter:
-        assert 0 <= value < 1 << n
-        if n:
-            self.bits.append(format(value, f"0{n}b"))
-        return self
-
-    def ue(self, value: int) -> BitWriter:
-        code = value + 1
-        self.bits.append("0" * (code.bit_length() - 1) + format(code, "b"))
-        return self
-
-    def se(self, value: int) -> BitWriter:
-        return self.ue(2 * value - 1 if value > 0 else -2 * value)
-
-    def to_bytes(self) -> bytes:
-        text = "".join(self.bits)
-        text += "0" * (-len(text) % 8)
-        return int(text, 2).to_bytes(len(text) // 8, "big") if text else b""
-
-    def rbsp(self) -> bytes:
-        """With rbsp_trailing_bits(): a stop bit and zero alignment."""
-        self.bits.append("1")
-        return self.to_bytes()
-
-
-def escape(rbsp: bytes) -> bytes:
-    """Insert emulation prevention bytes (H.264 7.4.1): 00 00 0x (x <= 3) -> 00 00 03 0x."""
-    out = bytearray()
-    zeros = 0
-    for byte in rbsp:
-        if zeros >= 2 and byte <= 3:
-            out.append(3)
-            zeros = 0
-        out.append(byte)
-        zeros = zeros + 1 if byte == 0 else 0
-    return bytes(out)
-
-
-def avcc(sps: bytes) -> bytes:
-    """AVCDecoderConfigurationRecord (14496-15, 5.3.3.1) with one SPS and a dummy PPS."""
-    pps = bytes.fromhex("68ce3c80")
-    return (
-        bytes((1, sps[1], sps[2], sps[3], 0xFF, 0xE1))
-        + len(sps).to_bytes(2, "big")
-        + sps
-        + b"\x01"
-        + len(pps).to_bytes(2, "big")
-        + pps
-    )
-
-
-def hvcc(sps: bytes, header: bytes | None = None) -> bytes:
-    """HEVCDecoderConfigurationRecord (14496-15, 8.3.3.1): a 23-byte header and arrays for a
-    dummy VPS, the SPS and a dummy PPS."""
-    header = header or bytes.fromhex("01 01 60000000 900000000000 5d f000 fc fd f8 f8 0000 0f")
-    assert len(header) == 22
-    arrays = [(32, bytes.fromhex("40010c01ffff")), (33, sps), (34, bytes.fromhex("4401c172"))]
-    out = bytearray(header + bytes((len(arrays),)))
-    for nal_type, nal in arrays:
-        out += bytes((0x80 | nal_type, 0, 1)) + len(nal).to_bytes(2, "big") + nal
-    return bytes(out)
-
+from tests.harness.encoders import (
+    AV1_ENCODER,
+    X264_HIGH,
+    X265,
+    av1_options,
+    encode_audio,
+    encode_video,
+    needs_av1,
+)
+from tests.harness.records import (
+    OPUS_5_1,
+    OPUS_STEREO,
+    VPCC_BODY,
+    BitWriter,
+    avcc,
+    escape,
+    hvcc,
+    sps_baseline_320x240,
+)
 
 # --- Real records from PyAV encoders ------------------------------------------------------
 
@@ -339,16 +148,6 @@ def test_opus_from_libopus(layout: str, channels: int) -> None:
 
 
 # --- Hand-made H.264 SPS ------------------------------------------------------------------
-
-
-def sps_baseline_320x240() -> bytes:
-    w = BitWriter().u(8, 66).u(8, 0xC0).u(8, 30).ue(0)
-    w.ue(0).ue(2)  # log2_max_frame_num_minus4, pic_order_cnt_type 2
-    w.ue(1).u(1, 0)  # max_num_ref_frames, gaps
-    w.ue(19).ue(14)  # 20 x 15 macroblocks
-    w.u(1, 1).u(1, 1).u(1, 0)  # frame_mbs_only, direct_8x8, no cropping
-    w.u(1, 0)  # vui_parameters_present_flag
-    return b"\x67" + escape(w.rbsp())
 
 
 def sps_high422_fields_cropped() -> bytes:
@@ -620,8 +419,6 @@ def test_av1_hand_made(record: bytes, expected: TrackInfo) -> None:
 
 # --- Hand-made VP9, AAC, Opus -------------------------------------------------------------
 
-VPCC_BODY = bytes.fromhex("02 1f a2 09 10 09 0000")  # profile 2, level 3.1, 10-bit 4:2:0 colocated
-
 
 @pytest.mark.parametrize("record", [VPCC_BODY, b"\x01\x00\x00\x00" + VPCC_BODY])
 def test_vp9_with_and_without_fullbox_header(record: bytes) -> None:
@@ -667,10 +464,6 @@ AAC_HAND = [
 @pytest.mark.parametrize(("record", "expected"), AAC_HAND)
 def test_aac_hand_made(record: bytes, expected: TrackInfo) -> None:
     assert describe(TrackConfig(Codec.AAC, record)) == expected
-
-
-OPUS_STEREO = b"OpusHead" + bytes.fromhex("01 02 3801 44ac0000 0001 00")
-OPUS_5_1 = b"OpusHead" + bytes.fromhex("01 06 3801 80bb0000 00ff 01 04 02 000401020305")
 
 
 def test_opus_hand_made() -> None:

@@ -20,20 +20,16 @@ from hypothesis import strategies as st
 from golive.codecs import CodecError
 from golive.hls.fmp4 import FragmentSample, TrackRun, TrackSpec, fragment, init_segment
 from golive.media import Codec, TrackConfig
-from tests.conftest import require
-from tests.unit.test_codecs import (
+from tests.harness.encoders import (
     AV1_ENCODER,
-    OPUS_5_1,
-    OPUS_STEREO,
-    VPCC_BODY,
     X265,
     Encoded,
     av1_options,
-    avcc,
     encode_audio,
     encode_video,
-    sps_baseline_320x240,
 )
+from tests.harness.paths import require
+from tests.harness.records import OPUS_5_1, OPUS_STEREO, VPCC_BODY, avcc, sps_baseline_320x240
 
 # --- A box walker -------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from golive.transcode.ladder import (
 )
 from golive.transcode.session import BACKLOG_SECONDS_PER_LAG, LadderSession, lower_priority
 from golive.transcode.worker import Command, Encoded, Feed, Flush, Start
-from tests.unit.test_segmenter import AVC
+from tests.harness.streams import AVC
 
 # --- configuration ----------------------------------------------------------------------
 

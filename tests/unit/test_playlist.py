@@ -31,7 +31,7 @@ from golive.hls.playlist import (
     render_media,
     render_multivariant,
 )
-from tests.conftest import require
+from tests.harness.paths import require
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
