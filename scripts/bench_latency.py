@@ -28,11 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,16 +42,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.bench_ingest import Server, free_port, wait_port  # noqa: E402
-
-HLS_JS = ROOT / "web" / "node_modules" / "hls.js" / "dist" / "hls.min.js"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# The same flags as tests/e2e/test_browser.py.
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]  # fmt: skip
+from tests.harness.browser import BROWSER_ARGS, CHROMIUM, HLS_JS  # noqa: E402
+from tests.harness.golive import BENCHMARK_ARGS, start_golive  # noqa: E402
+from tests.harness.nginx import (  # noqa: E402
+    have_nginx_rtmp,
+    hls_directives,
+    http_block,
+    nginx_conf,
+    rtmp_block,
+    start_nginx,
+)
+from tests.harness.ports import free_port  # noqa: E402
+from tests.harness.processes import ProcessGroup, Server  # noqa: E402
 
 WIDTH, HEIGHT, FPS = 640, 360, 30
 BITS = 24
@@ -206,78 +204,31 @@ PAGE = """<!doctype html>
 class Target:
     name: str
     server: Server
-    http_port: int
     playlist: str  # path of the playlist, with {key} for the stream name
 
     @property
     def origin(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return self.server.http
 
     def rtmp(self, key: str) -> str:
-        return f"rtmp://127.0.0.1:{self.server.port}/live/{key}"
+        return f"{self.server.rtmp}/{key}"
 
     def src(self, key: str) -> str:
         return self.origin + self.playlist.format(key=key)
 
 
-def start_golive(tmp: Path) -> Target:
-    port, http_port = free_port(), free_port()
-    cmd = [
-        sys.executable, "-m", "golive", "serve", "--host", "127.0.0.1",
-        "--rtmp-port", str(port), "--http-port", str(http_port),
-        "--data-dir", str(tmp / "golive"), "--log-level", "WARNING",
-        "--open-publish",  # the benchmark publishes by stream name, as nginx-rtmp takes it
-        "--no-transcode",  # the source copy alone, as nginx-rtmp packages only that
-    ]  # fmt: skip
-    server = Server("golive", cmd, port, cwd=ROOT)
-    wait_port(http_port)
-    return Target("golive", server, http_port, "/hls/{key}/index.m3u8")
+def start_golive_target(tmp: Path) -> Target:
+    server = start_golive(tmp / "golive", *BENCHMARK_ARGS)
+    return Target("golive", server, "/hls/{key}/index.m3u8")
 
 
-def start_nginx(tmp: Path) -> Target | None:
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    module = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
-    if not Path(nginx).exists() or not module.exists():
+def start_nginx_target(tmp: Path) -> Target | None:
+    if not have_nginx_rtmp():
         return None
     port, http_port = free_port(), free_port()
     prefix = tmp / "nginx-rtmp"
-    for sub in ("hls", "logs", "tmp"):
-        (prefix / sub).mkdir(parents=True, exist_ok=True)
-    # Started as root, nginx runs its worker as an unprivileged user, which must reach the
-    # (0700) temporary directory and write the HLS files.
-    for path in (tmp, prefix):
-        path.chmod(0o755)
-    (prefix / "hls").chmod(0o777)
-    temp_paths = "\n".join(
-        f"    {kind}_temp_path {prefix}/tmp/{kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    conf = prefix / "nginx.conf"
-    conf.write_text(
-        f"""load_module {module};
-daemon off;
-master_process on;
-worker_processes 1;
-error_log {prefix}/logs/error.log warn;
-pid {prefix}/nginx.pid;
-events {{ worker_connections 256; }}
-rtmp {{
-    server {{
-        listen 127.0.0.1:{port};
-        chunk_size 4096;
-        application live {{
-            live on;
-            hls on;
-            hls_path {prefix}/hls;
-            hls_fragment 2s;
-            hls_playlist_length 10s;
-        }}
-    }}
-}}
-http {{
-    access_log off;
-{temp_paths}
-    server {{
+    rtmp = rtmp_block(port, hls_directives(prefix, playlist_length="10s"))
+    server = f"""    server {{
         listen 127.0.0.1:{http_port};
         location /hls {{
             types {{
@@ -289,43 +240,19 @@ http {{
             add_header Access-Control-Allow-Origin *;
         }}
     }}
-}}
 """
-    )
-    server = Server("nginx-rtmp", [nginx, "-p", str(prefix), "-c", str(conf)], port)
-    wait_port(http_port)
-    return Target("nginx-rtmp", server, http_port, "/hls/{key}.m3u8")
+    conf = nginx_conf(prefix, rtmp, http_block(prefix, server))
+    nginx = start_nginx("nginx-rtmp", prefix, conf, rtmp_port=port, http_port=http_port)
+    return Target("nginx-rtmp", nginx, "/hls/{key}.m3u8")
 
 
-class Publisher:
+class Publisher(ProcessGroup):
     """This script with --publish, in its own session, stderr to a log file."""
 
     def __init__(self, url: str, duration: float, audio: bool, log: Path) -> None:
-        self.log = log
         cmd = [sys.executable, str(Path(__file__).resolve()), "--publish", url]
         cmd += ["--duration", str(duration), *([] if audio else ["--no-audio"])]
-        with log.open("wb") as err:
-            self.proc = subprocess.Popen(
-                cmd,
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-                start_new_session=True,
-            )
-
-    def check(self) -> None:
-        if self.proc.poll() is not None:
-            tail = self.log.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"publisher exited with {self.proc.returncode}:\n{tail}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        super().__init__("publisher", cmd, cwd=ROOT, log=log)
 
 
 def wait_playlist(url: str, publisher: Publisher, timeout: float = 30.0) -> None:
@@ -430,9 +357,9 @@ def main() -> None:
     results: dict[str, list[Run]] = {}
     with tempfile.TemporaryDirectory(prefix="golive-latency-") as tmpdir:
         tmp = Path(tmpdir)
-        targets = [start_golive(tmp)]
+        targets = [start_golive_target(tmp)]
         try:
-            nginx = start_nginx(tmp)
+            nginx = start_nginx_target(tmp)
             if nginx is None:
                 print("nginx with libnginx-mod-rtmp is not installed: golive figures only")
             else:
@@ -440,7 +367,7 @@ def main() -> None:
             results = {t.name: [] for t in targets}
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(
-                    executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+                    executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS
                 )
                 for r in range(args.rounds):
                     key = f"latency{r}"

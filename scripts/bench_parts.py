@@ -8,7 +8,7 @@ other streams are ingested at once. The peer is golive itself with no other stre
 the same run: the "ratio" line is p95 with 20 streams / p95 with none.
 
 Setup: `golive serve` on loopback; 20 background publishers (ffmpeg -re -stream_loop -1 -c copy
-of a 10 s 640x360 30 fps 500 kb/s H.264+AAC FLV, made by scripts/make_sample.py) to
+of a 10 s 640x360 30 fps 500 kb/s H.264+AAC FLV, made by tests/harness/samples.py) to
 live/bgN; one measured publisher, ffmpeg -re -c copy -flush_packets 1 of the 30 s 1080p30
 6 Mbps FLV. With -re, ffmpeg sends each frame at its media time after its start, so the frame
 that closes a part (golive cuts a part when the first frame after it arrives) is sent at
@@ -36,7 +36,6 @@ import argparse
 import asyncio
 import math
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -54,11 +53,10 @@ sys.path.insert(0, str(ROOT))
 
 from golive.hls.playlist import MediaPlaylist  # noqa: E402
 from golive.hls.playlist_parser import parse_media  # noqa: E402
-from scripts.bench_ingest import cpu_seconds, free_port, wait_port  # noqa: E402
-from scripts.make_sample import make_sample  # noqa: E402
+from tests.harness.golive import BENCHMARK_ARGS, start_golive  # noqa: E402
+from tests.harness.processes import Server, cpu_seconds, stop_all  # noqa: E402
+from tests.harness.samples import bench_sample, sample  # noqa: E402
 
-SAMPLE = ROOT / "samples" / "bench-1080p30-6m.flv"
-BACKGROUND = ROOT / "samples" / "bench-360p30-500k-10s.flv"
 SKIP_SECONDS = 1.0  # the first second of each measured stream is warm-up
 MAX_PARTS = 2000  # bound on the client's loop (a 30 s stream has about 100 parts)
 TARGET_MS = 50.0
@@ -72,51 +70,13 @@ def machine_ticks() -> tuple[int, int]:
     return total - idle, total
 
 
-class Golive:
-    def __init__(self, tmp: Path) -> None:
-        self.rtmp_port, self.http_port = free_port(), free_port()
-        cmd = [
-            sys.executable, "-m", "golive", "serve", "--host", "127.0.0.1",
-            "--rtmp-port", str(self.rtmp_port), "--http-port", str(self.http_port),
-            "--data-dir", str(tmp / "golive"), "--log-level", "WARNING",
-        "--open-publish",  # the benchmark publishes by stream name, as nginx-rtmp takes it
-        "--no-transcode",  # the source copy alone, as nginx-rtmp packages only that
-        ]  # fmt: skip
-        self.proc = subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            env={**os.environ, "GOLIVE_HLS_LINGER": "10"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        wait_port(self.http_port, self.proc)
-        wait_port(self.rtmp_port, self.proc)
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    def rtmp(self, key: str) -> str:
-        return f"rtmp://127.0.0.1:{self.rtmp_port}/live/{key}"
-
-    def playlist_exists(self, room: str) -> bool:
-        try:
-            url = f"{self.http}/hls/{room}/source/index.m3u8"
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return response.status == 200
-        except urllib.error.HTTPError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
+def playlist_exists(golive: Server, room: str) -> bool:
+    try:
+        url = f"{golive.http}/hls/{room}/source/index.m3u8"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except urllib.error.HTTPError:
+        return False
 
 
 def ffmpeg(args: list[str]) -> subprocess.Popen[bytes]:
@@ -124,32 +84,22 @@ def ffmpeg(args: list[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, start_new_session=True)
 
 
-def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-
-
-def start_background(golive: Golive, count: int, tag: str) -> list[subprocess.Popen[bytes]]:
+def start_background(
+    golive: Server, background: Path, count: int, tag: str
+) -> list[subprocess.Popen[bytes]]:
     """``count`` looping real-time publishers, returned once every one has a playlist."""
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for i in range(count):
-            args = ["-re", "-stream_loop", "-1", "-i", str(BACKGROUND), "-c", "copy"]
-            args += ["-flush_packets", "1", "-f", "flv", golive.rtmp(f"bg{tag}-{i}")]
+            args = ["-re", "-stream_loop", "-1", "-i", str(background), "-c", "copy"]
+            args += ["-flush_packets", "1", "-f", "flv", f"{golive.rtmp}/bg{tag}-{i}"]
             procs.append(ffmpeg(args))
         deadline = time.monotonic() + 30
         waiting = {f"bg{tag}-{i}" for i in range(count)}
         while waiting:
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                 raise RuntimeError(f"background streams did not start: {sorted(waiting)}")
-            waiting = {room for room in waiting if not golive.playlist_exists(room)}
+            waiting = {room for room in waiting if not playlist_exists(golive, room)}
             time.sleep(0.1)
         time.sleep(1.0)  # let them settle into their steady pace
     except BaseException:
@@ -264,7 +214,7 @@ class Measurement:
     worst: list[tuple[str, float, float]]  # (part, its end in s of media, listed ms), worst 3
 
 
-def measure(golive: Golive, streams: int, key: str, bg: list[int]) -> Measurement:
+def measure(golive: Server, sample: Path, streams: int, key: str, bg: list[int]) -> Measurement:
     """One measured real-time stream; ``bg`` are the background publishers' pids."""
     me = [os.getpid()]
     before_cpu = {
@@ -273,8 +223,8 @@ def measure(golive: Golive, streams: int, key: str, bg: list[int]) -> Measuremen
         "client": cpu_seconds(me),
     }
     busy0, total0 = machine_ticks()
-    args = ["-re", "-i", str(SAMPLE), "-c", "copy", "-flush_packets", "1"]
-    args += ["-f", "flv", golive.rtmp(key)]
+    args = ["-re", "-i", str(sample), "-c", "copy", "-flush_packets", "1"]
+    args += ["-f", "flv", f"{golive.rtmp}/{key}"]
     wall0 = start = time.monotonic()
     proc = ffmpeg(args)
     try:
@@ -316,21 +266,6 @@ def summary(values: list[float]) -> str:
     )
 
 
-def ensure_samples() -> None:
-    if not SAMPLE.exists():
-        print(f"making {SAMPLE.name} (30 s, 1920x1080, 30 fps, 6 Mbps H.264 + AAC)...")
-        tmp = SAMPLE.with_suffix(".part.flv")
-        make_sample(
-            tmp, duration=30, size="1920x1080", fps=30, bitrate="6000k", gop=2.0, preset="veryfast"
-        )
-        tmp.rename(SAMPLE)
-    if not BACKGROUND.exists():
-        print(f"making {BACKGROUND.name} (10 s, 640x360, 30 fps, 500 kb/s H.264 + AAC)...")
-        tmp = BACKGROUND.with_suffix(".part.flv")
-        make_sample(tmp, duration=10, size="640x360", fps=30, bitrate="500k", gop=2.0)
-        tmp.rename(BACKGROUND)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description="LL-HLS part availability under load")
     parser.add_argument("--rounds", type=int, default=2)
@@ -338,21 +273,28 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.rounds <= 10 or not 1 <= args.streams <= 200:
         raise SystemExit("--rounds must be 1 to 10 and --streams 1 to 200")
-    ensure_samples()
+    measured = bench_sample()
+    background = sample(duration=10, size="640x360", fps=30, bitrate="500k", gop=2.0, verbose=True)
     print(
-        f"measured: {SAMPLE.name} in real time; background: {args.streams} x "
-        f"{BACKGROUND.name} looped in real time; {args.rounds} rounds, conditions alternating"
+        f"measured: {measured.name} in real time; background: {args.streams} x "
+        f"{background.name} looped in real time; {args.rounds} rounds, conditions alternating"
     )
     results: dict[int, list[Measurement]] = {args.streams: [], 0: []}
     with tempfile.TemporaryDirectory(prefix="golive-bench-") as tmpdir:
-        golive = Golive(Path(tmpdir))
+        env = {"GOLIVE_HLS_LINGER": "10"}
+        golive = start_golive(Path(tmpdir) / "golive", *BENCHMARK_ARGS, env=env)
         try:
             for r in range(args.rounds):
                 order = [args.streams, 0] if r % 2 == 0 else [0, args.streams]
                 for streams in order:
-                    bg = start_background(golive, streams, f"{r}{streams}") if streams else []
+                    bg = (
+                        start_background(golive, background, streams, f"{r}{streams}")
+                        if streams
+                        else []
+                    )
                     try:
-                        m = measure(golive, streams, f"measured{r}-{streams}", [p.pid for p in bg])
+                        pids = [p.pid for p in bg]
+                        m = measure(golive, measured, streams, f"measured{r}-{streams}", pids)
                         if any(p.poll() is not None for p in bg):
                             raise RuntimeError("a background publisher stopped early")
                     finally:

@@ -4,7 +4,7 @@
 Measures how many part and segment requests per second golive answers for one stream, against
 nginx (the peer) serving the very same bytes as static files. golive runs with
 GOLIVE_HLS_LINGER=600 so that an ended stream stays readable; the 30 s 1080p30 6 Mbps
-H.264+AAC FLV (made by scripts/make_sample.py) is published to it as fast as possible with
+H.264+AAC FLV (made by tests/harness/samples.py) is published to it as fast as possible with
 ffmpeg -c copy. The script then reads the media playlist, picks a few parts and segments,
 downloads their bytes into a temporary directory laid out with the same paths and serves that
 directory with nginx (one worker process, sendfile on, access log off, the same Cache-Control
@@ -20,10 +20,8 @@ Target (from the issue): golive serves at least 0.5x nginx's requests per second
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -36,95 +34,24 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from golive.hls.playlist_parser import parse_media  # noqa: E402
-from scripts.bench_ingest import cpu_seconds, free_port, wait_port  # noqa: E402
-from scripts.make_sample import make_sample  # noqa: E402
+from tests.harness.golive import BENCHMARK_ARGS, start_golive  # noqa: E402
+from tests.harness.nginx import http_block, nginx_binary, nginx_conf, start_nginx  # noqa: E402
+from tests.harness.ports import free_port  # noqa: E402
+from tests.harness.processes import Server, cpu_seconds  # noqa: E402
+from tests.harness.samples import bench_sample  # noqa: E402
 
-SAMPLE = ROOT / "samples" / "bench-1080p30-6m.flv"
 ROOM = "bench"
 PARTS = 8  # parts rotated over (from the last complete segments, which keep their parts)
 SEGMENTS = 4  # segments rotated over (from the middle of the stream)
 MEDIA_CACHE = "public, max-age=3600, immutable"  # what golive sends for parts and segments
 
 
-class Server:
-    """A server process in its own session, stopped with its whole process group."""
-
-    def __init__(
-        self, name: str, cmd: list[str], port: int, env: dict[str, str] | None = None
-    ) -> None:
-        self.name = name
-        self.port = port
-        self.proc = subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        wait_port(port, self.proc)
-
-    def pids(self) -> list[int]:
-        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
-        return [self.proc.pid, *(int(p) for p in out.stdout.split())]
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
-
-
-def start_golive(tmp: Path) -> tuple[Server, int]:
-    rtmp_port, http_port = free_port(), free_port()
-    cmd = [
-        sys.executable, "-m", "golive", "serve", "--host", "127.0.0.1",
-        "--rtmp-port", str(rtmp_port), "--http-port", str(http_port),
-        "--data-dir", str(tmp / "golive"), "--log-level", "WARNING",
-        "--open-publish",  # the benchmark publishes by stream name, as nginx-rtmp takes it
-        "--no-transcode",  # the source copy alone, as nginx-rtmp packages only that
-    ]  # fmt: skip
-    env = {**os.environ, "GOLIVE_HLS_LINGER": "600"}
-    server = Server("golive", cmd, http_port, env)
-    wait_port(rtmp_port, server.proc)
-    return server, rtmp_port
-
-
-def start_nginx(tmp: Path, root: Path) -> Server:
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not Path(nginx).exists():
+def start_static_nginx(tmp: Path, root: Path) -> Server:
+    if nginx_binary() is None:
         raise SystemExit("nginx is not installed (apt-get install nginx)")
     port = free_port()
     prefix = tmp / "nginx"
-    for sub in ("logs", "temp"):
-        (prefix / sub).mkdir(parents=True, exist_ok=True)
-    temp_paths = "\n".join(
-        f"    {kind}_temp_path {prefix}/temp/{kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    conf = prefix / "nginx.conf"
-    conf.write_text(
-        f"""daemon off;
-master_process on;
-worker_processes 1;
-error_log {prefix}/logs/error.log warn;
-pid {prefix}/nginx.pid;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 1000000;
-{temp_paths}
-    types {{ video/mp4 m4s mp4; application/vnd.apple.mpegurl m3u8; }}
+    server = f"""    types {{ video/mp4 m4s mp4; application/vnd.apple.mpegurl m3u8; }}
     server {{
         listen 127.0.0.1:{port};
         root {root};
@@ -134,10 +61,10 @@ http {{
             add_header Access-Control-Expose-Headers "Age, Date";
         }}
     }}
-}}
 """
-    )
-    return Server("nginx", [nginx, "-p", str(prefix), "-c", str(conf)], port)
+    head = ["sendfile on", "tcp_nopush on", "keepalive_requests 1000000"]
+    conf = nginx_conf(prefix, http_block(prefix, server, head), worker_connections=1024)
+    return start_nginx("nginx", prefix, conf, http_port=port)
 
 
 def fetch(url: str) -> bytes:
@@ -145,9 +72,9 @@ def fetch(url: str) -> bytes:
         return bytes(response.read())
 
 
-def publish(rtmp_port: int) -> None:
-    cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", str(SAMPLE)]
-    cmd += ["-c", "copy", "-f", "flv", f"rtmp://127.0.0.1:{rtmp_port}/live/{ROOM}"]
+def publish(golive: Server, sample: Path) -> None:
+    cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", str(sample)]
+    cmd += ["-c", "copy", "-f", "flv", f"{golive.rtmp}/{ROOM}"]
     if subprocess.run(cmd, timeout=120).returncode != 0:
         raise RuntimeError("publishing to golive failed")
 
@@ -157,7 +84,7 @@ def pick_urls(golive: Server) -> tuple[list[str], list[str]]:
     base = f"/hls/{ROOM}/source/"
     deadline = time.monotonic() + 15
     while True:
-        pl = parse_media(fetch(golive.base + base + "index.m3u8").decode())
+        pl = parse_media(fetch(golive.http + base + "index.m3u8").decode())
         if pl.ended:
             break
         if time.monotonic() > deadline:
@@ -177,7 +104,7 @@ def mirror(golive: Server, paths: list[str], root: Path) -> dict[str, int]:
     """Download the files into ``root`` under the same paths; return their sizes."""
     sizes = {}
     for path in paths:
-        data = fetch(golive.base + path)
+        data = fetch(golive.http + path)
         target = root / path.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
@@ -206,7 +133,7 @@ end
 
 def run_wrk(server: Server, script: Path, duration: float, connections: int) -> tuple[float, float]:
     """Requests per second, and the server's CPU use meanwhile (1.0 is one core busy)."""
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "-s", str(script), server.base]
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "-s", str(script), server.http]
     pids = server.pids()
     cpu_before, wall_before = cpu_seconds(pids), time.monotonic()
     out = subprocess.run(
@@ -222,23 +149,6 @@ def run_wrk(server: Server, script: Path, duration: float, connections: int) -> 
     return float(match.group(1)), cpu
 
 
-def ensure_sample() -> None:
-    if SAMPLE.exists():
-        return
-    print(f"making {SAMPLE.name} (30 s, 1920x1080, 30 fps, 6 Mbps H.264 + AAC)...")
-    tmp_sample = SAMPLE.with_suffix(".part.flv")
-    make_sample(
-        tmp_sample,
-        duration=30,
-        size="1920x1080",
-        fps=30,
-        bitrate="6000k",
-        gop=2.0,
-        preset="veryfast",
-    )
-    tmp_sample.rename(SAMPLE)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description="golive vs nginx: parts and segments served")
     parser.add_argument("--rounds", type=int, default=3)
@@ -249,23 +159,25 @@ def main() -> None:
         raise SystemExit("--rounds must be 1 to 20 and --duration 1 to 60")
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
-    ensure_sample()
+    sample = bench_sample()
     results: dict[tuple[str, str], list[float]] = {}
     cpu: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="golive-bench-") as tmpdir:
         tmp = Path(tmpdir)
         servers: list[Server] = []
         try:
-            golive, rtmp_port = start_golive(tmp)
+            # An ended stream stays readable for the whole run.
+            env = {"GOLIVE_HLS_LINGER": "600"}
+            golive = start_golive(tmp / "golive", *BENCHMARK_ARGS, env=env)
             servers.append(golive)
-            publish(rtmp_port)
+            publish(golive, sample)
             parts, segments = pick_urls(golive)
             www = tmp / "www"
             sizes = mirror(golive, parts + segments, www)
-            nginx = start_nginx(tmp, www)
+            nginx = start_static_nginx(tmp, www)
             servers.append(nginx)
             for path in parts + segments:  # the same bytes from both
-                if fetch(nginx.base + path) != fetch(golive.base + path):
+                if fetch(nginx.http + path) != fetch(golive.http + path):
                     raise RuntimeError(f"nginx and golive differ on {path}")
             kinds = {
                 "parts": (wrk_script(tmp, "parts", parts), parts),

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Transcoding benchmarks: golive's ladder against the ffmpeg tool, and thread against process.
 
-Default (CPU and speed): the 30 s 1080p30 6 Mbps H.264 sample (made by scripts/make_sample.py,
+Default (CPU and speed): the 30 s 1080p30 6 Mbps H.264 sample (made by tests/harness/samples.py,
 as for bench_ingest.py) is transcoded to the default ladder (720p 3000k, 480p 1500k, 360p 800k)
 as fast as possible, by golive's transcoder (golive.transcode.pipeline.Pipeline in a child
 process, fed the FLV's samples as ingest would hand them over) and by the ffmpeg tool with the
@@ -37,19 +37,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.make_sample import make_sample  # noqa: E402
+from tests.harness.samples import BENCH_SAMPLE  # noqa: E402
 
-SAMPLE = ROOT / "samples" / "bench-1080p30-6m.flv"
+SAMPLE = BENCH_SAMPLE.path
 MEDIA_SECONDS = 30.0
-
-
-def ensure_sample() -> None:
-    if SAMPLE.exists():
-        return
-    print(f"making {SAMPLE.name} (30 s, 1920x1080, 30 fps, 6 Mbps H.264 + AAC)...")
-    tmp = SAMPLE.with_suffix(".part.flv")
-    make_sample(tmp, duration=30, size="1920x1080", fps=30, bitrate="6000k", gop=2.0)
-    tmp.rename(SAMPLE)
 
 
 # --- CPU and speed against the ffmpeg tool ------------------------------------------------
@@ -342,7 +333,7 @@ def main() -> None:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--live-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    ensure_sample()
+    BENCH_SAMPLE.make(verbose=True)
     if args.child:
         golive_child()
     elif args.live_child:

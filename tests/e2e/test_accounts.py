@@ -6,64 +6,25 @@ multi-node shape: two `golive serve` processes sharing one Redis see each other'
 from __future__ import annotations
 
 import asyncio
-import time
-import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from tests.conftest import Served, golive_serve, sample
-from tests.e2e.test_hls import start_publisher, stream_sample, wait_playlist
+from tests.harness.api import rooms, sign_up
+from tests.harness.golive import golive_serve
+from tests.harness.hls import until, wait_playlist
+from tests.harness.processes import Server, stop
+from tests.harness.publishers import start_publisher
+from tests.harness.samples import sample, stream_sample
 
 pytestmark = pytest.mark.e2e
 
 REDIS = "redis://127.0.0.1:6379"
 
 
-async def sign_up(http: aiohttp.ClientSession, base: str, username: str) -> dict[str, Any]:
-    """Sign up and log in; return the login answer (token) with the stream key added."""
-    password = f"pw-{uuid.uuid4().hex}"
-    body = {"username": username, "email": f"{username}@example.org", "password": password}
-    async with http.post(f"{base}/api/users", json=body) as resp:
-        assert resp.status == 201, await resp.text()
-    async with http.post(
-        f"{base}/api/sessions", json={"username": username, "password": password}
-    ) as resp:
-        assert resp.status == 201, await resp.text()
-        login: dict[str, Any] = await resp.json()
-    auth = {"Authorization": f"Bearer {login['token']}"}
-    async with http.get(f"{base}/api/me/stream-key", headers=auth) as resp:
-        assert resp.status == 200
-        login.update(await resp.json())
-    login["password"] = password
-    return login
-
-
-async def rooms(http: aiohttp.ClientSession, base: str) -> dict[str, dict[str, Any]]:
-    async with http.get(f"{base}/api/rooms") as resp:
-        assert resp.status == 200
-        return {r["name"]: r for r in (await resp.json())["rooms"]}
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        await asyncio.sleep(0.1)
-
-
-async def stop(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        proc.terminate()
-    await proc.wait()
-
-
-def assert_secret_not_logged(srv: Served, *secrets: str) -> None:
+def assert_secret_not_logged(srv: Server, *secrets: str) -> None:
     text = srv.log.read_text()
     for secret in secrets:
         assert secret not in text
@@ -173,9 +134,7 @@ async def test_two_nodes_sharing_redis_see_each_others_rooms(
     ):
         login = await sign_up(http, a.http, "alice")
         # Long enough that only the key change below, not the file's end, stops it.
-        long_sample = sample(
-            "h264-aac-20s-gop1.flv", duration=20.0, size="640x360", fps=30, bitrate="800k"
-        )
+        long_sample = sample(duration=20.0, size="640x360", fps=30, bitrate="800k")
         publisher = await start_publisher(long_sample, f"{a.rtmp}/{login['stream_key']}")
         try:
 

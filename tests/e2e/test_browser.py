@@ -8,23 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Served, sample
+from tests.harness.browser import BROWSER_ARGS, CHROMIUM, HLS_JS
+from tests.harness.paths import ROOT
+from tests.harness.processes import Server
+from tests.harness.samples import sample
 
 pytestmark = pytest.mark.e2e
-
-HLS_JS = ROOT / "web" / "node_modules" / "hls.js" / "dist" / "hls.min.js"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Headless Debian Chromium as root, with nothing reaching out to the closed network.
-BROWSER_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]  # fmt: skip
 
 PAGE = """<!doctype html>
 <html><body>
@@ -52,12 +45,12 @@ PAGE = """<!doctype html>
 """
 
 
-async def test_hlsjs_plays_live_with_low_latency(served: Served, tmp_path: Path) -> None:
+async def test_hlsjs_plays_live_with_low_latency(served: Server, tmp_path: Path) -> None:
     if not HLS_JS.exists():
         pytest.fail("web/node_modules is missing; scripts/test.sh runs npm ci in web/")
     from playwright.async_api import Route, async_playwright
 
-    path = sample("h264-aac-20s-gop1.flv", duration=20.0, size="640x360", fps=30, bitrate="800k")
+    path = sample(duration=20.0, size="640x360", fps=30, bitrate="800k")
     publisher = await asyncio.create_subprocess_exec(
         "ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-i", str(path),
         "-c", "copy", "-f", "flv", f"{served.rtmp}/browser",

@@ -14,31 +14,13 @@ import av
 import pytest
 
 from golive.hls import playlist_parser
-from tests.conftest import Served, require, sample
+from tests.harness.hls import wait_playlist
+from tests.harness.paths import require
+from tests.harness.processes import Server
+from tests.harness.publishers import start_publisher
+from tests.harness.samples import stream_sample
 
 pytestmark = pytest.mark.e2e
-
-
-def stream_sample() -> Path:
-    return sample("h264-aac-8s-gop1.flv", duration=8.0, size="320x240", fps=30, bitrate="400k")
-
-
-async def start_publisher(path: Path, url: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        require("ffmpeg"), "-hide_banner", "-loglevel", "error", "-re", "-i", str(path),
-        "-c", "copy", "-f", "flv", url,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-
-
-async def wait_playlist(http: aiohttp.ClientSession, url: str, timeout: float = 15) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        async with http.get(url) as resp:
-            if resp.status == 200:
-                return await resp.text()
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{url} never appeared")
 
 
 def source_counts(path: Path) -> tuple[int, int]:
@@ -54,7 +36,7 @@ def source_counts(path: Path) -> tuple[int, int]:
 
 
 async def test_live_hls_read_back_by_ffmpeg_and_pyav(
-    served: Served, http: aiohttp.ClientSession
+    served: Server, http: aiohttp.ClientSession
 ) -> None:
     path = stream_sample()
     publisher = await start_publisher(path, f"{served.rtmp}/demo")
@@ -150,7 +132,7 @@ async def test_live_hls_read_back_by_ffmpeg_and_pyav(
 
 
 async def test_unknown_room_and_bad_names_are_404(
-    served: Served, http: aiohttp.ClientSession
+    served: Server, http: aiohttp.ClientSession
 ) -> None:
     for url in ("/hls/nobody/index.m3u8", "/hls/nobody/source/seg-1.m4s"):
         async with http.get(served.http + url) as r:

@@ -14,7 +14,9 @@ import pytest
 from golive.hub import Gap
 from golive.media import Codec, Kind, Sample, TrackConfig
 from golive.rtmp.server import PublishGrant, PublishRefusedError
-from tests.conftest import GoliveFactory, Received, require, sample
+from tests.harness.ingest import GoliveFactory, Received
+from tests.harness.paths import require
+from tests.harness.samples import sample
 
 pytestmark = pytest.mark.e2e
 
@@ -119,7 +121,7 @@ async def test_ffmpeg_cli_publish_every_frame_arrives(
 
 
 async def pyav_publish(path: Path, url: str) -> None:
-    code, out = await run(sys.executable, "-m", "tests.pyav_publisher", str(path), url)
+    code, out = await run(sys.executable, "-m", "tests.harness.publishers", str(path), url)
     assert code == 0, out
 
 
@@ -134,7 +136,7 @@ async def test_pyav_publish_every_frame_arrives(
 
 
 async def test_pyav_hevc_over_enhanced_rtmp(golive_rtmp: GoliveFactory) -> None:
-    path = sample("hevc-aac-2s.mp4", duration=2.0, size="320x240", vcodec="libx265", bitrate="300k")
+    path = sample(container="mp4", duration=2.0, size="320x240", vcodec="libx265", bitrate="300k")
     golive = await golive_rtmp()
     await pyav_publish(path, f"{golive.url}/hevc")
     [rec] = await golive.wait_streams(1)
@@ -154,7 +156,7 @@ async def test_pyav_hevc_over_enhanced_rtmp(golive_rtmp: GoliveFactory) -> None:
 
 
 async def test_pyav_opus_over_enhanced_rtmp(golive_rtmp: GoliveFactory) -> None:
-    path = sample("h264-opus-2s.mkv", duration=2.0, size="320x240", acodec="libopus")
+    path = sample(container="mkv", duration=2.0, size="320x240", acodec="libopus")
     golive = await golive_rtmp()
     await pyav_publish(path, f"{golive.url}/opus")
     [rec] = await golive.wait_streams(1)

@@ -8,7 +8,6 @@ stream key in the query, as the README tells such a deployment to.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,50 +15,39 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import free_port, golive_serve, require
-from tests.e2e.test_accounts import rooms, sign_up, stop, until
-from tests.e2e.test_hls import start_publisher, stream_sample
+from tests.harness.api import rooms, sign_up
+from tests.harness.golive import golive_serve
+from tests.harness.hls import until
+from tests.harness.nginx import (
+    callback_directives,
+    have_nginx_rtmp,
+    nginx_conf,
+    prepare,
+    rtmp_block,
+)
+from tests.harness.ports import free_port
+from tests.harness.processes import stop
+from tests.harness.publishers import start_publisher
+from tests.harness.samples import stream_sample
 
 pytestmark = pytest.mark.e2e
-
-MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 
 
 @pytest.fixture
 def nginx_rtmp(tmp_path: Path) -> Iterator[tuple[int, Path, list[str]]]:
     """A free port, a prefix folder and the command that runs nginx-rtmp there in the
     foreground (the test writes the config once it knows golive's address)."""
-    if not MODULE.exists():
-        pytest.fail("libnginx-mod-rtmp is not installed; scripts/test.sh installs it")
-    nginx = shutil.which("nginx") or require("/usr/sbin/nginx")
+    if not have_nginx_rtmp():
+        pytest.fail("nginx or libnginx-mod-rtmp is not installed; scripts/test.sh installs them")
     port = free_port()
     prefix = tmp_path / "nginx"
-    (prefix / "logs").mkdir(parents=True)
-    yield port, prefix, [nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf")]
+    yield port, prefix, prepare(prefix)
 
 
 def write_conf(prefix: Path, port: int, golive_http: str) -> None:
-    (prefix / "nginx.conf").write_text(
-        f"""load_module {MODULE};
-daemon off;
-master_process off;
-error_log {prefix}/logs/error.log info;
-pid {prefix}/nginx.pid;
-events {{ worker_connections 64; }}
-rtmp {{
-    server {{
-        listen 127.0.0.1:{port};
-        application live {{
-            live on;
-            on_publish {golive_http}/rooms/create;
-            on_update {golive_http}/rooms/update;
-            on_publish_done {golive_http}/rooms/delete;
-            notify_update_timeout 1s;
-        }}
-    }}
-}}
-"""
-    )
+    rtmp = rtmp_block(port, callback_directives(golive_http))
+    conf = nginx_conf(prefix, rtmp, master_process=False, log_level="info", worker_connections=64)
+    (prefix / "nginx.conf").write_text(conf)
 
 
 async def test_nginx_rtmp_in_front_opens_and_ends_golive_rooms(

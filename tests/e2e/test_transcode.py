@@ -26,8 +26,9 @@ from golive.hls.settings import HlsSettings
 from golive.hub import StreamHub
 from golive.rtmp.server import RtmpServer, open_authorizer
 from golive.transcode.ladder import Ladder, RenditionSpec
-from tests.conftest import require, sample
-from tests.e2e.test_browser import BROWSER_ARGS, CHROMIUM, HLS_JS
+from tests.harness.browser import BROWSER_ARGS, CHROMIUM, HLS_JS
+from tests.harness.paths import require
+from tests.harness.samples import sample
 
 pytestmark = pytest.mark.e2e
 
@@ -121,7 +122,7 @@ async def test_hlsjs_switches_levels_without_a_stall_and_every_variant_reads_bac
         pytest.fail("web/node_modules is missing; scripts/test.sh runs npm ci in web/")
     from playwright.async_api import Route, async_playwright
 
-    path = sample("h264-aac-20s-gop1.flv", duration=20.0, size="640x360", fps=30, bitrate="800k")
+    path = sample(duration=20.0, size="640x360", fps=30, bitrate="800k")
     async with ladder_server(LADDER) as srv:
         publisher = await asyncio.create_subprocess_exec(
             require("ffmpeg"), "-hide_banner", "-loglevel", "error", "-re", "-i", str(path),

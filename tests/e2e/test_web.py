@@ -17,10 +17,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import ROOT, golive_serve, require, sample
-from tests.e2e.test_accounts import rooms, stop, until
-from tests.e2e.test_browser import BROWSER_ARGS, CHROMIUM
-from tests.e2e.test_hls import start_publisher, stream_sample
+from tests.harness.api import rooms
+from tests.harness.browser import BROWSER_ARGS, CHROMIUM
+from tests.harness.golive import golive_serve
+from tests.harness.hls import until
+from tests.harness.paths import ROOT, require
+from tests.harness.processes import stop
+from tests.harness.publishers import start_publisher
+from tests.harness.samples import sample, stream_sample
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +38,7 @@ SECONDS = re.compile(r"^\d+\.\d s$")
 def looped_sample() -> Path:
     """A 640x360 stream with a keyframe every second, published in a loop for as long as the
     test needs (the same file as the hls.js test, so it is made once)."""
-    return sample("h264-aac-20s-gop1.flv", duration=20.0, size="640x360", fps=30, bitrate="800k")
+    return sample(duration=20.0, size="640x360", fps=30, bitrate="800k")
 
 
 async def start_looping_publisher(path: Path, url: str) -> asyncio.subprocess.Process:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.harness.paths import ROOT
+from tests.harness.ports import free_port
 
 pytestmark = pytest.mark.e2e
 

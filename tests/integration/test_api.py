@@ -8,7 +8,6 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +15,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from golive.adapters.argon2 import Argon2Hasher
-from golive.adapters.memory import MemoryRooms
-from golive.adapters.sqlite import open_sqlite
 from golive.api.nginx_callbacks import NGINX_NODE
-from golive.api.routes import setup_api
 from golive.domain import UnknownStreamKey, User
 from golive.hub import StreamHub
 from golive.services import Accounts, LiveRooms, LoginThrottle
+from tests.harness.api import PASSWORD, RTMP_PORT, SESSION_TTL, open_api
 
-PASSWORD = "correct horse battery staple"
-RTMP_PORT = 1936
-SESSION_TTL = timedelta(days=7)
 # nginx-rtmp's notify module sends these beside the publish URL's query arguments.
 NGINX_FIELDS = {
     "call": "publish", "app": "live", "addr": "203.0.113.7", "clientid": "9",
@@ -69,22 +62,6 @@ class Api:
 
 
 ApiFactory = Callable[..., Awaitable[Api]]
-
-
-async def open_api(
-    tmp_path: Path, throttle: LoginThrottle | None = None, room_ttl: float = 30.0
-) -> tuple[web.Application, Accounts, LiveRooms, StreamHub, Callable[[], Awaitable[None]]]:
-    """The application as bootstrap wires it, on a SQLite file under ``tmp_path``."""
-    store = await open_sqlite(tmp_path / "golive.db")
-    # The lowest argon2 cost: these tests are about HTTP, not about hashing strength.
-    hasher = Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1)
-    accounts = Accounts(store.users, store.sessions, hasher, session_ttl=SESSION_TTL,
-                        throttle=throttle)  # fmt: skip
-    rooms = LiveRooms(store.users, MemoryRooms(), node="test-node", ttl=room_ttl)
-    hub = StreamHub()
-    app = web.Application()
-    setup_api(app, hub, accounts, rooms, rtmp_port=RTMP_PORT)
-    return app, accounts, rooms, hub, store.close
 
 
 @pytest.fixture

@@ -19,8 +19,15 @@ import pytest
 from golive.formats.fmp4 import FragmentSample, TrackRun, TrackSpec, fragment, init_segment
 from golive.hls.playlist import MediaPlaylist, Part, RenditionReport, Segment, render_media
 from golive.media import Codec, TrackConfig
-from tests.conftest import require
-from tests.pyav_encoders import AV1_ENCODER, X265, Encoded, av1_options, encode_audio, encode_video
+from tests.harness.encoders import (
+    AV1_ENCODER,
+    X265,
+    Encoded,
+    av1_options,
+    encode_audio,
+    encode_video,
+)
+from tests.harness.paths import require
 
 # --- Real streams, read back by FFmpeg ----------------------------------------------------
 

@@ -32,7 +32,7 @@ from golive.api.openapi import OPENAPI
 from golive.api.routes import setup_api
 from golive.hub import StreamHub
 from golive.services import Accounts, LiveRooms, LoginThrottle
-from tests.integration.test_api import PASSWORD, open_api
+from tests.harness.api import PASSWORD, open_api
 
 # Routes outside these belong to others (HLS, the web pages) and to their own documents.
 DOCUMENTED_PREFIXES = ("/api/", "/rooms/")

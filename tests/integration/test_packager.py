@@ -8,7 +8,7 @@ from golive.hls import playlist_parser
 from golive.hls.packager import Packager
 from golive.hls.settings import HlsSettings
 from golive.hub import StreamHub
-from tests.unit.test_segmenter import av_stream
+from tests.harness.streams import av_stream
 
 
 async def feed(hub: StreamHub, room: str, seconds: float) -> None:

@@ -12,8 +12,8 @@ import pytest
 
 from golive.media import Codec
 from golive.rtmp.server import PublishGrant, RtmpLimits
-from tests.conftest import GoliveFactory
-from tests.rtmp_client import TestPublisher
+from tests.harness.ingest import GoliveFactory
+from tests.harness.rtmp_client import TestPublisher
 
 _SPS = bytes.fromhex("6764001facd9405005bb0110000003001000000303c0f1831960")
 _PPS = bytes.fromhex("68ebe3cb22c0")

@@ -26,7 +26,7 @@ from golive.media import Codec, Kind, Sample, TrackConfig
 from golive.transcode.events import Dropped, Encoded, EncoderParams, Start
 from golive.transcode.ladder import Ladder, RenditionSpec, plan
 from golive.transcode.pipeline import Pipeline
-from tests.conftest import sample
+from tests.harness.samples import sample
 
 TEST_LADDER = (
     RenditionSpec("360p", 360, 800_000),  # the source's own height: never made
@@ -36,7 +36,7 @@ TEST_LADDER = (
 
 
 def source_file() -> Path:
-    return sample("h264-aac-20s-gop1.flv", duration=20.0, size="640x360", fps=30, bitrate="800k")
+    return sample(duration=20.0, size="640x360", fps=30, bitrate="800k")
 
 
 def file_items(path: Path, seconds: float) -> Iterator[TrackConfig | Sample]:
@@ -341,7 +341,7 @@ async def test_a_new_picture_size_mid_stream_replans_the_ladder() -> None:
     hub = StreamHub()
     packager = Packager(hub, HlsSettings(), ladder=Ladder(TEST_LADDER[1:]))
     stream = hub.open("m")
-    small = sample("h264-aac-4s.flv", duration=4.0, size="320x240", fps=30, bitrate="400k")
+    small = sample(duration=4.0, size="320x240", fps=30, bitrate="400k")
     started = time.monotonic()
     shift = 0
     for path, seconds in ((source_file(), 3.0), (small, 3.0)):

@@ -25,8 +25,8 @@ from golive.hub import StreamHub
 from golive.media import Codec, Sample, TrackConfig
 from golive.previews import PreviewError, Previews, keyframe_to_jpeg
 from golive.viewers import Audience
-from tests.conftest import sample
-from tests.e2e.test_hls import start_publisher, stream_sample
+from tests.harness.publishers import start_publisher
+from tests.harness.samples import sample, stream_sample
 
 Client = TestClient[web.Request, web.Application]
 INDEX = "<!doctype html><title>golive test page</title><div id=app></div>"
@@ -320,8 +320,8 @@ async def test_viewers_bitrate_and_preview_of_a_published_stream(client: Client)
 
 
 def test_keyframes_of_h264_and_h265_become_jpegs_no_wider_than_asked() -> None:
-    h264 = sample("h264-aac-20s-gop1.flv", duration=20.0, size="640x360", fps=30, bitrate="800k")
-    hevc = sample("hevc-aac-2s.mp4", duration=2.0, size="320x240", vcodec="libx265", bitrate="300k")
+    h264 = sample(duration=20.0, size="640x360", fps=30, bitrate="800k")
+    hevc = sample(container="mp4", duration=2.0, size="320x240", vcodec="libx265", bitrate="300k")
     config, [keyframe, *_] = demuxed_keyframes(h264)
     assert jpeg_size(keyframe_to_jpeg(config, keyframe)) == (640, 360)
     assert jpeg_size(keyframe_to_jpeg(config, keyframe, max_width=320)) == (320, 180)
@@ -334,7 +334,7 @@ def test_keyframes_of_h264_and_h265_become_jpegs_no_wider_than_asked() -> None:
 
 
 async def test_previews_follow_a_stream_only_while_asked_and_decode_at_most_per_interval() -> None:
-    h264 = sample("h264-aac-20s-gop1.flv", duration=20.0, size="640x360", fps=30, bitrate="800k")
+    h264 = sample(duration=20.0, size="640x360", fps=30, bitrate="800k")
     config, (first, second, third) = demuxed_keyframes(h264, 3)
     now = [0.0]
     hub = StreamHub()

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from golive.codecs import CodecError, describe
 from golive.media import Codec, TrackConfig
-from tests.pyav_encoders import X264_HIGH, encode_video
-from tests.unit.media_fixtures import av1c_header, avcc, hvcc, sps_baseline_320x240
+from tests.harness.encoders import X264_HIGH, encode_video
+from tests.harness.records import av1c_header, avcc, hvcc, sps_baseline_320x240
 
 # --- Fuzzing: arbitrary bytes give a TrackInfo or a CodecError, nothing else ---------------
 

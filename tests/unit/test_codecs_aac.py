@@ -7,8 +7,8 @@ import pytest
 
 from golive.codecs import TrackInfo, describe
 from golive.media import Codec, TrackConfig
-from tests.pyav_encoders import encode_audio
-from tests.unit.media_fixtures import BitWriter, assert_refused
+from tests.harness.encoders import encode_audio
+from tests.harness.records import BitWriter, assert_refused
 
 # --- A real record from FFmpeg's AAC encoder ----------------------------------------------
 

@@ -7,8 +7,8 @@ import pytest
 
 from golive.codecs import TrackInfo, describe
 from golive.media import Codec, TrackConfig
-from tests.pyav_encoders import AV1_ENCODER, av1_options, encode_video, needs_av1
-from tests.unit.media_fixtures import BitWriter, assert_refused, av1c_header
+from tests.harness.encoders import AV1_ENCODER, av1_options, encode_video, needs_av1
+from tests.harness.records import BitWriter, assert_refused, av1c_header
 
 # --- A real record from an AV1 encoder ----------------------------------------------------
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from golive.codecs import CodecError, TrackInfo, describe
 from golive.media import Codec, TrackConfig
-from tests.pyav_encoders import X264_HIGH, encode_video
-from tests.unit.media_fixtures import BitWriter, assert_refused, avcc, escape, sps_baseline_320x240
+from tests.harness.encoders import X264_HIGH, encode_video
+from tests.harness.records import BitWriter, assert_refused, avcc, escape, sps_baseline_320x240
 
 # --- A real record from libx264 -----------------------------------------------------------
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from golive.codecs import CodecError
 from golive.codecs.bits import BitReader, unescape_rbsp
-from tests.unit.media_fixtures import BitWriter, escape
+from tests.harness.records import BitWriter, escape
 
 
 def bits(text: str) -> BitReader:

@@ -7,8 +7,8 @@ import pytest
 
 from golive.codecs import TrackInfo, describe
 from golive.media import Codec, TrackConfig
-from tests.pyav_encoders import X265, encode_video
-from tests.unit.media_fixtures import BitWriter, assert_refused, escape, hvcc
+from tests.harness.encoders import X265, encode_video
+from tests.harness.records import BitWriter, assert_refused, escape, hvcc
 
 # --- A real record from libx265 -----------------------------------------------------------
 

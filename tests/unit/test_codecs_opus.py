@@ -8,8 +8,8 @@ import pytest
 from golive.codecs import TrackInfo, describe
 from golive.codecs.opus import parse_opus_head
 from golive.media import Codec, TrackConfig
-from tests.pyav_encoders import encode_audio
-from tests.unit.media_fixtures import OPUS_5_1, OPUS_STEREO, assert_refused
+from tests.harness.encoders import encode_audio
+from tests.harness.records import OPUS_5_1, OPUS_STEREO, assert_refused
 
 # --- A real record from libopus -----------------------------------------------------------
 

@@ -8,8 +8,8 @@ import pytest
 from golive.codecs import TrackInfo, describe
 from golive.codecs.vp9 import vpcc_box_payload
 from golive.media import Codec, TrackConfig
-from tests.pyav_encoders import encode_video
-from tests.unit.media_fixtures import VPCC_BODY, assert_refused
+from tests.harness.encoders import encode_video
+from tests.harness.records import VPCC_BODY, assert_refused
 
 # --- A real record from libvpx-vp9 --------------------------------------------------------
 

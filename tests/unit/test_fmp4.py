@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from golive.codecs import CodecError
 from golive.formats.fmp4 import FragmentSample, TrackRun, TrackSpec, fragment, init_segment
 from golive.media import Codec, TrackConfig
-from tests.unit.media_fixtures import OPUS_5_1, OPUS_STEREO, VPCC_BODY, avcc, sps_baseline_320x240
+from tests.harness.records import OPUS_5_1, OPUS_STEREO, VPCC_BODY, avcc, sps_baseline_320x240
 
 # --- A box walker -------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from golive.transcode.ladder import (
 )
 from golive.transcode.session import BACKLOG_SECONDS_PER_LAG, LadderSession
 from golive.transcode.workers import lower_priority
-from tests.unit.test_segmenter import AVC
+from tests.harness.streams import AVC
 
 # --- configuration ----------------------------------------------------------------------
 

@@ -25,8 +25,8 @@ from golive.hls.playlist import (
     render_multivariant,
 )
 from golive.hls.playlist_parser import PlaylistError
-from tests.unit import playlist_texts as texts
-from tests.unit.playlist_texts import playlist, segment, version_of
+from tests.harness import playlist_texts as texts
+from tests.harness.playlist_texts import playlist, segment, version_of
 
 # ---------------------------------------------------------------------------------------
 # Exact texts, written by hand (tests/unit/playlist_texts.py).

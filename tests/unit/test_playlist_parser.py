@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from golive.hls import playlist
 from golive.hls.playlist_parser import PlaylistError, parse_media, parse_multivariant
-from tests.unit import playlist_texts as texts
-from tests.unit.playlist_texts import version_of
+from tests.harness import playlist_texts as texts
+from tests.harness.playlist_texts import version_of
 
 # ---------------------------------------------------------------------------------------
 # The exact texts golive renders (tests/unit/playlist_texts.py) read back.

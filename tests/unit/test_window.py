@@ -10,7 +10,7 @@ from golive.hls import playlist, playlist_parser
 from golive.hls.segmenter import Segmenter
 from golive.hls.window import LiveWindow, WaitTooFarError
 from golive.media import Codec, TrackConfig
-from tests.unit.test_segmenter import AVC, av_stream
+from tests.harness.streams import AVC, av_stream
 
 
 def publish(r: LiveWindow, seconds: float, start: int = 0, avc: TrackConfig = AVC) -> None:

@@ -1,22 +1,28 @@
-#!/usr/bin/env python3
-"""Generate a test stream file (FLV by default) with PyAV: a moving test card and a tone.
+"""Test streams generated with PyAV (a moving test card and a tone), cached by their
+parameters, for the tests and the benchmarks alike; or one file made on the command line:
 
-    python scripts/make_sample.py samples/bench-1080p30.flv --duration 30 --size 1920x1080 \
-        --fps 30 --bitrate 6000k
+    python -m tests.harness.samples out.flv --duration 30 --size 1920x1080 --fps 30 \
+        --bitrate 6000k
 
-Samples are generated, not committed (except tiny ones): they are deterministic for the same
-arguments and PyAV version, and any size can be made when a test or benchmark needs it.
+Samples are generated, not committed: they are deterministic for the same parameters and PyAV
+version, and any size can be made when a test or benchmark needs it. The cached file's name
+spells every parameter, so two callers asking for different streams never share a file.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import av
+
+from tests.harness.paths import ROOT
+
+SAMPLES = ROOT / "tests" / ".samples"
 
 
 def _bitrate(text: str) -> int:
@@ -94,6 +100,67 @@ def make_sample(
                 out.mux(packet)
     out.close()
     return path
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """A generated stream, by its parameters; ``container`` is the file's extension (flv, mp4,
+    mkv), and a codec None leaves its track out."""
+
+    duration: float = 5.0
+    size: str = "320x240"
+    fps: int = 30
+    bitrate: str = "500k"
+    gop: float = 1.0
+    vcodec: str | None = "libx264"
+    acodec: str | None = "aac"
+    bframes: int = 2
+    preset: str = "veryfast"
+    container: str = "flv"
+
+    @property
+    def path(self) -> Path:
+        """Where it is cached, under a name that spells every parameter."""
+        name = (
+            f"{self.vcodec or 'novideo'}-{self.acodec or 'noaudio'}-{self.size}-{self.fps}fps"
+            f"-{self.bitrate}-gop{self.gop:g}-bf{self.bframes}-{self.preset}"
+            f"-{self.duration:g}s.{self.container}"
+        )
+        return SAMPLES / name
+
+    def make(self, verbose: bool = False) -> Path:
+        """The cached file, made first if it is not there; ``verbose`` says when it is made."""
+        path = self.path
+        if not path.exists():
+            if verbose:
+                print(f"making {path.name}...")
+            tmp = path.with_suffix(".part" + path.suffix)
+            make_sample(
+                tmp, duration=self.duration, size=self.size, fps=self.fps,
+                bitrate=self.bitrate, gop=self.gop, vcodec=self.vcodec, acodec=self.acodec,
+                bframes=self.bframes, preset=self.preset,
+            )  # fmt: skip
+            tmp.rename(path)
+        return path
+
+
+# The benchmarks' stream: 30 s of 1080p30 6 Mbps H.264 and AAC, a keyframe every 2 s.
+BENCH_SAMPLE = SampleSpec(duration=30, size="1920x1080", fps=30, bitrate="6000k", gop=2.0)
+
+
+def sample(verbose: bool = False, **params: Any) -> Path:
+    """The sample with these parameters (those of `SampleSpec`), made once and cached under
+    tests/.samples."""
+    return SampleSpec(**params).make(verbose)
+
+
+def stream_sample() -> Path:
+    """8 s of 320x240 H.264 and AAC with a keyframe every second: a short live stream."""
+    return sample(duration=8.0, size="320x240", fps=30, bitrate="400k")
+
+
+def bench_sample(verbose: bool = True) -> Path:
+    return BENCH_SAMPLE.make(verbose)
 
 
 def _video_frames(size: str, fps: int, duration: float) -> Iterator[av.VideoFrame]:

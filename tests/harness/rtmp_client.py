@@ -13,7 +13,7 @@ from golive.rtmp.chunk import ChunkReader, ChunkWriter, RawMessage
 
 class TestPublisher:
     __test__ = False
-    # Every client made in a test, closed by the fixture in conftest.py.
+    # Every client made in a test, closed by the golive_rtmp fixture.
     opened: list[TestPublisher] = []  # noqa: RUF012
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
