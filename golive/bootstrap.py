@@ -20,16 +20,17 @@ from typing import Protocol
 
 from aiohttp import web
 
+from .accounts.domain import RoomAlreadyLive, UnknownStreamKey, User
+from .accounts.ports import RoomRegistry, SessionStore, UserRepository
+from .accounts.services import Accounts, LiveRooms
 from .adapters._common import redact_url
 from .adapters.argon2 import Argon2Hasher
 from .adapters.memory import MemoryRooms
 from .api.routes import setup_api
 from .config import ConfigError, Settings, ladder
-from .domain import RoomAlreadyLive, UnknownStreamKey, User
 from .hls.packager import HlsSettings, Packager
 from .hls.routes import setup_hls_routes
 from .hub import StreamHub
-from .ports import RoomRegistry, SessionStore, UserRepository
 from .proxies import forwarded_for_middleware, parse_networks
 from .rtmp.server import (
     Authorizer,
@@ -39,7 +40,6 @@ from .rtmp.server import (
     RtmpServer,
     open_authorizer,
 )
-from .services import Accounts, LiveRooms
 from .web import setup_web
 
 log = logging.getLogger("golive")

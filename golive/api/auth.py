@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from aiohttp import hdrs, web
 
-from ..domain import NotAuthenticated, User
-from ..services import Accounts
+from ..accounts.domain import NotAuthenticated, User
+from ..accounts.services import Accounts
 from .errors import ApiError
 
 SESSION_COOKIE = "golive_session"

@@ -24,8 +24,8 @@ import logging
 
 from aiohttp import web
 
-from ..domain import InvalidInput, RoomAlreadyLive, UnknownStreamKey, User, room_name
-from ..services import LiveRooms
+from ..accounts.domain import InvalidInput, RoomAlreadyLive, UnknownStreamKey, User, room_name
+from ..accounts.services import LiveRooms
 from .body import form_fields
 
 log = logging.getLogger("golive.api")

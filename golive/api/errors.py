@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import hdrs, web
 
-from ..domain import (
+from ..accounts.domain import (
     DomainError,
     EmailTaken,
     InvalidInput,

@@ -27,9 +27,9 @@ from dataclasses import replace
 
 from aiohttp import web
 
-from ..domain import USERNAME_RE, InvalidInput, NotFound
+from ..accounts.domain import USERNAME_RE, InvalidInput, NotFound
+from ..accounts.services import Accounts, LiveRooms
 from ..hub import StreamHub
-from ..services import Accounts, LiveRooms
 from . import auth
 from .body import json_object, string_field
 from .compat import setup_nginx_callbacks

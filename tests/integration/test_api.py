@@ -16,14 +16,15 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from golive.accounts.domain import UnknownStreamKey, User
+from golive.accounts.services import Accounts, LiveRooms
+from golive.accounts.throttle import LoginThrottle
 from golive.adapters.argon2 import Argon2Hasher
 from golive.adapters.memory import MemoryRooms
 from golive.adapters.sqlite import open_sqlite
 from golive.api.compat import NGINX_NODE
 from golive.api.routes import setup_api
-from golive.domain import UnknownStreamKey, User
 from golive.hub import StreamHub
-from golive.services import Accounts, LiveRooms, LoginThrottle
 
 PASSWORD = "correct horse battery staple"
 RTMP_PORT = 1936

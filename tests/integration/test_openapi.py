@@ -27,11 +27,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from golive.accounts.services import Accounts, LiveRooms
+from golive.accounts.throttle import LoginThrottle
 from golive.adapters.memory import MemoryRooms, MemorySessions, MemoryUsers, PlainHasher
 from golive.api.openapi import OPENAPI
 from golive.api.routes import setup_api
 from golive.hub import StreamHub
-from golive.services import Accounts, LiveRooms, LoginThrottle
 from tests.integration.test_api import PASSWORD, open_api
 
 # Routes outside these belong to others (HLS, the web pages) and to their own documents.

@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from golive.adapters.memory import MemoryRooms, MemorySessions, MemoryUsers, PlainHasher
-from golive.domain import (
+from golive.accounts.domain import (
     EmailTaken,
     InvalidInput,
     NotAuthenticated,
@@ -19,7 +18,9 @@ from golive.domain import (
     UsernameTaken,
     WrongCredentials,
 )
-from golive.services import Accounts, LiveRooms, LoginThrottle
+from golive.accounts.services import Accounts, LiveRooms
+from golive.accounts.throttle import LoginThrottle
+from golive.adapters.memory import MemoryRooms, MemorySessions, MemoryUsers, PlainHasher
 
 
 class Clock:
