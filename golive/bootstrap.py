@@ -13,33 +13,29 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Protocol
 
 from aiohttp import web
 
-from .accounts.domain import RoomAlreadyLive, UnknownStreamKey, User
+from .accounts.domain import RoomDescription
 from .accounts.ports import RoomRegistry, SessionStore, UserRepository
 from .accounts.services import Accounts, LiveRooms
 from .adapters._common import redact_url
 from .adapters.argon2 import Argon2Hasher
+from .adapters.hub import HubPublishes
 from .adapters.memory import MemoryRooms
 from .api.routes import setup_api
 from .config import ConfigError, Settings, ladder
 from .hls.packager import HlsSettings, Packager
 from .hls.routes import setup_hls_routes
 from .hub import StreamHub
+from .ingest import accounts_authorizer
 from .proxies import forwarded_for_middleware, parse_networks
-from .rtmp.server import (
-    Authorizer,
-    PublishGrant,
-    PublishRefusedError,
-    RtmpLimits,
-    RtmpServer,
-    open_authorizer,
-)
+from .rtmp.server import RtmpLimits, RtmpServer, open_authorizer
 from .web import setup_web
 
 log = logging.getLogger("golive")
@@ -125,43 +121,6 @@ async def open_stores(settings: Settings) -> Stores:
     return Stores(users, sessions, rooms, closers)
 
 
-class _RoomGrant(PublishGrant):
-    """A publish into a user's room: the room goes live once the hub gives it to this
-    publisher, and ends with the publish."""
-
-    def __init__(self, rooms: LiveRooms, user: User) -> None:
-        super().__init__(user.name)
-        self._rooms = rooms
-        self._user = user
-        self._publish_id: str | None = None
-
-    async def start(self) -> None:
-        try:
-            room = await self._rooms.go_live(self._user)
-        except RoomAlreadyLive:
-            raise PublishRefusedError(
-                "this room is live on another node", "NetStream.Publish.BadName"
-            ) from None
-        self._publish_id = room.publish_id
-
-    async def release(self) -> None:
-        if self._publish_id is not None:
-            await self._rooms.end_live(self.room, self._publish_id)
-
-
-def accounts_authorizer(rooms: LiveRooms) -> Authorizer:
-    """Publish authorization by stream key: OBS sends the key as the stream name."""
-
-    async def authorize(app: str, key: str, query: str) -> PublishGrant:
-        try:
-            user = await rooms.authorize_publish(key)
-        except UnknownStreamKey:
-            raise PublishRefusedError("unknown stream key") from None
-        return _RoomGrant(rooms, user)
-
-    return authorize
-
-
 def build_app(settings: Settings, stores: Stores) -> web.Application:
     app = web.Application(client_max_size=64 * 1024)
     app[SETTINGS] = settings
@@ -174,7 +133,9 @@ def build_app(settings: Settings, stores: Stores) -> web.Application:
         Argon2Hasher(),
         session_ttl=timedelta(days=settings.session_days),
     )
-    rooms = LiveRooms(stores.users, stores.rooms, node=node, ttl=settings.room_ttl)
+    rooms = LiveRooms(
+        stores.users, stores.rooms, HubPublishes(hub), node=node, ttl=settings.room_ttl
+    )
     app[ACCOUNTS] = accounts
     app[ROOMS] = rooms
     proxies = parse_networks(settings.trusted_proxies)
@@ -213,7 +174,7 @@ def build_app(settings: Settings, stores: Stores) -> web.Application:
         app, hub, packager, web_dir=settings.web_dir, preview_interval=settings.preview_interval
     )
     app.cleanup_ctx.append(_rtmp_listener)
-    app.cleanup_ctx.append(_room_upkeep)
+    app.cleanup_ctx.append(_upkeep)
 
     async def close_stores(app: web.Application) -> None:
         await stores.close()
@@ -243,53 +204,44 @@ async def _rtmp_listener(app: web.Application) -> AsyncIterator[None]:
     await app[PACKAGER].close()
 
 
-def _details(packager: Packager, name: str) -> dict[str, object] | None:
+def _description(packager: Packager, name: str) -> RoomDescription | None:
+    """What the room's stream carries, once its source is ready to play."""
     room = packager.rooms.get(name)
     if room is None or not room.source.ready:
         return None
-    codecs = tuple(c for c in room.source.codecs.split(",") if c)
     width, height = room.source.resolution or (None, None)
-    renditions = tuple(n for n, r in room.renditions.items() if r.ready)
-    return {"codecs": codecs, "renditions": renditions, "width": width, "height": height}
+    return RoomDescription(
+        codecs=tuple(c for c in room.source.codecs.split(",") if c),
+        renditions=tuple(n for n, r in room.renditions.items() if r.ready),
+        width=width,
+        height=height,
+    )
 
 
-async def _room_upkeep(app: web.Application) -> AsyncIterator[None]:
-    """Heartbeats for this node's rooms, and their codecs and renditions once known."""
-    rooms, packager, accounts, hub = app[ROOMS], app[PACKAGER], app[ACCOUNTS], app[HUB]
+async def _every(seconds: float, step: Callable[[], Awaitable[object]], what: str) -> None:
+    """Run ``step`` every ``seconds`` until cancelled, through any error it raises."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await step()
+        except Exception:
+            # A registry that is briefly unreachable must not stop the heartbeats.
+            log.exception("%s failed; retrying", what)
 
-    async def run() -> None:
-        beat_every = max(rooms.ttl / 3, 0.1)
-        since_beat = 0.0
-        since_purge = 0.0
-        while True:
-            await asyncio.sleep(1.0)
-            since_beat += 1.0
-            since_purge += 1.0
-            try:
-                for room in list(rooms.local.values()):
-                    details = _details(packager, room.name)
-                    if details is not None and details != {
-                        "codecs": room.codecs,
-                        "renditions": room.renditions,
-                        "width": room.width,
-                        "height": room.height,
-                    }:
-                        await rooms.describe(room.name, room.publish_id, **details)  # type: ignore[arg-type]
-                if since_beat >= beat_every:
-                    since_beat = 0.0
-                    await rooms.heartbeat()
-                    # A key replaced through another node's API stops its publish here.
-                    for room in await rooms.revoked():
-                        hub.evict(room.name, "the stream key was replaced")
-                if since_purge >= 3600:
-                    since_purge = 0.0
-                    await accounts.purge_sessions()
-            except Exception:
-                # A registry that is briefly unreachable must not stop the heartbeats.
-                log.exception("room upkeep failed; retrying")
 
-    task = asyncio.get_running_loop().create_task(run())
+async def _upkeep(app: web.Application) -> AsyncIterator[None]:
+    """The rooms' upkeep about once a second (heartbeats at the pace the use case sets), and
+    expired sessions purged once an hour."""
+    rooms, accounts = app[ROOMS], app[ACCOUNTS]
+    describe = partial(_description, app[PACKAGER])
+    loop = asyncio.get_running_loop()
+    tasks = [
+        loop.create_task(_every(1.0, lambda: rooms.upkeep(describe), "room upkeep")),
+        loop.create_task(_every(3600.0, accounts.purge_sessions, "purging sessions")),
+    ]
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -51,7 +51,12 @@ def setup_nginx_callbacks(app: web.Application, rooms: LiveRooms) -> None:
     # A LiveRooms of its own, so that the rooms it puts name nginx-rtmp as their node. Its
     # TTL spans nginx's update interval (30 s by default) with room to spare.
     nginx = LiveRooms(
-        rooms.users, rooms.registry, node=NGINX_NODE, ttl=3 * rooms.ttl, clock=rooms.clock
+        rooms.users,
+        rooms.registry,
+        rooms.publishes,
+        node=NGINX_NODE,
+        ttl=3 * rooms.ttl,
+        clock=rooms.clock,
     )
     app[NGINX_ROOMS] = nginx
 

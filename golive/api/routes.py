@@ -56,10 +56,7 @@ def _setup_health(app: web.Application, hub: StreamHub) -> None:
 
 
 class _Api:
-    def __init__(
-        self, hub: StreamHub, accounts: Accounts, rooms: LiveRooms, rtmp_port: int
-    ) -> None:
-        self.hub = hub
+    def __init__(self, accounts: Accounts, rooms: LiveRooms, rtmp_port: int) -> None:
         self.accounts = accounts
         self.rooms = rooms
         self.rtmp_port = rtmp_port
@@ -127,9 +124,7 @@ class _Api:
         user = await auth.current_user(request, self.accounts)
         self._stream_key(request, "")  # refuse a bad Host before the old key is replaced
         key = await self.accounts.regenerate_stream_key(user)
-        # A new key is what a streamer does when the old one leaked: whoever is publishing
-        # with it on this node is stopped now, not at their next reconnect.
-        self.hub.evict(user.name, "the stream key was replaced")
+        self.rooms.key_replaced(user)  # whoever publishes with the old key stops now
         return self._stream_key(request, key)
 
     @staticmethod
@@ -179,7 +174,7 @@ def setup_api(
     callbacks on ``app``."""
     app.middlewares.append(error_middleware)
     _setup_health(app, hub)
-    api = _Api(hub, accounts, rooms, rtmp_port)
+    api = _Api(accounts, rooms, rtmp_port)
     router = app.router
     router.add_get("/api/openapi.json", api.openapi)
     router.add_post("/api/users", api.sign_up)

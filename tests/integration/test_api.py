@@ -16,10 +16,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from golive.accounts.domain import UnknownStreamKey, User
+from golive.accounts.domain import RoomDescription, UnknownStreamKey, User
 from golive.accounts.services import Accounts, LiveRooms
 from golive.accounts.throttle import LoginThrottle
 from golive.adapters.argon2 import Argon2Hasher
+from golive.adapters.hub import HubPublishes
 from golive.adapters.memory import MemoryRooms
 from golive.adapters.sqlite import open_sqlite
 from golive.api.compat import NGINX_NODE
@@ -81,8 +82,8 @@ async def open_api(
     hasher = Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1)
     accounts = Accounts(store.users, store.sessions, hasher, session_ttl=SESSION_TTL,
                         throttle=throttle)  # fmt: skip
-    rooms = LiveRooms(store.users, MemoryRooms(), node="test-node", ttl=room_ttl)
     hub = StreamHub()
+    rooms = LiveRooms(store.users, MemoryRooms(), HubPublishes(hub), node="test-node", ttl=room_ttl)
     app = web.Application()
     setup_api(app, hub, accounts, rooms, rtmp_port=RTMP_PORT)
     return app, accounts, rooms, hub, store.close
@@ -497,9 +498,10 @@ async def test_rooms_list_and_get(api: Api) -> None:
     alice = await api.user("Alice")
     room = await api.rooms.go_live(alice)
     await api.rooms.describe(
-        room.name, room.publish_id, codecs=("avc1.64001f", "mp4a.40.2"),
-        renditions=("source", "360p"), width=1280, height=720,
-    )  # fmt: skip
+        room.name,
+        room.publish_id,
+        RoomDescription(("avc1.64001f", "mp4a.40.2"), ("source", "360p"), 1280, 720),
+    )
 
     resp = await api.client.get("/api/rooms")
     rooms = (await resp.json())["rooms"]
