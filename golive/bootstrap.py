@@ -29,13 +29,13 @@ from .adapters.argon2 import Argon2Hasher
 from .adapters.hub import HubPublishes
 from .adapters.memory import MemoryRooms
 from .api.routes import setup_api
-from .config import ConfigError, Settings, ladder
-from .hls.packager import HlsSettings, Packager
+from .config import ConfigError, Settings
+from .hls.packager import Packager
 from .hls.routes import setup_hls_routes
 from .hub import StreamHub
 from .ingest import accounts_authorizer
 from .proxies import forwarded_for_middleware, parse_networks
-from .rtmp.server import RtmpLimits, RtmpServer, open_authorizer
+from .rtmp.server import RtmpServer, open_authorizer
 from .web import setup_web
 
 log = logging.getLogger("golive")
@@ -143,23 +143,8 @@ def build_app(settings: Settings, stores: Stores) -> web.Application:
         # First, so that every later middleware and handler sees the real client.
         app.middlewares.append(forwarded_for_middleware(proxies))
     authorize = open_authorizer if settings.open_publish else accounts_authorizer(rooms)
-    limits = RtmpLimits(
-        handshake_timeout=settings.rtmp_handshake_timeout,
-        idle_timeout=settings.rtmp_idle_timeout,
-        max_message_size=settings.rtmp_max_message_size,
-        max_connections=settings.rtmp_max_connections,
-    )
-    app[RTMP] = RtmpServer(hub, authorize, limits)
-    packager = Packager(
-        hub,
-        HlsSettings(
-            part_target=settings.hls_part_target,
-            segment_target=settings.hls_segment_target,
-            window=settings.hls_window,
-            linger=settings.hls_linger,
-        ),
-        ladder=ladder(settings),
-    )
+    app[RTMP] = RtmpServer(hub, authorize, settings.rtmp)
+    packager = Packager(hub, settings.hls, ladder=settings.transcode)
     app[PACKAGER] = packager
     setup_api(
         app,

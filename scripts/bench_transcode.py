@@ -201,7 +201,8 @@ def children_of_this_process() -> list[int]:
 
 
 async def one_live_run(mode: str, seconds: float) -> dict[str, float]:
-    from golive.hls.packager import HlsSettings, Packager
+    from golive.hls.packager import Packager
+    from golive.hls.settings import HlsSettings
     from golive.hub import StreamHub
     from golive.rtmp.server import RtmpServer, open_authorizer
     from golive.transcode.ladder import DEFAULT_LADDER, NO_LADDER, Ladder

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 
 from ..hub import Gap, LiveStream, StreamHub, Subscription
 from ..media import Sample, TrackConfig
@@ -17,17 +16,10 @@ from ..transcode.ladder import NO_LADDER, Ladder
 from ..transcode.session import LadderStatus
 from .muxer import Rendition
 from .segmenter import Segmenter
+from .settings import HlsSettings
 from .transcoded import LadderPackager
 
 log = logging.getLogger("golive.hls")
-
-
-@dataclass(frozen=True, slots=True)
-class HlsSettings:
-    part_target: float = 0.333  # seconds; LL-HLS part target, defaults to 1/3 s
-    segment_target: float = 2.0  # seconds; shortest segment, cut at the next keyframe after it
-    window: float = 36.0  # seconds of segments in the live playlist; defaults to 36
-    linger: float = 60.0  # seconds an ended stream's playlist stays readable; defaults to 60
 
 
 class HlsRoom:

@@ -29,7 +29,8 @@ from .muxer import Rendition
 from .segmenter import Segmenter
 
 if TYPE_CHECKING:
-    from .packager import HlsRoom, HlsSettings
+    from .packager import HlsRoom
+    from .settings import HlsSettings
 
 log = logging.getLogger("golive.hls")
 

@@ -20,8 +20,9 @@ import pytest
 from aiohttp import web
 
 from golive.hls import playlist
-from golive.hls.packager import HlsSettings, Packager
+from golive.hls.packager import Packager
 from golive.hls.routes import setup_hls_routes
+from golive.hls.settings import HlsSettings
 from golive.hub import StreamHub
 from golive.rtmp.server import RtmpServer, open_authorizer
 from golive.transcode.ladder import Ladder, RenditionSpec

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from golive.hls import playlist
-from golive.hls.packager import HlsSettings, Packager
+from golive.hls.packager import Packager
+from golive.hls.settings import HlsSettings
 from golive.hub import StreamHub
 from tests.unit.test_segmenter import av_stream
 

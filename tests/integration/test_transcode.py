@@ -17,8 +17,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from golive.hls import playlist
 from golive.hls.muxer import Rendition
-from golive.hls.packager import HlsRoom, HlsSettings, Packager
+from golive.hls.packager import HlsRoom, Packager
 from golive.hls.routes import setup_hls_routes
+from golive.hls.settings import HlsSettings
 from golive.hub import StreamHub
 from golive.media import Codec, Kind, Sample, TrackConfig
 from golive.transcode.ladder import Ladder, RenditionSpec, plan

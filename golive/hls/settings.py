@@ -1,0 +1,14 @@
+"""The HLS packager's settings: LL-HLS part and segment targets, the playlist window and how
+long an ended stream stays readable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class HlsSettings:
+    part_target: float = 0.333  # seconds; LL-HLS part target, defaults to 1/3 s
+    segment_target: float = 2.0  # seconds; shortest segment, cut at the next keyframe after it
+    window: float = 36.0  # seconds of segments in the live playlist; defaults to 36
+    linger: float = 60.0  # seconds an ended stream's playlist stays readable; defaults to 60
