@@ -14,35 +14,30 @@ import importlib.util
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Protocol
 
 from aiohttp import web
 
+from .accounts.domain import RoomDescription
+from .accounts.ports import RoomRegistry, SessionStore, UserRepository
+from .accounts.services import Accounts, LiveRooms
 from .adapters._common import redact_url
 from .adapters.argon2 import Argon2Hasher
+from .adapters.hub import HubPublishes
 from .adapters.memory import MemoryRooms
 from .api.routes import setup_api
-from .config import ConfigError, Settings, ladder
-from .domain import RoomAlreadyLive, UnknownStreamKey, User
+from .config import ConfigError, Settings
 from .hls.packager import Packager
 from .hls.routes import setup_hls_routes
-from .hls.settings import HlsSettings
 from .hub import StreamHub
+from .ingest import accounts_authorizer
 from .pages import setup_pages
-from .ports import RoomRegistry, SessionStore, UserRepository
 from .proxies import forwarded_for_middleware, parse_networks
-from .rtmp.server import (
-    Authorizer,
-    PublishGrant,
-    PublishRefusedError,
-    RtmpLimits,
-    RtmpServer,
-    open_authorizer,
-)
-from .services import Accounts, LiveRooms
+from .rtmp.server import RtmpServer, open_authorizer
 from .viewers import Audience, audience_middleware
 
 log = logging.getLogger("golive")
@@ -139,43 +134,6 @@ async def open_stores(settings: Settings) -> Stores:
     return Stores(users, sessions, rooms, closers)
 
 
-class _RoomGrant(PublishGrant):
-    """A publish into a user's room: the room goes live once the hub gives it to this
-    publisher, and ends with the publish."""
-
-    def __init__(self, rooms: LiveRooms, user: User) -> None:
-        super().__init__(user.name)
-        self._rooms = rooms
-        self._user = user
-        self._publish_id: str | None = None
-
-    async def start(self) -> None:
-        try:
-            room = await self._rooms.go_live(self._user)
-        except RoomAlreadyLive:
-            raise PublishRefusedError(
-                "this room is live on another node", "NetStream.Publish.BadName"
-            ) from None
-        self._publish_id = room.publish_id
-
-    async def release(self) -> None:
-        if self._publish_id is not None:
-            await self._rooms.end_live(self.room, self._publish_id)
-
-
-def accounts_authorizer(rooms: LiveRooms) -> Authorizer:
-    """Publish authorization by stream key: OBS sends the key as the stream name."""
-
-    async def authorize(app: str, key: str, query: str) -> PublishGrant:
-        try:
-            user = await rooms.authorize_publish(key)
-        except UnknownStreamKey:
-            raise PublishRefusedError("unknown stream key") from None
-        return _RoomGrant(rooms, user)
-
-    return authorize
-
-
 def build_app(settings: Settings, stores: Stores) -> web.Application:
     app = web.Application(client_max_size=64 * 1024)
     app[SETTINGS] = settings
@@ -188,7 +146,9 @@ def build_app(settings: Settings, stores: Stores) -> web.Application:
         Argon2Hasher(),
         session_ttl=timedelta(days=settings.session_days),
     )
-    rooms = LiveRooms(stores.users, stores.rooms, node=node, ttl=settings.room_ttl)
+    rooms = LiveRooms(
+        stores.users, stores.rooms, HubPublishes(hub), node=node, ttl=settings.room_ttl
+    )
     app[ACCOUNTS] = accounts
     app[ROOMS] = rooms
     proxies = parse_networks(settings.trusted_proxies)
@@ -196,23 +156,8 @@ def build_app(settings: Settings, stores: Stores) -> web.Application:
         # The root's one middleware, so every sub-application's sees the real client too.
         app.middlewares.append(forwarded_for_middleware(proxies))
     authorize = open_authorizer if settings.open_publish else accounts_authorizer(rooms)
-    limits = RtmpLimits(
-        handshake_timeout=settings.rtmp_handshake_timeout,
-        idle_timeout=settings.rtmp_idle_timeout,
-        max_message_size=settings.rtmp_max_message_size,
-        max_connections=settings.rtmp_max_connections,
-    )
-    app[RTMP] = RtmpServer(hub, authorize, limits)
-    packager = Packager(
-        hub,
-        HlsSettings(
-            part_target=settings.hls_part_target,
-            segment_target=settings.hls_segment_target,
-            window=settings.hls_window,
-            linger=settings.hls_linger,
-        ),
-        ladder=ladder(settings),
-    )
+    app[RTMP] = RtmpServer(hub, authorize, settings.rtmp)
+    packager = Packager(hub, settings.hls, ladder=settings.transcode)
     app[PACKAGER] = packager
     setup_api(
         app,
@@ -233,7 +178,7 @@ def build_app(settings: Settings, stores: Stores) -> web.Application:
         preview_interval=settings.preview_interval,
     )
     app.cleanup_ctx.append(_rtmp_listener)
-    app.cleanup_ctx.append(_room_upkeep)
+    app.cleanup_ctx.append(_upkeep)
 
     async def close_stores(app: web.Application) -> None:
         await stores.close()
@@ -263,56 +208,44 @@ async def _rtmp_listener(app: web.Application) -> AsyncIterator[None]:
     await app[PACKAGER].close()
 
 
-def _details(packager: Packager, name: str) -> dict[str, object] | None:
+def _description(packager: Packager, name: str) -> RoomDescription | None:
+    """What the room's stream carries, once its source is ready to play."""
     room = packager.rooms.get(name)
     described = room.describe() if room is not None else None
     if described is None:
         return None
-    return {
-        "codecs": described.codecs,
-        "renditions": described.renditions,
-        "width": described.width,
-        "height": described.height,
-    }
+    return RoomDescription(
+        codecs=described.codecs,
+        renditions=described.renditions,
+        width=described.width,
+        height=described.height,
+    )
 
 
-async def _room_upkeep(app: web.Application) -> AsyncIterator[None]:
-    """Heartbeats for this node's rooms, and their codecs and renditions once known."""
-    rooms, packager, accounts, hub = app[ROOMS], app[PACKAGER], app[ACCOUNTS], app[HUB]
+async def _every(seconds: float, step: Callable[[], Awaitable[object]], what: str) -> None:
+    """Run ``step`` every ``seconds`` until cancelled, through any error it raises."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await step()
+        except Exception:
+            # A registry that is briefly unreachable must not stop the heartbeats.
+            log.exception("%s failed; retrying", what)
 
-    async def run() -> None:
-        beat_every = max(rooms.ttl / 3, 0.1)
-        since_beat = 0.0
-        since_purge = 0.0
-        while True:
-            await asyncio.sleep(1.0)
-            since_beat += 1.0
-            since_purge += 1.0
-            try:
-                for room in list(rooms.local.values()):
-                    details = _details(packager, room.name)
-                    if details is not None and details != {
-                        "codecs": room.codecs,
-                        "renditions": room.renditions,
-                        "width": room.width,
-                        "height": room.height,
-                    }:
-                        await rooms.describe(room.name, room.publish_id, **details)  # type: ignore[arg-type]
-                if since_beat >= beat_every:
-                    since_beat = 0.0
-                    await rooms.heartbeat()
-                    # A key replaced through another node's API stops its publish here.
-                    for room in await rooms.revoked():
-                        hub.evict(room.name, "the stream key was replaced")
-                if since_purge >= 3600:
-                    since_purge = 0.0
-                    await accounts.purge_sessions()
-            except Exception:
-                # A registry that is briefly unreachable must not stop the heartbeats.
-                log.exception("room upkeep failed; retrying")
 
-    task = asyncio.get_running_loop().create_task(run())
+async def _upkeep(app: web.Application) -> AsyncIterator[None]:
+    """The rooms' upkeep about once a second (heartbeats at the pace the use case sets), and
+    expired sessions purged once an hour."""
+    rooms, accounts = app[ROOMS], app[ACCOUNTS]
+    describe = partial(_description, app[PACKAGER])
+    loop = asyncio.get_running_loop()
+    tasks = [
+        loop.create_task(_every(1.0, lambda: rooms.upkeep(describe), "room upkeep")),
+        loop.create_task(_every(3600.0, accounts.purge_sessions, "purging sessions")),
+    ]
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,6 +1,10 @@
 """Settings: built-in defaults, then a TOML file, then ``GOLIVE_*`` variables, then flags.
 
-Every setting documents its default where it is declared. With nothing configured at all,
+Every setting documents its default where it is declared: the server's own in ``Settings``,
+the others in the section of the part they configure (``RtmpLimits``, ``HlsSettings``, the
+transcoding ``Ladder``), which ``Settings`` holds as ``rtmp``, ``hls`` and ``transcode``. A
+section's setting is named by the section and the field: ``[rtmp] idle_timeout = 5`` in the
+file, ``GOLIVE_RTMP_IDLE_TIMEOUT``, ``rtmp_idle_timeout``. With nothing configured at all,
 ``golive serve`` runs: embedded defaults only.
 """
 
@@ -11,9 +15,14 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .transcode.ladder import Ladder, LadderError, ladder_from_table
+from .hls.settings import HlsSettings
+from .rtmp.server import RtmpLimits
+from .transcode.ladder import DEFAULT_LADDER, NO_LADDER, Ladder, LadderError, ladder_from_table
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 class ConfigError(Exception):
@@ -38,26 +47,9 @@ class Settings:
     data_dir: str = field(default_factory=_default_data_dir)
     # Log level name; defaults to INFO.
     log_level: str = "INFO"
-    # Seconds to wait for handshake and connect; defaults to 10.
-    rtmp_handshake_timeout: float = 10.0
-    # Seconds without a byte before a connection is closed; defaults to 30.
-    rtmp_idle_timeout: float = 30.0
-    # Largest RTMP message accepted, in bytes; defaults to 16 MiB (RTMP's own maximum).
-    rtmp_max_message_size: int = 16 * 1024 * 1024
-    # Connections accepted at once; defaults to 1000.
-    rtmp_max_connections: int = 1000
     # Seconds a live publisher may stay silent before a new publisher of the same room may
     # take over; defaults to 5.
     takeover_after: float = 5.0
-    # LL-HLS part target in seconds; defaults to 0.333.
-    hls_part_target: float = 0.333
-    # Shortest HLS segment in seconds (segments end at the first keyframe after it); defaults
-    # to 2.
-    hls_segment_target: float = 2.0
-    # Seconds of segments listed in a live playlist; defaults to 36.
-    hls_window: float = 36.0
-    # Seconds an ended stream's playlist stays readable before it is removed; defaults to 60.
-    hls_linger: float = 60.0
     # Where accounts and sessions live: empty (the default) for an SQLite file golive.db in
     # data_dir; "sqlite:///path/to/file.db"; or a "mongodb://" URL for several nodes.
     database: str = ""
@@ -88,28 +80,48 @@ class Settings:
     # Seconds a room's preview image is served before a newer keyframe is decoded (only while
     # someone asks for it); defaults to 5.
     preview_interval: float = 5.0
-    # Transcoding (issue 5): renditions made beside the source copy, never at or above the
-    # source's height. False (golive serve --no-transcode) makes none; defaults to true.
-    transcode_enabled: bool = True
-    # x264 preset of every rendition; defaults to "veryfast" (1080p30 to 720p, 480p and 360p
-    # in real time on two cores, scripts/bench_transcode.py).
-    transcode_preset: str = "veryfast"
-    # x264 tune; defaults to none ("zerolatency": less delay behind the source, worse picture).
-    transcode_tune: str = ""
-    # Seconds the ladder may fall behind real time before it drops its most expensive
-    # rendition; defaults to 3.
-    transcode_max_lag: float = 3.0
-    # Where decoding, scaling and encoding run: "thread" (the default) or "process".
-    transcode_worker: str = "thread"
-    # The renditions: [[transcode.rendition]] tables in the config file (name, height,
-    # bitrate, fps). None (the default): 720p 3000k, 480p 1500k, 360p 800k; an empty list
-    # (rendition = []) makes none.
-    transcode_rendition: list[dict[str, Any]] | None = None
+    # Per-connection RTMP limits, [rtmp] in the config file: handshake_timeout,
+    # idle_timeout, max_message_size and max_connections.
+    rtmp: RtmpLimits = field(default_factory=RtmpLimits)
+    # The HLS packager, [hls]: part_target, segment_target, window and linger.
+    hls: HlsSettings = field(default_factory=HlsSettings)
+    # Transcoding, [transcode]: renditions made beside the source copy, never at or above the
+    # source's height, as [[transcode.rendition]] tables (name, height, bitrate, fps), and
+    # preset, tune, max_lag, worker and nice. Defaults to the ladder's default renditions;
+    # enabled = false (golive serve --no-transcode) or rendition = [] makes none.
+    transcode: Ladder = DEFAULT_LADDER
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+class _Setting(NamedTuple):
+    section: str  # "" for a field of Settings itself
+    key: str  # the field, or the key of the section's table
+    kind: type  # what the value is coerced to: the type of its default
+
+
+def _settings_of(section: str, defaults: DataclassInstance, *skip: str) -> dict[str, _Setting]:
+    """The settings of a section's fields, found in its dataclass (``section`` "" for the
+    server's own): named "<section>_<field>", typed by their defaults."""
+    prefix = f"{section}_" if section else ""
+    return {
+        f"{prefix}{f.name}": _Setting(section, f.name, type(getattr(defaults, f.name)))
+        for f in dataclasses.fields(defaults)
+        if f.name not in skip
+    }
+
+
+# The sections built from their fields; the ladder is built by its own parser.
+_SECTIONS: dict[str, type[DataclassInstance]] = {"rtmp": RtmpLimits, "hls": HlsSettings}
+# Every setting by the name the file (flattened), GOLIVE_* variables and flags give it.
+_SETTINGS: dict[str, _Setting] = {
+    **_settings_of("", Settings(), *_SECTIONS, "transcode"),
+    **{n: s for name, cls in _SECTIONS.items() for n, s in _settings_of(name, cls()).items()},
+    # [[transcode.rendition]] tables are the ladder's renditions; enabled = false empties it.
+    **_settings_of("transcode", NO_LADDER, "renditions"),
+    "transcode_enabled": _Setting("transcode", "enabled", bool),
+    "transcode_rendition": _Setting("transcode", "rendition", list),
+}
 # Settings that flags and GOLIVE_* variables may set: all but the tables of renditions.
-SCALAR_SETTINGS = [name for name in _FIELDS if name != "transcode_rendition"]
+SCALAR_SETTINGS = [name for name in _SETTINGS if name != "transcode_rendition"]
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -119,8 +131,7 @@ def _coerce(name: str, value: Any) -> Any:
         if isinstance(value, list) and all(isinstance(v, dict) for v in value):
             return value
         raise ConfigError(f"setting {name!r}: write [[transcode.rendition]] tables")
-    default = getattr(Settings(), name)
-    kind = type(default)
+    kind = _SETTINGS[name].kind
     try:
         if kind is bool:
             if isinstance(value, bool):
@@ -146,11 +157,30 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in table.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict) and name not in _FIELDS:
+        if isinstance(value, dict) and name not in _SETTINGS:
             flat.update(_flatten(value, f"{name}_"))
         else:
             flat[name] = value
     return flat
+
+
+def _settings(values: dict[str, Any]) -> Settings:
+    """The settings from coerced values by name; ConfigError for a ladder that cannot be used
+    (so that a bad [transcode] table stops `golive serve` before it listens)."""
+    top: dict[str, Any] = {}
+    sections: dict[str, dict[str, Any]] = {"transcode": {}, **{name: {} for name in _SECTIONS}}
+    for name, value in values.items():
+        setting = _SETTINGS[name]
+        if setting.section:
+            sections[setting.section][setting.key] = value
+        else:
+            top[name] = value
+    try:
+        transcode = ladder_from_table(sections.pop("transcode"))
+    except LadderError as exc:
+        raise ConfigError(str(exc)) from None
+    parts: dict[str, Any] = {name: cls(**sections[name]) for name, cls in _SECTIONS.items()}
+    return Settings(**top, **parts, transcode=transcode)
 
 
 def load(
@@ -171,7 +201,7 @@ def load(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path}: {exc}") from None
         for name, value in _flatten(table).items():
-            if name not in _FIELDS:
+            if name not in _SETTINGS:
                 raise ConfigError(f"config file {path}: unknown setting {name!r}")
             values[name] = _coerce(name, value)
     for name in SCALAR_SETTINGS:
@@ -181,22 +211,4 @@ def load(
     for name, value in (overrides or {}).items():
         if value is not None:
             values[name] = _coerce(name, value)
-    settings = Settings(**values)
-    ladder(settings)  # a bad [transcode] table stops `golive serve` before it listens
-    return settings
-
-
-def ladder(settings: Settings) -> Ladder:
-    """The transcoding ladder the settings describe; ConfigError when it cannot be used."""
-    table: dict[str, Any] = {
-        "preset": settings.transcode_preset,
-        "tune": settings.transcode_tune,
-        "max_lag": settings.transcode_max_lag,
-        "worker": settings.transcode_worker,
-    }
-    if settings.transcode_rendition is not None:
-        table["rendition"] = settings.transcode_rendition
-    try:
-        return ladder_from_table(table, enabled=settings.transcode_enabled)
-    except LadderError as exc:
-        raise ConfigError(str(exc)) from None
+    return _settings(values)

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from .accounts.domain import RESERVED_NAMES, USERNAME_RE
 from .api.live import LIVE_DETAILS, LiveFigures
-from .domain import RESERVED_NAMES, USERNAME_RE
 from .hls.packager import Packager
 from .hub import StreamHub
 from .previews import Previews

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from ..domain import EmailTaken, Room, RoomAlreadyLive, Session, User, UsernameTaken
+from ..accounts.domain import EmailTaken, Room, RoomAlreadyLive, Session, User, UsernameTaken
 
 
 class MemoryUsers:

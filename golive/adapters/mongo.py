@@ -29,7 +29,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConfigurationError, DuplicateKeyError, PyMongoError
 
-from ..domain import EmailTaken, Session, User, UsernameTaken, digest
+from ..accounts.domain import EmailTaken, Session, User, UsernameTaken, digest
 from ._common import Share, SharedClose, redact_url
 
 Doc = dict[str, Any]

@@ -24,7 +24,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from ..domain import Room, RoomAlreadyLive, Session
+from ..accounts.domain import Room, RoomAlreadyLive, Session
 from ._common import SharedClose, redact_url, time_from_text, time_to_text
 
 DEFAULT_PREFIX = "golive:"

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from ..domain import EmailTaken, Session, User, UsernameTaken, digest
+from ..accounts.domain import EmailTaken, Session, User, UsernameTaken, digest
 from ._common import Share, SharedClose, time_from_text, time_to_text
 
 # One entry per schema version: the statements that bring version i to version i + 1.

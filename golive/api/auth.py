@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 from aiohttp import hdrs, web
 
-from ..domain import NotAuthenticated, User
+from ..accounts.domain import NotAuthenticated, User
+from ..accounts.services import Accounts
 from ..http_errors import HttpError
-from ..services import Accounts
 
 SESSION_COOKIE = "golive_session"
 CSRF_COOKIE = "golive_csrf"

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from ..domain import InvalidInput
+from ..accounts.domain import InvalidInput
 from ..http_errors import HttpError
 
 MAX_BODY = 64 * 1024  # far above any real request; bounds memory and parsing per request

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
-from ..domain import (
+from ..accounts.domain import (
     DomainError,
     EmailTaken,
     InvalidInput,

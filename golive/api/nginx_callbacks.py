@@ -27,8 +27,8 @@ import logging
 
 from aiohttp import web
 
-from ..domain import InvalidInput, RoomAlreadyLive, UnknownStreamKey, User, room_name
-from ..services import LiveRooms
+from ..accounts.domain import InvalidInput, RoomAlreadyLive, UnknownStreamKey, User, room_name
+from ..accounts.services import LiveRooms
 from .body import form_fields
 from .errors import error_middleware
 
@@ -56,7 +56,12 @@ def setup_nginx_callbacks(app: web.Application, rooms: LiveRooms) -> None:
     # A LiveRooms of its own, so that the rooms it puts name nginx-rtmp as their node. Its
     # TTL spans nginx's update interval (30 s by default) with room to spare.
     nginx = LiveRooms(
-        rooms.users, rooms.registry, node=NGINX_NODE, ttl=3 * rooms.ttl, clock=rooms.clock
+        rooms.users,
+        rooms.registry,
+        rooms.publishes,
+        node=NGINX_NODE,
+        ttl=3 * rooms.ttl,
+        clock=rooms.clock,
     )
     callbacks = web.Application(middlewares=[error_middleware])
     callbacks[NGINX_ROOMS] = nginx

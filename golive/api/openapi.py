@@ -4,14 +4,15 @@
 It is held to the code by tests/integration/test_openapi.py: every route of the router is
 here with its method and nothing else is, and a property-based run (schemathesis) checks
 that every answer has a documented status, media type and body. The request schemas say
-exactly what the domain accepts (golive.domain), so a body valid here is valid there.
+exactly what the domain accepts (golive.accounts.domain), so a body valid here is valid
+there.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..domain import PASSWORD_MAX, PASSWORD_MIN, TITLE_MAX
+from ..accounts.domain import PASSWORD_MAX, PASSWORD_MIN, TITLE_MAX
 from .auth import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 from .body import FORM, JSON, MAX_BODY
 

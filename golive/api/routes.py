@@ -30,9 +30,9 @@ from dataclasses import replace
 
 from aiohttp import web
 
-from ..domain import USERNAME_RE, InvalidInput, NotFound
+from ..accounts.domain import USERNAME_RE, InvalidInput, NotFound
+from ..accounts.services import Accounts, LiveRooms
 from ..hub import StreamHub
-from ..services import Accounts, LiveRooms
 from . import auth
 from .body import json_object, string_field
 from .errors import error_middleware
@@ -60,10 +60,7 @@ def _setup_health(app: web.Application, hub: StreamHub) -> None:
 
 
 class _Api:
-    def __init__(
-        self, hub: StreamHub, accounts: Accounts, rooms: LiveRooms, rtmp_port: int
-    ) -> None:
-        self.hub = hub
+    def __init__(self, accounts: Accounts, rooms: LiveRooms, rtmp_port: int) -> None:
         self.accounts = accounts
         self.rooms = rooms
         self.rtmp_port = rtmp_port
@@ -131,9 +128,7 @@ class _Api:
         user = await auth.current_user(request, self.accounts)
         self._stream_key(request, "")  # refuse a bad Host before the old key is replaced
         key = await self.accounts.regenerate_stream_key(user)
-        # A new key is what a streamer does when the old one leaked: whoever is publishing
-        # with it on this node is stopped now, not at their next reconnect.
-        self.hub.evict(user.name, "the stream key was replaced")
+        self.rooms.key_replaced(user)  # whoever publishes with the old key stops now
         return self._stream_key(request, key)
 
     @staticmethod
@@ -183,7 +178,7 @@ def setup_api(
     ``/rooms`` on ``app``, each a sub-application with its own error middleware."""
     api_app = web.Application(middlewares=[error_middleware])
     _setup_health(api_app, hub)
-    api = _Api(hub, accounts, rooms, rtmp_port)
+    api = _Api(accounts, rooms, rtmp_port)
     router = api_app.router
     router.add_get("/openapi.json", api.openapi)
     router.add_post("/users", api.sign_up)

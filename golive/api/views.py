@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ..domain import Room, User
+from ..accounts.domain import Room, User
 from .live import LiveFigures
 
 JsonObject = dict[str, object]

@@ -1,4 +1,5 @@
-"""The HLS packager's settings: part and segment targets, the live window, the linger."""
+"""The HLS packager's settings: LL-HLS part and segment targets, the playlist window and how
+long an ended stream stays readable."""
 
 from __future__ import annotations
 

@@ -12,12 +12,14 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from golive.accounts.services import Accounts, LiveRooms
+from golive.accounts.throttle import LoginThrottle
 from golive.adapters.argon2 import Argon2Hasher
+from golive.adapters.hub import HubPublishes
 from golive.adapters.memory import MemoryRooms
 from golive.adapters.sqlite import open_sqlite
 from golive.api.routes import setup_api
 from golive.hub import StreamHub
-from golive.services import Accounts, LiveRooms, LoginThrottle
 
 PASSWORD = "correct horse battery staple"
 RTMP_PORT = 1936
@@ -33,8 +35,8 @@ async def open_api(
     hasher = Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1)
     accounts = Accounts(store.users, store.sessions, hasher, session_ttl=SESSION_TTL,
                         throttle=throttle)  # fmt: skip
-    rooms = LiveRooms(store.users, MemoryRooms(), node="test-node", ttl=room_ttl)
     hub = StreamHub()
+    rooms = LiveRooms(store.users, MemoryRooms(), HubPublishes(hub), node="test-node", ttl=room_ttl)
     app = web.Application()
     setup_api(app, hub, accounts, rooms, rtmp_port=RTMP_PORT)
     return app, accounts, rooms, hub, store.close

@@ -15,10 +15,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from golive.accounts.domain import RoomDescription, UnknownStreamKey, User
+from golive.accounts.services import Accounts, LiveRooms
+from golive.accounts.throttle import LoginThrottle
 from golive.api.nginx_callbacks import NGINX_NODE
-from golive.domain import UnknownStreamKey, User
 from golive.hub import StreamHub
-from golive.services import Accounts, LiveRooms, LoginThrottle
 from tests.harness.api import PASSWORD, RTMP_PORT, SESSION_TTL, open_api
 
 # nginx-rtmp's notify module sends these beside the publish URL's query arguments.
@@ -475,9 +476,10 @@ async def test_rooms_list_and_get(api: Api) -> None:
     alice = await api.user("Alice")
     room = await api.rooms.go_live(alice)
     await api.rooms.describe(
-        room.name, room.publish_id, codecs=("avc1.64001f", "mp4a.40.2"),
-        renditions=("source", "360p"), width=1280, height=720,
-    )  # fmt: skip
+        room.name,
+        room.publish_id,
+        RoomDescription(("avc1.64001f", "mp4a.40.2"), ("source", "360p"), 1280, 720),
+    )
 
     resp = await api.client.get("/api/rooms")
     rooms = (await resp.json())["rooms"]

@@ -1,4 +1,4 @@
-"""One contract suite for every adapter of each port (golive.ports).
+"""One contract suite for every adapter of each port (golive.accounts.ports).
 
 Users and sessions run on memory, SQLite and, when GOLIVE_TEST_MONGODB_URL is set, MongoDB;
 sessions also on Redis; rooms on memory and Redis (127.0.0.1:6379, which scripts/test.sh
@@ -29,14 +29,7 @@ import redis.asyncio as aioredis
 from bson.codec_options import CodecOptions
 from pymongo.errors import DuplicateKeyError
 
-from golive.adapters import mongo as mongo_adapter
-from golive.adapters import redis as redis_adapter
-from golive.adapters import sqlite as sqlite_adapter
-from golive.adapters.memory import MemoryRooms, MemorySessions, MemoryUsers
-from golive.adapters.mongo import MongoStore, MongoUnavailable, open_mongo
-from golive.adapters.redis import RedisRooms, RedisStore, RedisUnavailable, open_redis
-from golive.adapters.sqlite import SchemaTooNew, open_sqlite
-from golive.domain import (
+from golive.accounts.domain import (
     EmailTaken,
     Room,
     RoomAlreadyLive,
@@ -47,7 +40,14 @@ from golive.domain import (
     new_id,
     new_stream_key,
 )
-from golive.ports import RoomRegistry, SessionStore, UserRepository
+from golive.accounts.ports import RoomRegistry, SessionStore, UserRepository
+from golive.adapters import mongo as mongo_adapter
+from golive.adapters import redis as redis_adapter
+from golive.adapters import sqlite as sqlite_adapter
+from golive.adapters.memory import MemoryRooms, MemorySessions, MemoryUsers
+from golive.adapters.mongo import MongoStore, MongoUnavailable, open_mongo
+from golive.adapters.redis import RedisRooms, RedisStore, RedisUnavailable, open_redis
+from golive.adapters.sqlite import SchemaTooNew, open_sqlite
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 MONGO_ENV = "GOLIVE_TEST_MONGODB_URL"

@@ -27,11 +27,13 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from golive.accounts.services import Accounts, LiveRooms
+from golive.accounts.throttle import LoginThrottle
+from golive.adapters.hub import HubPublishes
 from golive.adapters.memory import MemoryRooms, MemorySessions, MemoryUsers, PlainHasher
 from golive.api.openapi import OPENAPI
 from golive.api.routes import setup_api
 from golive.hub import StreamHub
-from golive.services import Accounts, LiveRooms, LoginThrottle
 from tests.harness.api import PASSWORD, open_api
 
 # Routes outside these belong to others (HLS, the web pages) and to their own documents.
@@ -62,7 +64,9 @@ def test_the_document_lists_exactly_the_routes_of_the_router() -> None:
     app = web.Application()
     users = MemoryUsers()
     accounts = Accounts(users, MemorySessions(), PlainHasher())
-    setup_api(app, StreamHub(), accounts, LiveRooms(users, MemoryRooms(), node="n"))
+    hub = StreamHub()
+    rooms = LiveRooms(users, MemoryRooms(), HubPublishes(hub), node="n")
+    setup_api(app, hub, accounts, rooms)
     assert router_operations(app) == document_operations()
     assert ("POST", "/rooms/create") in document_operations()
 

@@ -35,7 +35,7 @@ def test_file_then_environment_then_flags(tmp_path: Path) -> None:
     assert s.rtmp_port == 1936  # from the file
     assert s.http_port == 8082  # the environment beats the file
     assert s.host == "::1"  # a flag beats the environment
-    assert s.rtmp_idle_timeout == 5.0
+    assert s.rtmp.idle_timeout == 5.0
     assert s.open_publish is True and s.sessions_in_redis is True
     assert s.redis == "redis://127.0.0.1:6379/0"
 

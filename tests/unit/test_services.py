@@ -7,19 +7,21 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from golive.adapters.memory import MemoryRooms, MemorySessions, MemoryUsers, PlainHasher
-from golive.domain import (
+from golive.accounts.domain import (
     EmailTaken,
     InvalidInput,
     NotAuthenticated,
     NotFound,
     RateLimited,
     RoomAlreadyLive,
+    RoomDescription,
     UnknownStreamKey,
     UsernameTaken,
     WrongCredentials,
 )
-from golive.services import Accounts, LiveRooms, LoginThrottle
+from golive.accounts.services import Accounts, LiveRooms
+from golive.accounts.throttle import LoginThrottle
+from golive.adapters.memory import MemoryRooms, MemorySessions, MemoryUsers, PlainHasher
 
 
 class Clock:
@@ -60,8 +62,37 @@ def accounts(users: MemoryUsers, clock: Clock) -> Accounts:
     )
 
 
-def rooms_for(users: MemoryUsers, registry: MemoryRooms, clock: Clock, node: str) -> LiveRooms:
-    return LiveRooms(users, registry, node=node, ttl=30, clock=clock)
+class Publishes:
+    """The live publishes of a node, as the stops the use cases asked for."""
+
+    def __init__(self) -> None:
+        self.live: set[str] = set()
+        self.stopped: list[tuple[str, str]] = []
+
+    def stop(self, room: str, reason: str) -> bool:
+        self.stopped.append((room, reason))
+        if room not in self.live:
+            return False
+        self.live.remove(room)
+        return True
+
+
+def rooms_for(
+    users: MemoryUsers,
+    registry: MemoryRooms,
+    clock: Clock,
+    node: str,
+    publishes: Publishes | None = None,
+) -> LiveRooms:
+    return LiveRooms(
+        users,
+        registry,
+        publishes or Publishes(),
+        node=node,
+        ttl=30,
+        clock=clock,
+        monotonic=clock.monotonic,
+    )
 
 
 async def test_sign_up_then_log_in_and_authenticate(accounts: Accounts) -> None:
@@ -233,9 +264,10 @@ async def test_go_live_and_end_live(accounts: Accounts, users: MemoryUsers, cloc
     assert [r.name for r in await rooms.all()] == ["alice"]
     assert (await rooms.get("ALICE")).publish_id == room.publish_id
     await rooms.describe(
-        "alice", room.publish_id, codecs=("avc1.64001f", "mp4a.40.2"), renditions=("source",),
-        width=1280, height=720,
-    )  # fmt: skip
+        "alice",
+        room.publish_id,
+        RoomDescription(("avc1.64001f", "mp4a.40.2"), ("source",), 1280, 720),
+    )
     assert (await rooms.get("alice")).codecs == ("avc1.64001f", "mp4a.40.2")
     await rooms.retitle("alice", await accounts.set_title(user, "Any% glitchless"))
     assert (await rooms.get("alice")).title == "Any% glitchless"
@@ -299,3 +331,53 @@ async def test_heartbeat_puts_back_a_room_lost_from_the_registry(
     await rooms.heartbeat()
     assert (await registry.get("alice")).node == "node-b"  # type: ignore[union-attr]
     assert "alice" not in rooms.local
+
+
+async def test_a_replaced_key_stops_the_publish_on_this_node_at_once(
+    accounts: Accounts, users: MemoryUsers, clock: Clock
+) -> None:
+    publishes = Publishes()
+    rooms = rooms_for(users, MemoryRooms(clock.monotonic), clock, "node-a", publishes)
+    user = await accounts.sign_up("Alice", "alice@example.org", "password1")
+    publishes.live.add("alice")
+    await accounts.regenerate_stream_key(user)
+    assert rooms.key_replaced(user) is True
+    assert publishes.stopped == [("alice", "the stream key was replaced")]
+    assert rooms.key_replaced(user) is False  # nobody was publishing any more
+
+
+async def test_upkeep_describes_rooms_then_beats_and_stops_revoked_publishes(
+    accounts: Accounts, users: MemoryUsers, clock: Clock
+) -> None:
+    registry = MemoryRooms(clock.monotonic)
+    publishes = Publishes()
+    rooms = rooms_for(users, registry, clock, "node-a", publishes)
+    assert rooms.beat_interval == 10.0  # three beats to a TTL of 30 s
+    alice = await accounts.sign_up("Alice", "alice@example.org", "password1")
+    bob = await accounts.sign_up("bob", "bob@example.org", "password1")
+    publish = await rooms.publish(alice.stream_key)
+    assert publish.room == "alice"
+    room = await publish.start()
+    await (await rooms.publish(bob.stream_key)).start()
+    publishes.live |= {"alice", "bob"}
+    described = RoomDescription(("avc1.64001f",), ("source", "360p"), 1280, 720)
+    known = {"alice": described}
+
+    await rooms.upkeep(known.get)
+    assert (await registry.get("alice")).description == described  # type: ignore[union-attr]
+    assert (await registry.get("bob")).description == RoomDescription()  # type: ignore[union-attr]
+    # The key replaced through another node: stopped here at the next beat, not before.
+    await accounts.regenerate_stream_key(alice)
+    clock.advance(9)
+    await rooms.upkeep(known.get)
+    assert publishes.stopped == []
+    clock.advance(1)
+    await rooms.upkeep(known.get)
+    assert publishes.stopped == [("alice", "the stream key was replaced")]
+    # The beat also refreshed the rooms: both outlive the TTL counted from their going live.
+    clock.advance(25)
+    assert {r.name for r in await registry.all()} == {"alice", "bob"}
+    await publish.end()
+    assert await registry.get("alice") is None and room.name not in rooms.local
+    await publish.end()  # a second end changes nothing
+    assert await registry.get("bob") is not None

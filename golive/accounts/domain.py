@@ -178,6 +178,16 @@ class Session:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomDescription:
+    """What a live room's stream carries, once the node that packages it knows."""
+
+    codecs: tuple[str, ...] = ()  # RFC 6381 codec strings of the source
+    renditions: tuple[str, ...] = ()  # the renditions ready to play, "source" first
+    width: int | None = None  # the source's picture size, when it has video
+    height: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Room:
     """A live room: one per streaming user, while they publish.
 
@@ -196,3 +206,7 @@ class Room:
     renditions: tuple[str, ...] = field(default=())
     width: int | None = None
     height: int | None = None
+
+    @property
+    def description(self) -> RoomDescription:
+        return RoomDescription(self.codecs, self.renditions, self.width, self.height)

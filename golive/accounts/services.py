@@ -1,5 +1,5 @@
 """Use cases: sign up, log in, authenticate a session, stream keys, authorize a publish, go
-live, end live. They speak to the world only through the ports (``golive.ports``).
+live, end live. They speak to the world only through the ports (``golive.accounts.ports``).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from .domain import (
     InvalidInput,
     NotAuthenticated,
     NotFound,
-    RateLimited,
     Room,
     RoomAlreadyLive,
+    RoomDescription,
     Session,
     UnknownStreamKey,
     User,
@@ -32,88 +32,26 @@ from .domain import (
     new_token,
     room_name,
 )
-from .ports import PasswordHasher, RoomRegistry, SessionStore, UserRepository
+from .ports import (
+    DescribeStream,
+    LivePublishes,
+    PasswordHasher,
+    RoomRegistry,
+    SessionStore,
+    UserRepository,
+)
+from .throttle import LoginThrottle
 
 log = logging.getLogger("golive.services")
+
+# What a publisher stopped for a replaced stream key is told.
+KEY_REPLACED = "the stream key was replaced"
 
 Clock = Callable[[], datetime]
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class LoginThrottle:
-    """Login attempts in a sliding window, per account from one address, per account from
-    everywhere, and per address.
-
-    Each attempt is counted before the password is checked (in the same step as the check
-    against the limits, so guesses sent in parallel cannot all slip past it) and taken back
-    when it succeeds. Past ``limit`` attempts on one account from one address, that pair is
-    refused until the oldest attempt leaves the window: a guesser is stopped while the owner,
-    elsewhere, can still log in (usernames are public, so a lock on the account alone would
-    let anyone lock anyone out). Past ``account_factor`` times that from all addresses the
-    account itself is refused (guessing from many addresses); past ``address_factor`` times
-    it the address is (one client trying many accounts).
-    """
-
-    def __init__(
-        self,
-        limit: int = 10,
-        window: float = 300.0,
-        monotonic: Callable[[], float] = time.monotonic,
-        *,
-        account_factor: int = 10,
-        address_factor: int = 3,
-        refusal: str = "too many failed logins; try again later",
-    ) -> None:
-        self.refusal = refusal
-        self.limit = limit
-        self.window = window
-        self._now = monotonic
-        self._limits = {
-            "pair": limit,
-            "user": limit * account_factor,
-            "addr": limit * address_factor,
-        }
-        self._attempts: dict[str, list[float]] = {}
-
-    def _recent(self, key: str, now: float) -> list[float]:
-        times = [t for t in self._attempts.get(key, ()) if now - t < self.window]
-        if times:
-            self._attempts[key] = times
-        else:
-            self._attempts.pop(key, None)
-        return times
-
-    @staticmethod
-    def keys(account: str, address: str) -> tuple[str, str, str]:
-        return f"pair:{account}|{address}", f"user:{account}", f"addr:{address}"
-
-    def begin(self, *keys: str) -> float:
-        """Refuse with RateLimited, or count an attempt under every key; return its stamp."""
-        now = self._now()
-        for key in keys:
-            times = self._recent(key, now)
-            if len(times) >= self._limits[key.partition(":")[0]]:
-                retry = self.window - (now - times[0])
-                raise RateLimited(self.refusal, retry)
-        for key in keys:
-            self._attempts.setdefault(key, []).append(now)
-        # Bounded memory: an address spraying usernames must not grow the table forever.
-        if len(self._attempts) > 100_000:
-            for key in list(self._attempts):
-                self._recent(key, now)
-        return now
-
-    def succeeded(self, stamp: float, *keys: str) -> None:
-        """The attempt stamped ``stamp`` was right: it counts against none of its keys."""
-        for key in keys:
-            times = self._attempts.get(key)
-            if times and stamp in times:
-                times.remove(stamp)
-                if not times:
-                    del self._attempts[key]
 
 
 class Accounts:
@@ -232,27 +170,37 @@ class LiveRooms:
     """Going live and ending live, for the publishers that this node ingests.
 
     The registry may be shared by several nodes (Redis); ``node`` names this one. Rooms put
-    by this node are refreshed by :meth:`heartbeat` so that they outlive their TTL only
-    while this node is alive.
+    by this node are refreshed by :meth:`upkeep` so that they outlive their TTL only while
+    this node is alive. Publishes are stopped only here, through ``publishes``.
     """
 
     def __init__(
         self,
         users: UserRepository,
         registry: RoomRegistry,
+        publishes: LivePublishes,
         *,
         node: str,
         ttl: float = 30.0,
         clock: Clock = utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.users = users
         self.registry = registry
+        self.publishes = publishes
         self.node = node
         self.ttl = ttl
         self.clock = clock
         self.local: dict[str, Room] = {}  # room name -> the room this node put
         # publish id -> digest of the stream key it was authorized with (never the key).
         self._key_digests: dict[str, str] = {}
+        self._monotonic = monotonic
+        self._last_beat = monotonic()
+
+    @property
+    def beat_interval(self) -> float:
+        """Seconds between heartbeats: three to a TTL, so one lost beat expires no room."""
+        return max(self.ttl / 3, 0.1)
 
     async def authorize_publish(self, stream_key: str) -> User:
         """The owner of a stream key, or UnknownStreamKey. The key is never logged."""
@@ -262,6 +210,11 @@ class LiveRooms:
         if user is None or not hmac.compare_digest(user.stream_key.encode(), stream_key.encode()):
             raise UnknownStreamKey("unknown stream key")
         return user
+
+    async def publish(self, stream_key: str) -> Publish:
+        """A publish into the room of the stream key's owner (UnknownStreamKey if none), not
+        live yet: :meth:`Publish.start` puts the room, :meth:`Publish.end` removes it."""
+        return Publish(self, await self.authorize_publish(stream_key))
 
     async def live_elsewhere(self, name: str) -> bool:
         """Whether another node holds the room now (go_live still decides, atomically)."""
@@ -284,21 +237,18 @@ class LiveRooms:
         log.info("room %s is live on node %s", room.name, self.node)
         return room
 
-    async def describe(
-        self,
-        name: str,
-        publish_id: str,
-        *,
-        codecs: tuple[str, ...],
-        renditions: tuple[str, ...],
-        width: int | None,
-        height: int | None,
-    ) -> None:
+    async def describe(self, name: str, publish_id: str, description: RoomDescription) -> None:
         """Record what the stream carries once the packager knows it."""
         room = self.local.get(name)
         if room is None or room.publish_id != publish_id:
             return
-        room = replace(room, codecs=codecs, renditions=renditions, width=width, height=height)
+        room = replace(
+            room,
+            codecs=description.codecs,
+            renditions=description.renditions,
+            width=description.width,
+            height=description.height,
+        )
         self.local[name] = room
         await self.registry.refresh(room, self.ttl)
 
@@ -320,6 +270,12 @@ class LiveRooms:
                 out.append(room)
         return out
 
+    def key_replaced(self, user: User) -> bool:
+        """The user's stream key was replaced, which is what a streamer does when the old one
+        leaked: whoever publishes into their room on this node is stopped now, not at their
+        next reconnect (other nodes stop theirs at their next beat, :meth:`upkeep`)."""
+        return self.publishes.stop(user.name, KEY_REPLACED)
+
     async def end_live(self, name: str, publish_id: str) -> None:
         self._key_digests.pop(publish_id, None)
         room = self.local.get(name)
@@ -327,6 +283,24 @@ class LiveRooms:
             del self.local[name]
         if await self.registry.remove(name, publish_id):
             log.info("room %s ended", name)
+
+    async def upkeep(self, describe: DescribeStream) -> None:
+        """Keep this node's rooms current; called about once a second.
+
+        Records what each stream carries once ``describe`` knows it, and every
+        :attr:`beat_interval` refreshes the rooms in the registry (:meth:`heartbeat`) and
+        stops the publishes whose stream key was replaced since, through any node.
+        """
+        for room in list(self.local.values()):
+            description = describe(room.name)
+            if description is not None and description != room.description:
+                await self.describe(room.name, room.publish_id, description)
+        now = self._monotonic()
+        if now - self._last_beat >= self.beat_interval:
+            self._last_beat = now
+            await self.heartbeat()
+            for room in await self.revoked():
+                self.publishes.stop(room.name, KEY_REPLACED)
 
     async def heartbeat(self) -> None:
         """Refresh this node's rooms; put back any that expired while this node lived (a
@@ -364,3 +338,24 @@ class LiveRooms:
     async def all(self) -> list[Room]:
         rooms = await self.registry.all()
         return sorted(rooms, key=lambda r: r.started_at)
+
+
+class Publish:
+    """One publish authorized by a stream key: its owner's room goes live when it starts, and
+    ends with it unless a newer publish (a takeover) holds the room by then."""
+
+    def __init__(self, rooms: LiveRooms, user: User) -> None:
+        self.rooms = rooms
+        self.user = user
+        self.room = user.name
+        self._publish_id: str | None = None
+
+    async def start(self) -> Room:
+        """Put the room in the registry; RoomAlreadyLive when another node holds it."""
+        room = await self.rooms.go_live(self.user)
+        self._publish_id = room.publish_id
+        return room
+
+    async def end(self) -> None:
+        if self._publish_id is not None:
+            await self.rooms.end_live(self.room, self._publish_id)

@@ -1,16 +1,18 @@
 """Ports: what the use cases need from the world, defined by the use cases.
 
-Each is a narrow ``Protocol`` with async methods; adapters in ``golive.adapters`` implement
-them (memory, SQLite, MongoDB, Redis) and one contract suite holds them all to the same
-behaviour (tests/integration/test_contracts.py).
+Each is a narrow ``Protocol``; adapters in ``golive.adapters`` implement them. The stores'
+(memory, SQLite, MongoDB, Redis) are async, and one contract suite holds them all to the same
+behaviour (tests/integration/test_contracts.py). The live publishes of this node are the
+stream hub's (``golive.adapters.hub``), and what their streams carry is the packager's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
-from .domain import Room, Session, User
+from .domain import Room, RoomDescription, Session, User
 
 
 class UserRepository(Protocol):
@@ -76,3 +78,16 @@ class PasswordHasher(Protocol):
     async def hash(self, password: str) -> str: ...
 
     async def verify(self, password_hash: str, password: str) -> bool: ...
+
+
+class LivePublishes(Protocol):
+    """The publishes this node ingests. Only the use cases stop one, for a reason of theirs
+    (a stream key replaced), so that every such stop is decided in one place."""
+
+    def stop(self, room: str, reason: str) -> bool:
+        """End the room's publish on this node, if any, and tell its publisher ``reason``;
+        return whether there was one."""
+
+
+# What the stream of a room live on this node carries, or None until the packager knows.
+DescribeStream = Callable[[str], RoomDescription | None]

@@ -1,0 +1,43 @@
+"""RTMP publish authorization by stream key, over the accounts use cases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from golive.accounts.domain import User, new_id, new_stream_key
+from golive.accounts.services import LiveRooms
+from golive.adapters.hub import HubPublishes
+from golive.adapters.memory import MemoryRooms, MemoryUsers
+from golive.hub import StreamHub
+from golive.ingest import accounts_authorizer
+from golive.rtmp.server import PublishRefusedError
+
+
+async def test_a_stream_key_grants_its_owners_room_until_released() -> None:
+    users, registry = MemoryUsers(), MemoryRooms()
+    alice = User(new_id(), "Alice", "alice@example.org", "-", new_stream_key(), datetime.now(UTC))
+    await users.add(alice)
+    here = LiveRooms(users, registry, HubPublishes(StreamHub()), node="node-a")
+    there = LiveRooms(users, registry, HubPublishes(StreamHub()), node="node-b")
+    authorize = accounts_authorizer(here)
+
+    with pytest.raises(PublishRefusedError, match="unknown stream key") as refused:
+        await authorize("live", alice.stream_key + "x", "")
+    assert refused.value.code == "NetStream.Publish.Denied"
+
+    grant = await authorize("live", alice.stream_key, "")
+    assert grant.room == "alice" and await registry.get("alice") is None  # not live yet
+    await grant.start()
+    assert (await registry.get("alice")).node == "node-a"  # type: ignore[union-attr]
+    await grant.release()
+    assert await registry.get("alice") is None
+
+    await there.go_live(alice)
+    grant = await authorize("live", alice.stream_key, "")
+    with pytest.raises(PublishRefusedError, match="live on another node") as refused:
+        await grant.start()
+    assert refused.value.code == "NetStream.Publish.BadName"
+    await grant.release()  # never started: the other node's room stays
+    assert (await registry.get("alice")).node == "node-b"  # type: ignore[union-attr]
