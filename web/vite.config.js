@@ -1,4 +1,4 @@
-// Vite builds the pages into golive/static/, which golive serves (golive/web.py) and a wheel
+// Vite builds the pages into golive/static/, which golive serves (golive/pages.py) and a wheel
 // carries: index.html with no-cache, everything under assets/ named by a content hash and
 // cached for a year.
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";

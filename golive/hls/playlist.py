@@ -62,7 +62,7 @@ _QUOTED_BAD: Final = re.compile(r'["\x00-\x1f\x7f-\x9f]')
 
 
 # ---------------------------------------------------------------------------------------
-# Checks run once, when a model is built (by the muxer, or by the parser). The parser also
+# Checks run once, when a model is built (by the live window, or by the parser). The parser also
 # runs check_quoted and check_count on values it reads before any model holds them.
 
 
@@ -283,7 +283,7 @@ class MediaPlaylist:
 def _server_control(pl: MediaPlaylist) -> str | None:
     """RFC 8216bis, 4.4.3.8 EXT-X-SERVER-CONTROL.
 
-    Blocking reload (6.2.5.2) comes with the parts: golive's muxer answers _HLS_msn and
+    Blocking reload (6.2.5.2) comes with the parts: golive's live window answers _HLS_msn and
     _HLS_part for low-latency playlists, and a PART-HOLD-BACK is required once the playlist
     has EXT-X-PART-INF.
     """

@@ -119,7 +119,7 @@ class Segmenter:
         if not self._started:
             return []
         # A real change mid-stream (a new resolution, say): flush and start over at the next
-        # keyframe with a new init segment; the muxer marks the discontinuity.
+        # keyframe with a new init segment; the live window marks the discontinuity.
         out = self.finish()
         self._started = False
         self._video = self._audio = None

@@ -251,7 +251,7 @@ parts = st.builds(playlist.Part, quoted_strings, seconds, st.booleans())
 
 @st.composite
 def media_playlists(draw: st.DrawFn) -> playlist.MediaPlaylist:
-    """Playlists as the muxer builds them, in the form parse_media gives back."""
+    """Playlists as the live window builds them, in the form parse_media gives back."""
     low_latency = draw(st.booleans())
     part_lists = st.lists(parts, max_size=4) if low_latency else st.just([])
     media_sequence = draw(counts)

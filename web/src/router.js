@@ -1,4 +1,4 @@
-// Page routes. golive answers each of these paths with index.html (golive/web.py), so a
+// Page routes. golive answers each of these paths with index.html (golive/pages.py), so a
 // reload or a shared link lands on the same page; usernames are one path segment.
 import { createRouter, createWebHistory } from "vue-router";
 import { loadSession, session } from "./session.js";
