@@ -140,3 +140,90 @@ for name in sys.argv[1:]:
         if (exc.name or "").partition(".")[0] in ("av", "golive"):
             raise
 """
+
+
+# The layer map of docs/architecture.md, as data: what each part of golive may import from the
+# rest of golive. A part is a top-level module or package; imports within a part are free.
+LAYERS: dict[str, set[str]] = {
+    "golive.media": set(),
+    "golive.codecs": {"golive.media"},
+    "golive.formats": {"golive.media", "golive.codecs"},
+    "golive.hub": {"golive.media"},
+    "golive.rtmp": {"golive.media", "golive.hub"},
+    "golive.transcode": {"golive.media", "golive.codecs"},
+    "golive.hls": {
+        "golive.media", "golive.codecs", "golive.formats", "golive.hub", "golive.transcode",
+        "golive.http_errors",
+    },
+    "golive.accounts": set(),
+    "golive.adapters": {"golive.accounts", "golive.hub"},
+    "golive.http_errors": set(),
+    "golive.viewers": set(),
+    "golive.previews": {"golive.media", "golive.hub"},
+    "golive.ingest": {"golive.accounts", "golive.rtmp"},
+    "golive.api": {"golive.accounts", "golive.http_errors", "golive.hub"},
+    "golive.pages": {
+        "golive.accounts", "golive.api", "golive.hls", "golive.hub", "golive.previews",
+        "golive.viewers",
+    },
+    "golive.config": {"golive.rtmp", "golive.hls", "golive.transcode"},
+    "golive.proxies": {"golive.config"},
+    "golive.bootstrap": {
+        "golive.accounts", "golive.adapters", "golive.api", "golive.config", "golive.hls",
+        "golive.hub", "golive.ingest", "golive.pages", "golive.proxies", "golive.rtmp",
+        "golive.viewers",
+    },
+    "golive.cli": {"golive", "golive.bootstrap", "golive.config"},
+    "golive.__main__": {"golive.cli"},
+    "golive": set(),
+}  # fmt: skip
+
+# Sans-I/O cores inside a part: they take bytes or samples and give events or bytes back, so
+# they import no part of the asyncio shell and no web framework.
+CORES = (
+    "golive.rtmp.handshake", "golive.rtmp.chunk", "golive.rtmp.messages", "golive.rtmp.amf0",
+    "golive.rtmp.flv", "golive.rtmp.timeline", "golive.rtmp.connection", "golive.rtmp.errors",
+    "golive.hls.segmenter", "golive.hls.playlist", "golive.hls.playlist_parser",
+    "golive.formats.fmp4", "golive.media",
+)  # fmt: skip
+SHELL = {"asyncio", "aiohttp", "socket", "golive.hub", "golive.http_errors", "golive.config"}
+# What the accounts core may import from outside the standard library: nothing.
+DRIVERS = {"aiohttp", "aiosqlite", "pymongo", "redis", "argon2", "av", "uvloop"}
+
+
+def _part(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
+def test_every_part_imports_only_the_layers_below_it() -> None:
+    graph = import_graph()
+    parts = {_part(name) for name in graph}
+    assert parts == set(LAYERS), "a part of golive is missing from the layer map, or gone"
+    wrong = sorted(
+        f"{name} imports {other}"
+        for name, imported in graph.items()
+        for other in imported
+        if other.startswith("golive")
+        and _part(other) != _part(name)
+        and _part(other) not in LAYERS[_part(name)]
+    )
+    assert wrong == []
+
+
+def test_the_sans_io_cores_import_nothing_of_the_shell() -> None:
+    graph = import_graph()
+    assert set(CORES) <= graph.keys()
+    wrong = sorted(f"{c} imports {m}" for c in CORES for m in graph[c] if _part(m) in SHELL)
+    assert wrong == []
+
+
+def test_the_accounts_core_knows_no_framework_and_no_store() -> None:
+    graph = import_graph()
+    wrong = sorted(
+        f"{name} imports {other}"
+        for name, imported in graph.items()
+        if name.startswith("golive.accounts")
+        for other in imported
+        if other in DRIVERS or (other.startswith("golive") and _part(other) != "golive.accounts")
+    )
+    assert wrong == []
