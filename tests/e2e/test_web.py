@@ -69,7 +69,12 @@ def watch_console(page: Any, errors: list[str]) -> None:
     """Collect every console error and uncaught exception of ``page``, with its page."""
 
     def on_console(message: Any) -> None:
-        if message.type == "error":
+        # A page that waits for its streamer polls GET /api/rooms/{name}, which answers 404
+        # while the room is not live; Chromium notes every such answer in the console.
+        offline = re.search(r"/api/rooms/[^/]+$", message.location.get("url", "")) and (
+            "status of 404" in message.text
+        )
+        if message.type == "error" and not offline:
             errors.append(f"{page.url}: {message.text}")
 
     page.on("console", on_console)

@@ -62,11 +62,15 @@ export async function liveRooms() {
 }
 
 /**
- * The live room called `name` (lowercase), or null when it is not live. Read from the list:
- * GET /api/rooms/{name} answers 404 for a room that is not live, which the browser logs as an
- * error in the console at every poll of a page that waits for its streamer.
+ * The live room called `name` (lowercase), or null when it is not live: GET /api/rooms/{name}
+ * answers 404 not_found for a room that is not live (the browser's console notes each such
+ * answer; that is the API saying "offline", not a fault).
  */
 export async function liveRoom(name) {
-  const rooms = await liveRooms();
-  return rooms.find((room) => room.name === name) || null;
+  try {
+    return await api(`/api/rooms/${encodeURIComponent(name)}`);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return null;
+    throw e;
+  }
 }
