@@ -210,8 +210,7 @@ async def _rtmp_listener(app: web.Application) -> AsyncIterator[None]:
 
 def _description(packager: Packager, name: str) -> RoomDescription | None:
     """What the room's stream carries, once its source is ready to play."""
-    room = packager.rooms.get(name)
-    described = room.describe() if room is not None else None
+    described = packager.describe(name)
     if described is None:
         return None
     return RoomDescription(
