@@ -31,7 +31,6 @@ from .room import HlsRoom, RoomVariants
 from .window import LiveWindow, WaitTooFarError
 
 HLS_PREFIX = "/hls"
-PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 # Parts and segments never change once listed: caches may keep them (RFC 8216bis, 6.2.5.2 notes
 # that the server should make them cacheable); playlists change every part.
 MEDIA_CACHE = "public, max-age=3600, immutable"
@@ -79,7 +78,7 @@ def setup_hls_routes(
     def playlist_response(text: str) -> web.Response:
         return web.Response(
             text=text,
-            content_type=PLAYLIST_TYPE,
+            content_type=playlist.PLAYLIST_TYPE,
             headers={"Cache-Control": PLAYLIST_CACHE, **CORS},
         )
 

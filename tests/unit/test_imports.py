@@ -158,7 +158,7 @@ LAYERS: dict[str, set[str]] = {
     "golive.accounts": set(),
     "golive.adapters": {"golive.accounts", "golive.hub"},
     "golive.http_errors": set(),
-    "golive.viewers": set(),
+    "golive.viewers": {"golive.hls"},
     "golive.previews": {"golive.media", "golive.hub"},
     "golive.ingest": {"golive.accounts", "golive.rtmp"},
     "golive.api": {"golive.accounts", "golive.http_errors", "golive.hub"},
