@@ -29,13 +29,16 @@ from .adapters._common import redact_url
 from .adapters.argon2 import Argon2Hasher
 from .adapters.hub import HubPublishes
 from .adapters.memory import MemoryRooms
+from .api.live import LIVE_DETAILS
 from .api.routes import setup_api
 from .config import ConfigError, Settings
 from .hls.packager import Packager
 from .hls.routes import setup_hls_routes
 from .hub import StreamHub
 from .ingest import accounts_authorizer
+from .live_figures import NodeLiveDetails
 from .pages import setup_pages
+from .previews import Previews
 from .proxies import forwarded_for_middleware, parse_networks
 from .rtmp.server import RtmpServer, open_authorizer
 from .viewers import Audience, audience_middleware
@@ -167,22 +170,21 @@ def build_app(settings: Settings, stores: Stores) -> web.Application:
         rtmp_port=settings.rtmp_port,
         nginx_callbacks=settings.nginx_callbacks,
     )
-    audience = Audience()  # counted by HLS, shown by the API through the pages' live figures
+    audience = Audience()  # counted by HLS, shown by the API through this node's live figures
     setup_hls_routes(app, packager, [audience_middleware(audience)])
-    setup_pages(
-        app,
-        hub,
-        packager,
-        audience,
-        web_dir=settings.web_dir,
-        preview_interval=settings.preview_interval,
-    )
+    previews = Previews(hub, interval=settings.preview_interval)
+    app[LIVE_DETAILS] = NodeLiveDetails(audience, packager, previews)
+    setup_pages(app, web_dir=settings.web_dir)
     app.cleanup_ctx.append(_rtmp_listener)
     app.cleanup_ctx.append(_upkeep)
+
+    async def close_previews(app: web.Application) -> None:
+        await previews.close()
 
     async def close_stores(app: web.Application) -> None:
         await stores.close()
 
+    app.on_cleanup.append(close_previews)
     app.on_cleanup.append(close_stores)
     return app
 
@@ -210,8 +212,7 @@ async def _rtmp_listener(app: web.Application) -> AsyncIterator[None]:
 
 def _description(packager: Packager, name: str) -> RoomDescription | None:
     """What the room's stream carries, once its source is ready to play."""
-    room = packager.rooms.get(name)
-    described = room.describe() if room is not None else None
+    described = packager.describe(name)
     if described is None:
         return None
     return RoomDescription(

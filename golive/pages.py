@@ -1,5 +1,5 @@
-"""The web pages: the Vue single-page application that Vite builds into ``golive/static``, and
-the live figures the pages show (viewer counts, bitrates, previews).
+"""The web pages: the Vue single-page application that Vite builds into ``golive/static``, its
+assets and its security headers.
 
 ::
 
@@ -13,26 +13,22 @@ at on every request: pages built while golive runs are served without a restart,
 build golive answers the page routes with how to build them, while the API and HLS work.
 
 The pages are the root application's own routes (aiohttp mounts sub-applications under a
-prefix, never at ``/``), beside the API, nginx-rtmp callback and HLS sub-applications; they
-need no middleware, so the root carries none of its own: its middlewares would run for every
-sub-application too. Their refusals are aiohttp's plain-text ones, as a browser expects.
+prefix, never at ``/``), beside the API, nginx-rtmp callback and HLS sub-applications. They
+need no middleware of their own, and the root's middlewares run for every sub-application
+too, so the root carries only what every request needs: the trusted-proxies one, when load
+balancers are configured (golive.proxies). The pages' refusals are aiohttp's plain-text ones,
+as a browser expects.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
 
 from .accounts.domain import RESERVED_NAMES, USERNAME_RE
-from .api.live import LIVE_DETAILS, LiveFigures
-from .hls.packager import Packager
-from .hub import StreamHub
-from .previews import Previews
-from .viewers import Audience
 
 log = logging.getLogger("golive.pages")
 
@@ -64,26 +60,6 @@ scripts/serve.sh does this by itself. To serve pages built elsewhere, set web_di
 
 The JSON API (/api/openapi.json) and HLS (/hls/ROOM/index.m3u8) work without the pages.
 """
-
-
-class NodeLiveDetails:
-    """This node's live figures for the API (golive.api.live.LiveDetails): viewers counted
-    from playlist requests, the source copy's bitrate from the packager, previews."""
-
-    def __init__(self, audience: Audience, packager: Packager, previews: Previews) -> None:
-        self.audience = audience
-        self.packager = packager
-        self.previews = previews
-
-    def figures(self, room: str) -> LiveFigures:
-        hls = self.packager.rooms.get(room)
-        described = hls.describe() if hls is not None else None
-        # AVERAGE-BANDWIDTH of the source copy: bytes actually packaged over the live window.
-        bitrate = described.source.average_bandwidth if described and described.live else 0
-        return LiveFigures(viewers=self.audience.count(room), bitrate=bitrate or None)
-
-    async def preview(self, room: str) -> bytes | None:
-        return await self.previews.jpeg(room)
 
 
 def _file(folder: Path, name: str) -> Path | None:
@@ -128,32 +104,18 @@ class _Pages:
         return web.FileResponse(path, headers={"Cache-Control": "no-cache", **SECURITY_HEADERS})
 
 
-def setup_pages(
-    app: web.Application,
-    hub: StreamHub,
-    packager: Packager,
-    audience: Audience,
-    *,
-    web_dir: str = "",
-    preview_interval: float = 5.0,
-) -> None:
-    """Serve the pages from ``web_dir`` (default: golive/static), make previews, and give the
-    API this node's live figures: the viewers ``audience`` counts
-    (golive.viewers.audience_middleware on the HLS sub-application), bitrates, previews."""
+def setup_pages(app: web.Application, *, web_dir: str = "") -> None:
+    """Serve the pages on ``app`` from ``web_dir`` (default: golive/static)."""
     dist = Path(web_dir) if web_dir else DEFAULT_DIST
-    previews = Previews(hub, interval=preview_interval)
-    app[LIVE_DETAILS] = NodeLiveDetails(audience, packager, previews)
 
-    async def previews_lifetime(app: web.Application) -> AsyncIterator[None]:
+    async def warn_unbuilt(app: web.Application) -> None:
         if not (dist / "index.html").is_file():
             log.warning(
                 "the web pages are not built in %s: run `cd web && npm ci && npm run build`",
                 dist,
             )
-        yield
-        await previews.close()
 
-    app.cleanup_ctx.append(previews_lifetime)
+    app.on_startup.append(warn_unbuilt)
     pages = _Pages(dist)
     router = app.router
     for path in PAGE_ROUTES:

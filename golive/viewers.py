@@ -20,8 +20,7 @@ from collections.abc import Callable
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
-# RFC 8216bis, 4: the media type of every playlist, the multivariant and the media ones.
-PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+from .hls.playlist import PLAYLIST_TYPE
 
 WINDOW = 30.0  # seconds since a player's last playlist fetch during which it counts
 # A bound on memory per room whatever a client sends: beyond it the stalest are forgotten.

@@ -227,17 +227,17 @@ async def one_live_run(mode: str, seconds: float) -> dict[str, float]:
         seen: dict[str, int] = {}
         while not stop.is_set():
             room = packager.rooms.get("bench")
-            for name, rendition in room.renditions.items() if room is not None else ():
-                if rendition.next_part > seen.get(name, 0):
+            for name, window in room.windows.items() if room is not None else ():
+                if window.next_part > seen.get(name, 0):
                     now = time.monotonic()
                     rows = produced.setdefault(name, [])
-                    for seg in rendition.segments:
+                    for seg in window.segments:
                         end = seg.start_ms / 1000
                         for part in seg.parts:
                             end += part.duration
                             if part.number >= seen.get(name, 0):
                                 rows.append((now, part.number, end))
-                    seen[name] = rendition.next_part
+                    seen[name] = window.next_part
             await asyncio.sleep(0.002)
 
     tasks = [loop.create_task(ticker()), loop.create_task(watch())]

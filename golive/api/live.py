@@ -4,9 +4,9 @@ bitrate and preview images.
 The registry (golive.accounts.ports.RoomRegistry) knows which rooms are live on any node; how
 many players watch one, how fast its media arrives and what it looks like are known only to the
 node that ingests and serves it. The API reads them through this narrow port, set on the root
-application by whoever provides them (golive.pages) and seen from the API's sub-application
-through the chain of applications; without one, a room shows no viewers, no bitrate and no
-preview, which is also the truth for rooms served by another node.
+application by whoever provides them (golive.live_figures, set by golive.bootstrap) and seen
+from the API's sub-application through the chain of applications; without one, a room shows no
+viewers, no bitrate and no preview, which is also the truth for rooms served by another node.
 """
 
 from __future__ import annotations

@@ -169,10 +169,10 @@ class LadderPackager:
             self.session = self._session()
         planned = self.session.configure(video, _source_fps(stream))
         names = {p.name for p in planned}
-        for name in [n for n in self.room.renditions if n != SOURCE and n not in names]:
-            self.room.renditions.pop(name).end()
+        for name in [n for n in self.room.windows if n != SOURCE and n not in names]:
+            self.room.windows.pop(name).end()
         for index, p in enumerate(planned):
-            window = self.room.renditions.get(p.name)
+            window = self.room.windows.get(p.name)
             if window is None:
                 window = LiveWindow(
                     p.name,
@@ -181,7 +181,7 @@ class LadderPackager:
                     window=self.settings.window,
                     clock=self.room.source,
                 )
-                self.room.renditions[p.name] = window
+                self.room.windows[p.name] = window
             window.begin()
             variant = _VariantWriter(p, window, self.settings)
             if self.audio_config is not None:
@@ -189,11 +189,9 @@ class LadderPackager:
             self.variants[index] = variant
         # Multivariant playlist order: the source copy, then the ladder's, largest first, also
         # when a rendition dropped in an earlier publish comes back.
-        ordered = {SOURCE: self.room.source} | {
-            p.name: self.room.renditions[p.name] for p in planned
-        }
-        self.room.renditions.clear()
-        self.room.renditions.update(ordered)
+        ordered = {SOURCE: self.room.source} | {p.name: self.room.windows[p.name] for p in planned}
+        self.room.windows.clear()
+        self.room.windows.update(ordered)
 
     def _events(self, events: list[Event]) -> None:
         if self.detached:
@@ -224,8 +222,8 @@ class LadderPackager:
         if variant is None:
             return
         variant.finish()
-        if self.room.renditions.get(variant.planned.name) is variant.window:
-            del self.room.renditions[variant.planned.name]
+        if self.room.windows.get(variant.planned.name) is variant.window:
+            del self.room.windows[variant.planned.name]
 
     def _finish_all(self) -> None:
         variants, self.variants = self.variants, {}

@@ -1,5 +1,5 @@
-"""Ties the stream hub to HLS: one room per publisher name, a segmenter and a rendition per
-variant, kept across a publisher's reconnect and removed a while after the stream ends.
+"""Ties the stream hub to HLS: one room per publisher name, a segmenter and a live window per
+rendition, kept across a publisher's reconnect and removed a while after the stream ends.
 
 The source copy is packaged here; with a non-empty ladder, the transcoded renditions are made
 beside it by ``golive.hls.ladder_packager`` from their own subscription, so a slow ladder can only
@@ -14,7 +14,7 @@ from ..hub import Gap, LiveStream, StreamHub, Subscription
 from ..media import Sample, TrackConfig
 from ..transcode.ladder import NO_LADDER, Ladder
 from .ladder_packager import LadderPackager
-from .room import HlsRoom
+from .room import HlsRoom, RoomVariants
 from .segmenter import Segmenter
 from .settings import HlsSettings
 
@@ -36,6 +36,11 @@ class Packager:
         self._ladders: dict[str, LadderPackager] = {}
         hub.on_stream_started(self._started)
 
+    def describe(self, name: str) -> RoomVariants | None:
+        """What room ``name`` serves, or None when it has no HLS or nothing to serve yet."""
+        room = self.rooms.get(name)
+        return room.describe() if room is not None else None
+
     def _started(self, stream: LiveStream) -> None:
         room = self.rooms.get(stream.room)
         if room is None:
@@ -55,30 +60,30 @@ class Packager:
             room.ladder_task = loop.create_task(ladder.run(stream.subscribe()))
 
     async def _package(self, room: HlsRoom, sub: Subscription) -> None:
-        rendition = room.source
+        window = room.source
         segmenter = Segmenter(
             part_target=self.settings.part_target, segment_target=self.settings.segment_target
         )
-        rendition.begin()
+        window.begin()
         try:
             async for item in sub:
                 if isinstance(item, Gap):
                     # Frames were lost: close what we have and restart at the keyframe that
                     # follows, marked as a discontinuity.
-                    rendition.feed(segmenter.finish())
+                    window.feed(segmenter.finish())
                     segmenter = Segmenter(
                         part_target=self.settings.part_target,
                         segment_target=self.settings.segment_target,
                     )
-                    rendition.begin()
+                    window.begin()
                 elif isinstance(item, TrackConfig | Sample):
-                    rendition.feed(segmenter.push(item))
-            rendition.feed(segmenter.finish())
+                    window.feed(segmenter.push(item))
+            window.feed(segmenter.finish())
         except Exception:
             log.exception("room %s: packaging failed; the stream goes on without HLS", room.name)
             sub.close()
         finally:
-            rendition.end()
+            window.end()
             if room.stream is sub.stream:
                 room.stream = None
                 loop = asyncio.get_running_loop()

@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 __all__ = [
+    "PLAYLIST_TYPE",
     "MediaPlaylist",
     "MultivariantPlaylist",
     "Part",
@@ -52,6 +53,9 @@ __all__ = [
     "render_media",
     "render_multivariant",
 ]
+
+# RFC 8216bis, 4: the media type of every playlist, the multivariant and the media ones.
+PLAYLIST_TYPE: Final = "application/vnd.apple.mpegurl"
 
 _UTC: Final = UTC
 

@@ -29,7 +29,7 @@ class VariantDescription:
 
 
 @dataclass(frozen=True, slots=True)
-class RoomDescription:
+class RoomVariants:
     """What a room serves: its ready variants in multivariant playlist order, the source
     copy first."""
 
@@ -73,7 +73,7 @@ class HlsRoom:
             window=settings.window,
         )
         # In multivariant playlist order: the source copy, then the ladder's, largest first.
-        self.renditions: dict[str, LiveWindow] = {SOURCE: self.source}
+        self.windows: dict[str, LiveWindow] = {SOURCE: self.source}
         self.stream: LiveStream | None = None
         self.task: asyncio.Task[None] | None = None
         self.removal: asyncio.TimerHandle | None = None
@@ -91,13 +91,13 @@ class HlsRoom:
 
     def window(self, rendition: str) -> LiveWindow | None:
         """The live window of a rendition that has a part to serve."""
-        window = self.renditions.get(rendition)
+        window = self.windows.get(rendition)
         return window if window is not None and window.ready else None
 
     def ready_windows(self) -> list[tuple[str, LiveWindow]]:
-        return [(name, w) for name, w in self.renditions.items() if w.ready]
+        return [(name, w) for name, w in self.windows.items() if w.ready]
 
-    def describe(self) -> RoomDescription | None:
+    def describe(self) -> RoomVariants | None:
         """The room's ready variants, or None while the source copy has nothing to serve."""
         if not self.source.ready:
             return None
@@ -113,4 +113,4 @@ class HlsRoom:
             )
             for name, w in self.ready_windows()
         )
-        return RoomDescription(self.name, self.live, variants)
+        return RoomVariants(self.name, self.live, variants)

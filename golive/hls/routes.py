@@ -27,11 +27,10 @@ from aiohttp.typedefs import Middleware
 from ..http_errors import HttpError, http_error_middleware
 from . import playlist
 from .packager import Packager
-from .room import HlsRoom, RoomDescription
+from .room import HlsRoom, RoomVariants
 from .window import LiveWindow, WaitTooFarError
 
 HLS_PREFIX = "/hls"
-PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 # Parts and segments never change once listed: caches may keep them (RFC 8216bis, 6.2.5.2 notes
 # that the server should make them cacheable); playlists change every part.
 MEDIA_CACHE = "public, max-age=3600, immutable"
@@ -63,23 +62,23 @@ def setup_hls_routes(
             raise _not_found("no such live room")
         return room
 
-    def described(room: HlsRoom) -> RoomDescription:
+    def described(room: HlsRoom) -> RoomVariants:
         description = room.describe()
         if description is None:
             raise _not_found("no such live room")
         return description
 
-    def rendition_of(request: web.Request) -> tuple[HlsRoom, LiveWindow]:
+    def window_of(request: web.Request) -> tuple[HlsRoom, LiveWindow]:
         room = room_of(request)
-        rendition = room.window(request.match_info["rendition"])
-        if rendition is None:
+        window = room.window(request.match_info["rendition"])
+        if window is None:
             raise _not_found("no such rendition")
-        return room, rendition
+        return room, window
 
     def playlist_response(text: str) -> web.Response:
         return web.Response(
             text=text,
-            content_type=PLAYLIST_TYPE,
+            content_type=playlist.PLAYLIST_TYPE,
             headers={"Cache-Control": PLAYLIST_CACHE, **CORS},
         )
 
@@ -140,7 +139,7 @@ def setup_hls_routes(
         return int(value)
 
     async def media(request: web.Request) -> web.Response:
-        room, rendition = rendition_of(request)
+        room, window = window_of(request)
         msn = _int_param(request, "_HLS_msn")
         part = _int_param(request, "_HLS_part")
         if part is not None and msn is None:
@@ -148,40 +147,40 @@ def setup_hls_routes(
         if msn is not None:
             # Blocking playlist reload (RFC 8216bis, 6.2.5.2): hold until the part exists;
             # give up a little after three target durations.
-            timeout = 3 * rendition.target_duration + 1
+            timeout = 3 * window.target_duration + 1
             try:
-                found = await rendition.wait(msn, part, timeout)
+                found = await window.wait(msn, part, timeout)
             except WaitTooFarError as exc:
                 raise _bad_request(str(exc)) from None
-            if not found and not rendition.ended:
+            if not found and not window.ended:
                 raise HttpError(503, "timeout", "the part did not arrive in time")
         skip = request.query.get("_HLS_skip") in ("YES", "v2")
         reports = tuple(
             playlist.RenditionReport(f"../{name}/index.m3u8", *other.last_part())
             for name, other in room.ready_windows()
-            if other is not rendition
+            if other is not window
         )
-        return playlist_response(rendition.media_playlist(skip=skip, reports=reports))
+        return playlist_response(window.media_playlist(skip=skip, reports=reports))
 
     async def media_file(request: web.Request) -> web.Response:
-        _room, rendition = rendition_of(request)
+        _room, window = window_of(request)
         name = request.match_info["file"]
         if m := _PART.fullmatch(name):
             number = int(m.group(1))
-            part = rendition.parts.get(number)
+            part = window.parts.get(number)
             if part is None:
                 # The preload-hinted part is held until it exists (RFC 8216bis, 4.4.5.3).
-                part = await rendition.wait_part(number, 3 * rendition.target_duration + 1)
+                part = await window.wait_part(number, 3 * window.target_duration + 1)
             if part is None:
                 raise _not_found("no such part")
             return media_response(part.data)
         if m := _SEGMENT.fullmatch(name):
-            segment = rendition.segment(int(m.group(1)))
+            segment = window.segment(int(m.group(1)))
             if segment is None or not segment.complete:
                 raise _not_found("no such segment")
             return media_response(segment.data())
         if m := _INIT.fullmatch(name):
-            data = rendition.inits.get(int(m.group(1)))
+            data = window.inits.get(int(m.group(1)))
             if data is None:
                 raise _not_found("no such initialization section")
             return media_response(data)

@@ -496,7 +496,7 @@ async def test_rooms_list_and_get(api: Api) -> None:
         "height": 720,
         "hls_url": "/hls/alice/index.m3u8",
         "preview_url": "/api/rooms/alice/preview.jpg",
-        # No live figures in this application (golive.pages gives them): none to show.
+        # No live figures in this application (golive.live_figures gives them): none to show.
         "viewers": 0,
         "bitrate": None,
     }

@@ -76,12 +76,13 @@ async def finished(packager: Packager, room: str) -> HlsRoom:
     return r
 
 
-def read_back(rendition: LiveWindow, tmp: Path) -> Path:
-    """The rendition as one fragmented MP4 file: its init section and every segment."""
-    path = tmp / f"{rendition.name}.mp4"
+def read_back(window: LiveWindow, tmp: Path) -> Path:
+    """A rendition's live window as one fragmented MP4 file: its init section and every
+    segment."""
+    path = tmp / f"{window.name}.mp4"
     with open(path, "wb") as f:
-        f.write(rendition.inits[rendition.init_id])
-        for segment in rendition.segments:
+        f.write(window.inits[window.init_id])
+        for segment in window.segments:
             f.write(segment.data())
     return path
 
@@ -121,31 +122,31 @@ async def test_every_variant_decodes_at_its_size_and_bitrate_aligned_with_audio(
     packager = Packager(hub, HlsSettings(), ladder=Ladder(TEST_LADDER))
     await publish(hub, "r", seconds=10.0, speed=2.0)
     room = await finished(packager, "r")
-    assert list(room.renditions) == ["source", "240p", "160p15"], "360p would be an upscale"
+    assert list(room.windows) == ["source", "240p", "160p15"], "360p would be an upscale"
     assert room.ladder is not None
     assert room.ladder.as_dict()["state"] == "running" and not room.ladder.dropped
 
-    source = room.renditions["source"]
+    source = room.windows["source"]
     wanted = {"240p": ((426, 240), 400_000, 30.0), "160p15": ((284, 160), 200_000, 15.0)}
     for name, (size, bitrate, fps) in wanted.items():
-        rendition = room.renditions[name]
-        info = await asyncio.to_thread(probe, read_back(rendition, tmp_path))
+        window = room.windows[name]
+        info = await asyncio.to_thread(probe, read_back(window, tmp_path))
         assert info["codec"] == "h264" and info["size"] == size, (name, info)
-        assert rendition.resolution == size
+        assert window.resolution == size
         # Every source picture (or every other one, at 15 fps) of the 10 s is there.
         assert info["frames"] == pytest.approx(10 * fps, abs=2), (name, info)
-        assert rendition.frame_rate == pytest.approx(fps, abs=0.2)
+        assert window.frame_rate == pytest.approx(fps, abs=0.2)
         assert info["video_bps"] == pytest.approx(bitrate, rel=0.25), (name, info)
         # The publisher's audio is in every variant, all of it.
         assert info["audio_rate"] == 48_000
         assert info["audio_frames"] >= 10 * 48_000 / 1024 - 3, (name, info)
-        assert rendition.codecs.endswith(",mp4a.40.2")
+        assert window.codecs.endswith(",mp4a.40.2")
         # Segments start at the same instants in every variant, the source copy's included.
-        starts = [s.start_ms for s in rendition.segments]
+        starts = [s.start_ms for s in window.segments]
         assert starts == [s.start_ms for s in source.segments], name
         assert len(starts) == 5
         # And the program date times match, for players lining variants up.
-        pdts = [s.program_date_time for s in rendition.segments]
+        pdts = [s.program_date_time for s in window.segments]
         assert pdts == [s.program_date_time for s in source.segments]
     await packager.close()
 
@@ -165,8 +166,8 @@ async def test_multivariant_lists_the_ladder_and_media_playlists_report_each_oth
             if resp.status == 200:
                 mv = playlist_parser.parse_multivariant(await resp.text())
                 if len(mv.variants) == 3 and all(
-                    packager.rooms["r"].renditions[v.name or ""].max_segment_duration
-                    and len(packager.rooms["r"].renditions[v.name or ""].segments) > 1
+                    packager.rooms["r"].windows[v.name or ""].max_segment_duration
+                    and len(packager.rooms["r"].windows[v.name or ""].segments) > 1
                     for v in mv.variants
                 ):
                     break
@@ -207,10 +208,10 @@ async def test_process_worker_makes_the_same_ladder(tmp_path: Path) -> None:
     packager = Packager(hub, HlsSettings(), ladder=ladder)
     await publish(hub, "p", seconds=4.0, speed=2.0)
     room = await finished(packager, "p")
-    rendition = room.renditions["240p"]
-    info = await asyncio.to_thread(probe, read_back(rendition, tmp_path))
+    window = room.windows["240p"]
+    info = await asyncio.to_thread(probe, read_back(window, tmp_path))
     assert info["size"] == (426, 240) and info["frames"] == pytest.approx(120, abs=2)
-    assert [s.start_ms for s in rendition.segments] == [s.start_ms for s in room.source.segments]
+    assert [s.start_ms for s in window.segments] == [s.start_ms for s in room.source.segments]
     await packager.close()
 
 
@@ -219,12 +220,12 @@ async def test_a_reconnect_continues_the_transcoded_playlists() -> None:
     packager = Packager(hub, HlsSettings(), ladder=Ladder(TEST_LADDER[2:]))
     await publish(hub, "c", seconds=3.0, speed=3.0)
     await finished(packager, "c")
-    first = packager.rooms["c"].renditions["160p15"]
+    first = packager.rooms["c"].windows["160p15"]
     last_msn = first.segments[-1].msn
     assert first.ended
     await publish(hub, "c", seconds=3.0, speed=3.0)
     room = await finished(packager, "c")
-    again = room.renditions["160p15"]
+    again = room.windows["160p15"]
     assert again is first, "the same playlist goes on"
     pl = playlist_parser.parse_media(again.media_playlist())
     assert pl.segments[-1].msn > last_msn
@@ -314,11 +315,11 @@ async def test_overload_degrades_in_order_and_the_source_copy_stays_on_time(
     assert "120p" not in dropped, "the cheapest rendition keeps up at 5 fps"
     assert room.ladder.lag < overload.max_lag, "and the ladder caught up"
     for name in dropped:
-        assert name not in room.renditions, "a dropped rendition leaves the playlist"
+        assert name not in room.windows, "a dropped rendition leaves the playlist"
         assert f"dropped rendition {name}" in caplog.text
     assert status["active"] == [n for n in ["352p", "300p", "240p", "120p"] if n not in dropped]
     for name in status["active"]:  # type: ignore[union-attr]
-        assert room.renditions[name].segments[-1].start_ms >= 8000, "still made to the end"
+        assert room.windows[name].segments[-1].start_ms >= 8000, "still made to the end"
     # The source copy: its parts come at the publisher's pace. Lateness is counted from the
     # earliest part (the zero point, as in scripts/bench_parts.py), after the first second
     # and without the last part, which the end of the stream closes at once. Without a
@@ -355,11 +356,11 @@ async def test_a_new_picture_size_mid_stream_replans_the_ladder() -> None:
         shift = 3000
     hub.close(stream)
     room = await finished(packager, "m")
-    assert list(room.renditions) == ["source", "160p15"]
+    assert list(room.windows) == ["source", "160p15"]
     assert room.ladder is not None and room.ladder.planned == ["160p15"]
-    rendition = room.renditions["160p15"]
-    assert rendition.resolution == (214, 160)
-    pl = playlist_parser.parse_media(rendition.media_playlist())
+    window = room.windows["160p15"]
+    assert window.resolution == (214, 160)
+    pl = playlist_parser.parse_media(window.media_playlist())
     assert any(s.discontinuity for s in pl.segments)
-    assert len(rendition.inits) == 2
+    assert len(window.inits) == 2
     await packager.close()
