@@ -46,7 +46,6 @@ log = logging.getLogger("golive.services")
 
 # What a publisher stopped for a replaced stream key is told.
 KEY_REPLACED = "the stream key was replaced"
-
 Clock = Callable[[], datetime]
 
 
@@ -242,13 +241,7 @@ class LiveRooms:
         room = self.local.get(name)
         if room is None or room.publish_id != publish_id:
             return
-        room = replace(
-            room,
-            codecs=description.codecs,
-            renditions=description.renditions,
-            width=description.width,
-            height=description.height,
-        )
+        room = replace(room, description=description)
         self.local[name] = room
         await self.registry.refresh(room, self.ttl)
 

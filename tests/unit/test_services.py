@@ -268,7 +268,7 @@ async def test_go_live_and_end_live(accounts: Accounts, users: MemoryUsers, cloc
         room.publish_id,
         RoomDescription(("avc1.64001f", "mp4a.40.2"), ("source",), 1280, 720),
     )
-    assert (await rooms.get("alice")).codecs == ("avc1.64001f", "mp4a.40.2")
+    assert (await rooms.get("alice")).description.codecs == ("avc1.64001f", "mp4a.40.2")
     await rooms.retitle("alice", await accounts.set_title(user, "Any% glitchless"))
     assert (await rooms.get("alice")).title == "Any% glitchless"
     await rooms.end_live("alice", room.publish_id)
@@ -381,3 +381,4 @@ async def test_upkeep_describes_rooms_then_beats_and_stops_revoked_publishes(
     assert await registry.get("alice") is None and room.name not in rooms.local
     await publish.end()  # a second end changes nothing
     assert await registry.get("bob") is not None
+
