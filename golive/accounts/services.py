@@ -42,7 +42,7 @@ from .ports import (
 )
 from .throttle import LoginThrottle
 
-log = logging.getLogger("golive.services")
+log = logging.getLogger("golive.accounts")
 
 # What a publisher stopped for a replaced stream key is told.
 KEY_REPLACED = "the stream key was replaced"
@@ -60,7 +60,7 @@ class Accounts:
         sessions: SessionStore,
         hasher: PasswordHasher,
         *,
-        session_ttl: timedelta = timedelta(days=30),
+        session_ttl: timedelta,
         throttle: LoginThrottle | None = None,
         signup_throttle: LoginThrottle | None = None,
         clock: Clock = utcnow,
@@ -180,7 +180,7 @@ class LiveRooms:
         publishes: LivePublishes,
         *,
         node: str,
-        ttl: float = 30.0,
+        ttl: float,
         clock: Clock = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:

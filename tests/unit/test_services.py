@@ -189,7 +189,7 @@ async def test_guesses_sent_at_once_cannot_slip_past_the_throttle(
             return await super().verify(password_hash, password)
 
     accounts = Accounts(
-        users, MemorySessions(), SlowHasher(),
+        users, MemorySessions(), SlowHasher(), session_ttl=timedelta(hours=1),
         throttle=LoginThrottle(limit=5, window=60, monotonic=clock.monotonic), clock=clock,
     )  # fmt: skip
     await accounts.sign_up("alice", "alice@example.org", "password1")
