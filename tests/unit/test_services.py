@@ -382,3 +382,101 @@ async def test_upkeep_describes_rooms_then_beats_and_stops_revoked_publishes(
     await publish.end()  # a second end changes nothing
     assert await registry.get("bob") is not None
 
+
+# -- an ingest in front of this node (nginx-rtmp) -------------------------------------------
+
+
+async def test_another_ingest_node_shares_the_registry_under_its_own_name_and_ttl(
+    accounts: Accounts, users: MemoryUsers, clock: Clock
+) -> None:
+    registry = MemoryRooms(clock.monotonic)
+    here = rooms_for(users, registry, clock, "node-a")
+    front = here.for_node("front", ttl=90)
+    assert (front.node, front.ttl, front.registry, front.users) == ("front", 90, registry, users)
+    user = await accounts.sign_up("Alice", "alice@example.org", "password1")
+    room = await front.outside_publish_start(user.stream_key, "ALICE")  # the name in any case
+    assert (room.node, room.streamer, room.started_at) == ("front", "Alice", clock.now)
+    assert await here.get("alice") == room
+    assert here.local == {}, "this node's upkeep does not beat for the other ingest's rooms"
+    clock.advance(60)  # its own TTL, not this node's
+    assert await registry.get("alice") == room
+    clock.advance(31)
+    assert await registry.get("alice") is None
+
+
+async def test_an_outside_publish_needs_the_key_of_the_streams_owner(
+    accounts: Accounts, users: MemoryUsers, clock: Clock
+) -> None:
+    front = rooms_for(users, MemoryRooms(clock.monotonic), clock, "node-a").for_node("f", ttl=90)
+    alice = await accounts.sign_up("alice", "alice@example.org", "password1")
+    await accounts.sign_up("bob", "bob@example.org", "password1")
+    refusals = [
+        front.outside_publish_start("live_wrong", "alice"),
+        front.outside_publish_start(alice.stream_key, "bob"),  # a valid key for another name
+        front.outside_publish_update("live_wrong", "alice"),
+        front.outside_publish_update(alice.stream_key, "bob"),
+        front.outside_publish_done("live_wrong"),
+    ]
+    for refused in refusals:
+        with pytest.raises(UnknownStreamKey) as info:
+            await refused
+        assert info.value.code == "unknown_stream_key"  # the same answer as a wrong key
+    assert await front.all() == []
+
+
+async def test_an_outside_publish_does_not_start_in_a_live_room(
+    accounts: Accounts, users: MemoryUsers, clock: Clock
+) -> None:
+    registry = MemoryRooms(clock.monotonic)
+    here = rooms_for(users, registry, clock, "node-a")
+    front = here.for_node("front", ttl=90)
+    user = await accounts.sign_up("alice", "alice@example.org", "password1")
+    own = await here.go_live(user)  # live through this node's own ingest
+    with pytest.raises(RoomAlreadyLive, match="already live"):
+        await front.outside_publish_start(user.stream_key, "alice")
+    await here.end_live("alice", own.publish_id)
+    first = await front.outside_publish_start(user.stream_key, "alice")
+    with pytest.raises(RoomAlreadyLive, match="already live"):  # even its own room
+        await front.outside_publish_start(user.stream_key, "alice")
+    assert await registry.get("alice") == first
+
+
+async def test_outside_updates_keep_the_room_reopen_it_and_refuse_another_nodes(
+    accounts: Accounts, users: MemoryUsers, clock: Clock
+) -> None:
+    registry = MemoryRooms(clock.monotonic)
+    here = rooms_for(users, registry, clock, "node-a")
+    front = here.for_node("front", ttl=90)
+    user = await accounts.sign_up("alice", "alice@example.org", "password1")
+    room = await front.outside_publish_start(user.stream_key, "alice")
+    for _ in range(4):  # the updates are the heartbeat: the room outlives its TTL
+        clock.advance(60)
+        await front.outside_publish_update(user.stream_key, "alice")
+    assert await registry.get("alice") == room
+    clock.advance(91)  # the ingest went quiet: the room expired...
+    assert await registry.get("alice") is None
+    await front.outside_publish_update(user.stream_key, "alice")  # ...and it still streams
+    again = await registry.get("alice")
+    assert again is not None and again.node == "front" and again.publish_id != room.publish_id
+    # Live on another node now: refused, so that the ingest drops its publisher.
+    await registry.remove("alice", again.publish_id)
+    mine = await here.go_live(user)
+    with pytest.raises(RoomAlreadyLive, match="live on another node"):
+        await front.outside_publish_update(user.stream_key, "alice")
+    assert await registry.get("alice") == mine
+
+
+async def test_an_outside_publish_done_ends_only_the_room_its_node_put(
+    accounts: Accounts, users: MemoryUsers, clock: Clock
+) -> None:
+    registry = MemoryRooms(clock.monotonic)
+    here = rooms_for(users, registry, clock, "node-a")
+    front = here.for_node("front", ttl=90)
+    user = await accounts.sign_up("alice", "alice@example.org", "password1")
+    await front.outside_publish_done(user.stream_key)  # not live: nothing to end
+    await front.outside_publish_start(user.stream_key, "alice")
+    await front.outside_publish_done(user.stream_key)
+    assert await registry.get("alice") is None and front.local == {}
+    mine = await here.go_live(user)
+    await front.outside_publish_done(user.stream_key)
+    assert await registry.get("alice") == mine
