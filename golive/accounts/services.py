@@ -1,14 +1,16 @@
 """Use cases: sign up, log in, authenticate a session, stream keys, authorize a publish, go
-live, end live, the publishes of an ingest in front of this node (nginx-rtmp). They speak to
-the world only through the ports (``golive.accounts.ports``).
+live, end live, the publishes of an ingest in front of this node (nginx-rtmp), and the upkeep
+of rooms and sessions. They speak to the world only through the ports
+(``golive.accounts.ports``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -47,11 +49,28 @@ log = logging.getLogger("golive.accounts")
 
 # What a publisher stopped for a replaced stream key is told.
 KEY_REPLACED = "the stream key was replaced"
+# Seconds between two upkeeps of this node's rooms; the heartbeats within keep their own pace
+# (LiveRooms.beat_interval).
+UPKEEP_EVERY = 1.0
+# Seconds between two purges of expired sessions.
+PURGE_EVERY = 3600.0
+
 Clock = Callable[[], datetime]
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+async def _every(seconds: float, step: Callable[[], Awaitable[object]], what: str) -> None:
+    """Run ``step`` every ``seconds`` until cancelled, through any error it raises."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await step()
+        except Exception:
+            # A registry or store that is briefly unreachable must not stop the upkeep.
+            log.exception("%s failed; retrying", what)
 
 
 class Accounts:
@@ -164,6 +183,10 @@ class Accounts:
 
     async def purge_sessions(self) -> int:
         return await self.sessions.delete_expired(self.clock())
+
+    async def keep_purging(self, *, every: float = PURGE_EVERY) -> None:
+        """:meth:`purge_sessions` every ``every`` seconds until cancelled, through any error."""
+        await _every(every, self.purge_sessions, "purging sessions")
 
 
 class LiveRooms:
@@ -311,6 +334,11 @@ class LiveRooms:
             await self.heartbeat()
             for room in await self.revoked():
                 self.publishes.stop(room.name, KEY_REPLACED)
+
+    async def keep_up(self, describe: DescribeStream, *, every: float = UPKEEP_EVERY) -> None:
+        """:meth:`upkeep` every ``every`` seconds until cancelled, through any error: a
+        registry that is briefly unreachable must not stop the heartbeats."""
+        await _every(every, lambda: self.upkeep(describe), "room upkeep")
 
     async def heartbeat(self) -> None:
         """Refresh this node's rooms; put back any that expired while this node lived (a

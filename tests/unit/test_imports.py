@@ -156,7 +156,7 @@ LAYERS: dict[str, set[str]] = {
         "golive.http_errors",
     },
     "golive.accounts": set(),
-    "golive.adapters": {"golive.accounts", "golive.hub"},
+    "golive.adapters": {"golive.accounts", "golive.hub", "golive.hls"},
     "golive.http_errors": set(),
     "golive.viewers": set(),
     "golive.previews": {"golive.media", "golive.hub"},

@@ -18,6 +18,7 @@ from golive.accounts.domain import (
     UnknownStreamKey,
     UsernameTaken,
     WrongCredentials,
+    digest,
 )
 from golive.accounts.services import Accounts, LiveRooms
 from golive.accounts.throttle import LoginThrottle
@@ -480,3 +481,70 @@ async def test_an_outside_publish_done_ends_only_the_room_its_node_put(
     mine = await here.go_live(user)
     await front.outside_publish_done(user.stream_key)
     assert await registry.get("alice") == mine
+
+
+# -- upkeep loops ---------------------------------------------------------------------------
+
+
+async def test_keep_up_runs_the_upkeep_through_its_errors(
+    accounts: Accounts, users: MemoryUsers, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = MemoryRooms(clock.monotonic)
+    rooms = rooms_for(users, registry, clock, "node-a")
+    user = await accounts.sign_up("alice", "alice@example.org", "password1")
+    await rooms.go_live(user)
+    described = RoomDescription(("avc1.64001f",), ("source",), 640, 360)
+    calls = 0
+
+    def describe(name: str) -> RoomDescription | None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("the packager hiccuped")
+        return described
+
+    task = asyncio.create_task(rooms.keep_up(describe, every=0.01))
+    try:
+        async with asyncio.timeout(5):
+            while (await rooms.get("alice")).description != described:
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == [
+        "room upkeep failed; retrying"
+    ]
+    assert {r.name for r in caplog.records} == {"golive.accounts"}
+
+
+async def test_keep_purging_forgets_expired_sessions_through_errors(
+    users: MemoryUsers, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    class FlakySessions(MemorySessions):
+        failed = False
+
+        async def delete_expired(self, now: datetime) -> int:
+            if not self.failed:
+                self.failed = True
+                raise ConnectionError("the store is away")
+            return await super().delete_expired(now)
+
+    sessions = FlakySessions()
+    accounts = Accounts(users, sessions, PlainHasher(), session_ttl=timedelta(hours=1), clock=clock)
+    await accounts.sign_up("alice", "alice@example.org", "password1")
+    _, token = await accounts.log_in("alice", "password1")
+    clock.advance(3601)
+    task = asyncio.create_task(accounts.keep_purging(every=0.01))
+    try:
+        async with asyncio.timeout(5):
+            while await sessions.get(digest(token)) is not None:
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sessions.failed
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == [
+        "purging sessions failed; retrying"
+    ]
