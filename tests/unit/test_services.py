@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -16,6 +19,7 @@ from golive.accounts.domain import (
     RoomAlreadyLive,
     RoomDescription,
     UnknownStreamKey,
+    User,
     UsernameTaken,
     WrongCredentials,
     digest,
@@ -387,6 +391,24 @@ async def test_upkeep_describes_rooms_then_beats_and_stops_revoked_publishes(
 # -- an ingest in front of this node (nginx-rtmp) -------------------------------------------
 
 
+@dataclass
+class InFront:
+    """A node's rooms, those of an ingest in front of it, their registry, and a streamer."""
+
+    registry: MemoryRooms
+    here: LiveRooms
+    front: LiveRooms
+    user: User
+
+
+@pytest.fixture
+async def in_front(accounts: Accounts, users: MemoryUsers, clock: Clock) -> InFront:
+    registry = MemoryRooms(clock.monotonic)
+    here = rooms_for(users, registry, clock, "node-a")
+    user = await accounts.sign_up("alice", "alice@example.org", "password1")
+    return InFront(registry, here, here.for_node("front", ttl=90), user)
+
+
 async def test_another_ingest_node_shares_the_registry_under_its_own_name_and_ttl(
     accounts: Accounts, users: MemoryUsers, clock: Clock
 ) -> None:
@@ -425,13 +447,8 @@ async def test_an_outside_publish_needs_the_key_of_the_streams_owner(
     assert await front.all() == []
 
 
-async def test_an_outside_publish_does_not_start_in_a_live_room(
-    accounts: Accounts, users: MemoryUsers, clock: Clock
-) -> None:
-    registry = MemoryRooms(clock.monotonic)
-    here = rooms_for(users, registry, clock, "node-a")
-    front = here.for_node("front", ttl=90)
-    user = await accounts.sign_up("alice", "alice@example.org", "password1")
+async def test_an_outside_publish_does_not_start_in_a_live_room(in_front: InFront) -> None:
+    registry, here, front, user = in_front.registry, in_front.here, in_front.front, in_front.user
     own = await here.go_live(user)  # live through this node's own ingest
     with pytest.raises(RoomAlreadyLive, match="already live"):
         await front.outside_publish_start(user.stream_key, "alice")
@@ -443,12 +460,9 @@ async def test_an_outside_publish_does_not_start_in_a_live_room(
 
 
 async def test_outside_updates_keep_the_room_reopen_it_and_refuse_another_nodes(
-    accounts: Accounts, users: MemoryUsers, clock: Clock
+    in_front: InFront, clock: Clock
 ) -> None:
-    registry = MemoryRooms(clock.monotonic)
-    here = rooms_for(users, registry, clock, "node-a")
-    front = here.for_node("front", ttl=90)
-    user = await accounts.sign_up("alice", "alice@example.org", "password1")
+    registry, here, front, user = in_front.registry, in_front.here, in_front.front, in_front.user
     room = await front.outside_publish_start(user.stream_key, "alice")
     for _ in range(4):  # the updates are the heartbeat: the room outlives its TTL
         clock.advance(60)
@@ -467,13 +481,8 @@ async def test_outside_updates_keep_the_room_reopen_it_and_refuse_another_nodes(
     assert await registry.get("alice") == mine
 
 
-async def test_an_outside_publish_done_ends_only_the_room_its_node_put(
-    accounts: Accounts, users: MemoryUsers, clock: Clock
-) -> None:
-    registry = MemoryRooms(clock.monotonic)
-    here = rooms_for(users, registry, clock, "node-a")
-    front = here.for_node("front", ttl=90)
-    user = await accounts.sign_up("alice", "alice@example.org", "password1")
+async def test_an_outside_publish_done_ends_only_the_room_its_node_put(in_front: InFront) -> None:
+    registry, here, front, user = in_front.registry, in_front.here, in_front.front, in_front.user
     await front.outside_publish_done(user.stream_key)  # not live: nothing to end
     await front.outside_publish_start(user.stream_key, "alice")
     await front.outside_publish_done(user.stream_key)
@@ -484,6 +493,19 @@ async def test_an_outside_publish_done_ends_only_the_room_its_node_put(
 
 
 # -- upkeep loops ---------------------------------------------------------------------------
+
+
+async def run_until(loop: Coroutine[Any, Any, None], done: Callable[[], Awaitable[bool]]) -> None:
+    """Run an upkeep loop until ``done``, then cancel it as the application's cleanup does."""
+    task = asyncio.create_task(loop)
+    try:
+        async with asyncio.timeout(5):
+            while not await done():
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
 
 
 async def test_keep_up_runs_the_upkeep_through_its_errors(
@@ -503,15 +525,10 @@ async def test_keep_up_runs_the_upkeep_through_its_errors(
             raise RuntimeError("the packager hiccuped")
         return described
 
-    task = asyncio.create_task(rooms.keep_up(describe, every=0.01))
-    try:
-        async with asyncio.timeout(5):
-            while (await rooms.get("alice")).description != described:
-                await asyncio.sleep(0.01)
-    finally:
-        task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    async def described_now() -> bool:
+        return (await rooms.get("alice")).description == described
+
+    await run_until(rooms.keep_up(describe, every=0.01), described_now)
     assert [r.getMessage() for r in caplog.records if r.exc_info] == [
         "room upkeep failed; retrying"
     ]
@@ -535,15 +552,11 @@ async def test_keep_purging_forgets_expired_sessions_through_errors(
     await accounts.sign_up("alice", "alice@example.org", "password1")
     _, token = await accounts.log_in("alice", "password1")
     clock.advance(3601)
-    task = asyncio.create_task(accounts.keep_purging(every=0.01))
-    try:
-        async with asyncio.timeout(5):
-            while await sessions.get(digest(token)) is not None:
-                await asyncio.sleep(0.01)
-    finally:
-        task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+
+    async def purged() -> bool:
+        return await sessions.get(digest(token)) is None
+
+    await run_until(accounts.keep_purging(every=0.01), purged)
     assert sessions.failed
     assert [r.getMessage() for r in caplog.records if r.exc_info] == [
         "purging sessions failed; retrying"
