@@ -9,26 +9,24 @@ stops with the aiohttp application (``cleanup_ctx``), so one event loop owns eve
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.util
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import partial
 from typing import Protocol
 
 from aiohttp import web
 
-from .accounts.domain import RoomDescription
 from .accounts.ports import RoomRegistry, SessionStore, UserRepository
 from .accounts.services import Accounts, LiveRooms
 from .adapters._common import redact_url
 from .adapters.argon2 import Argon2Hasher
 from .adapters.hub import HubPublishes
 from .adapters.memory import MemoryRooms
+from .adapters.packager import PackagerDescriptions
 from .api.live import LIVE_DETAILS
 from .api.routes import setup_api
 from .config import ConfigError, Settings
@@ -210,43 +208,15 @@ async def _rtmp_listener(app: web.Application) -> AsyncIterator[None]:
     await app[PACKAGER].close()
 
 
-def _description(packager: Packager, name: str) -> RoomDescription | None:
-    """What the room's stream carries, once its source is ready to play."""
-    described = packager.describe(name)
-    if described is None:
-        return None
-    return RoomDescription(
-        codecs=described.codecs,
-        renditions=described.renditions,
-        width=described.width,
-        height=described.height,
-    )
-
-
-async def _every(seconds: float, step: Callable[[], Awaitable[object]], what: str) -> None:
-    """Run ``step`` every ``seconds`` until cancelled, through any error it raises."""
-    while True:
-        await asyncio.sleep(seconds)
-        try:
-            await step()
-        except Exception:
-            # A registry that is briefly unreachable must not stop the heartbeats.
-            log.exception("%s failed; retrying", what)
-
-
 async def _upkeep(app: web.Application) -> AsyncIterator[None]:
-    """The rooms' upkeep about once a second (heartbeats at the pace the use case sets), and
-    expired sessions purged once an hour."""
-    rooms, accounts = app[ROOMS], app[ACCOUNTS]
-    describe = partial(_description, app[PACKAGER])
+    """The use cases' upkeep, for as long as the application runs: this node's rooms (what
+    their streams carry, heartbeats, publishes whose key was replaced) and expired sessions."""
     loop = asyncio.get_running_loop()
     tasks = [
-        loop.create_task(_every(1.0, lambda: rooms.upkeep(describe), "room upkeep")),
-        loop.create_task(_every(3600.0, accounts.purge_sessions, "purging sessions")),
+        loop.create_task(app[ROOMS].keep_up(PackagerDescriptions(app[PACKAGER]))),
+        loop.create_task(app[ACCOUNTS].keep_purging()),
     ]
     yield
     for task in tasks:
         task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -193,6 +193,7 @@ class Room:
 
     ``publish_id`` names one publish; ending a publish removes the room only while it is
     still that publish's, so a publisher that took over (or another node) keeps it.
+    ``description`` stays empty until the node that packages the stream knows what it carries.
     """
 
     name: str
@@ -202,11 +203,4 @@ class Room:
     started_at: datetime
     node: str
     publish_id: str
-    codecs: tuple[str, ...] = ()
-    renditions: tuple[str, ...] = field(default=())
-    width: int | None = None
-    height: int | None = None
-
-    @property
-    def description(self) -> RoomDescription:
-        return RoomDescription(self.codecs, self.renditions, self.width, self.height)
+    description: RoomDescription = field(default_factory=RoomDescription)

@@ -3,7 +3,8 @@
 Each is a narrow ``Protocol``; adapters in ``golive.adapters`` implement them. The stores'
 (memory, SQLite, MongoDB, Redis) are async, and one contract suite holds them all to the same
 behaviour (tests/integration/test_contracts.py). The live publishes of this node are the
-stream hub's (``golive.adapters.hub``), and what their streams carry is the packager's.
+stream hub's (``golive.adapters.hub``), and what their streams carry is the HLS packager's
+(``golive.adapters.packager``).
 """
 
 from __future__ import annotations

@@ -1,13 +1,16 @@
 """Use cases: sign up, log in, authenticate a session, stream keys, authorize a publish, go
-live, end live. They speak to the world only through the ports (``golive.accounts.ports``).
+live, end live, the publishes of an ingest in front of this node (nginx-rtmp), and the upkeep
+of rooms and sessions. They speak to the world only through the ports
+(``golive.accounts.ports``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -42,16 +45,32 @@ from .ports import (
 )
 from .throttle import LoginThrottle
 
-log = logging.getLogger("golive.services")
+log = logging.getLogger("golive.accounts")
 
 # What a publisher stopped for a replaced stream key is told.
 KEY_REPLACED = "the stream key was replaced"
+# Seconds between two upkeeps of this node's rooms; the heartbeats within keep their own pace
+# (LiveRooms.beat_interval).
+UPKEEP_EVERY = 1.0
+# Seconds between two purges of expired sessions.
+PURGE_EVERY = 3600.0
 
 Clock = Callable[[], datetime]
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+async def _every(seconds: float, step: Callable[[], Awaitable[object]], what: str) -> None:
+    """Run ``step`` every ``seconds`` until cancelled, through any error it raises."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await step()
+        except Exception:
+            # A registry or store that is briefly unreachable must not stop the upkeep.
+            log.exception("%s failed; retrying", what)
 
 
 class Accounts:
@@ -61,7 +80,7 @@ class Accounts:
         sessions: SessionStore,
         hasher: PasswordHasher,
         *,
-        session_ttl: timedelta = timedelta(days=30),
+        session_ttl: timedelta,
         throttle: LoginThrottle | None = None,
         signup_throttle: LoginThrottle | None = None,
         clock: Clock = utcnow,
@@ -165,13 +184,19 @@ class Accounts:
     async def purge_sessions(self) -> int:
         return await self.sessions.delete_expired(self.clock())
 
+    async def keep_purging(self, *, every: float = PURGE_EVERY) -> None:
+        """:meth:`purge_sessions` every ``every`` seconds until cancelled, through any error."""
+        await _every(every, self.purge_sessions, "purging sessions")
+
 
 class LiveRooms:
     """Going live and ending live, for the publishers that this node ingests.
 
     The registry may be shared by several nodes (Redis); ``node`` names this one. Rooms put
     by this node are refreshed by :meth:`upkeep` so that they outlive their TTL only while
-    this node is alive. Publishes are stopped only here, through ``publishes``.
+    this node is alive. Publishes are stopped only here, through ``publishes``. An ingest in
+    front of this node (nginx-rtmp) has live rooms of its own (:meth:`for_node`), kept by
+    its callbacks (``outside_publish_*``).
     """
 
     def __init__(
@@ -181,7 +206,7 @@ class LiveRooms:
         publishes: LivePublishes,
         *,
         node: str,
-        ttl: float = 30.0,
+        ttl: float,
         clock: Clock = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -196,6 +221,20 @@ class LiveRooms:
         self._key_digests: dict[str, str] = {}
         self._monotonic = monotonic
         self._last_beat = monotonic()
+
+    def for_node(self, node: str, *, ttl: float) -> LiveRooms:
+        """The live rooms of another ingest node in front of this one (nginx-rtmp), over the
+        same accounts, registry and clocks: the rooms it puts name ``node``. They live on that
+        ingest's updates (:meth:`outside_publish_update`), not on this node's upkeep."""
+        return LiveRooms(
+            self.users,
+            self.registry,
+            self.publishes,
+            node=node,
+            ttl=ttl,
+            clock=self.clock,
+            monotonic=self._monotonic,
+        )
 
     @property
     def beat_interval(self) -> float:
@@ -242,13 +281,7 @@ class LiveRooms:
         room = self.local.get(name)
         if room is None or room.publish_id != publish_id:
             return
-        room = replace(
-            room,
-            codecs=description.codecs,
-            renditions=description.renditions,
-            width=description.width,
-            height=description.height,
-        )
+        room = replace(room, description=description)
         self.local[name] = room
         await self.registry.refresh(room, self.ttl)
 
@@ -302,6 +335,11 @@ class LiveRooms:
             for room in await self.revoked():
                 self.publishes.stop(room.name, KEY_REPLACED)
 
+    async def keep_up(self, describe: DescribeStream, *, every: float = UPKEEP_EVERY) -> None:
+        """:meth:`upkeep` every ``every`` seconds until cancelled, through any error: a
+        registry that is briefly unreachable must not stop the heartbeats."""
+        await _every(every, lambda: self.upkeep(describe), "room upkeep")
+
     async def heartbeat(self) -> None:
         """Refresh this node's rooms; put back any that expired while this node lived (a
         restarted Redis, a long pause), unless another publish holds the name now."""
@@ -324,6 +362,49 @@ class LiveRooms:
                     await self.registry.remove(room.name, room.publish_id)
             elif current.publish_id != room.publish_id:
                 del self.local[room.name]
+
+    async def _outside_publisher(self, stream_key: str, stream: str) -> User:
+        user = await self.authorize_publish(stream_key)
+        if room_name(stream) != user.name:
+            # The same answer as a wrong key: a caller learns nothing about whose key it is.
+            raise UnknownStreamKey("unknown stream key for this stream name")
+        return user
+
+    async def outside_publish_start(self, stream_key: str, stream: str) -> Room:
+        """An ingest in front of this node starts publishing ``stream`` (its name, in any
+        case) with ``stream_key``: the key's owner's room goes live, named for this node.
+
+        UnknownStreamKey for a wrong key or a stream named for another user; RoomAlreadyLive
+        when the room is live already, whoever holds it.
+        """
+        user = await self._outside_publisher(stream_key, stream)
+        if await self.registry.get(user.name) is not None:
+            raise RoomAlreadyLive(f"{user.name} is already live")
+        return await self.go_live(user)
+
+    async def outside_publish_update(self, stream_key: str, stream: str) -> None:
+        """The ingest still publishes ``stream``: its heartbeat, which keeps the room live.
+
+        A room that expired meanwhile (a long pause, a restarted registry) goes live again;
+        RoomAlreadyLive when another node holds the room now, so that the ingest drops its
+        publisher.
+        """
+        user = await self._outside_publisher(stream_key, stream)
+        room = await self.registry.get(user.name)
+        if room is None:
+            await self.go_live(user)
+        elif room.node != self.node:
+            raise RoomAlreadyLive(f"{user.name} is live on another node")
+        else:
+            await self.registry.refresh(room, self.ttl)
+
+    async def outside_publish_done(self, stream_key: str) -> None:
+        """The ingest's publish with ``stream_key`` ended: its owner's room ends, only if this
+        node put it (the user may be live through another ingest meanwhile)."""
+        user = await self.authorize_publish(stream_key)
+        room = await self.registry.get(user.name)
+        if room is not None and room.node == self.node:
+            await self.end_live(room.name, room.publish_id)
 
     def _still_local(self, room: Room) -> bool:
         mine = self.local.get(room.name)

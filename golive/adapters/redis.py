@@ -24,7 +24,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from ..accounts.domain import Room, RoomAlreadyLive, Session
+from ..accounts.domain import Room, RoomAlreadyLive, RoomDescription, Session
 from ._common import SharedClose, redact_url, time_from_text, time_to_text
 
 DEFAULT_PREFIX = "golive:"
@@ -93,6 +93,9 @@ def _millis(ttl: float) -> int:
 def _room_to_json(room: Room) -> str:
     doc = asdict(room)
     doc["started_at"] = time_to_text(room.started_at)
+    # The description's fields sit beside the room's, as every node sharing the registry
+    # reads them: one flat object per room.
+    doc.update(doc.pop("description"))
     return json.dumps(doc, separators=(",", ":"))
 
 
@@ -107,11 +110,13 @@ def _room_from_json(raw: str | bytes) -> Room:
         started_at=time_from_text(doc["started_at"]),
         node=str(doc["node"]),
         publish_id=str(doc["publish_id"]),
-        # JSON has no tuples: give back the tuples the dataclass declares.
-        codecs=tuple(str(c) for c in doc.get("codecs", ())),
-        renditions=tuple(str(r) for r in doc.get("renditions", ())),
-        width=None if width is None else int(width),
-        height=None if height is None else int(height),
+        description=RoomDescription(
+            # JSON has no tuples: give back the tuples the dataclass declares.
+            codecs=tuple(str(c) for c in doc.get("codecs", ())),
+            renditions=tuple(str(r) for r in doc.get("renditions", ())),
+            width=None if width is None else int(width),
+            height=None if height is None else int(height),
+        ),
     )
 
 

@@ -23,23 +23,25 @@ with the API's middleware (golive.api.errors), so nginx and its logs see the API
 
 from __future__ import annotations
 
-import logging
-
 from aiohttp import web
 
-from ..accounts.domain import InvalidInput, RoomAlreadyLive, UnknownStreamKey, User, room_name
+from ..accounts.domain import InvalidInput, UnknownStreamKey
 from ..accounts.services import LiveRooms
 from .body import form_fields
 from .errors import error_middleware
 
-log = logging.getLogger("golive.api")
-
 CALLBACKS_PREFIX = "/rooms"
 NGINX_NODE = "nginx-rtmp"
 NGINX_ROOMS = web.AppKey("nginx_rooms", LiveRooms)
+# nginx's rooms outlive three of this node's room TTLs past nginx's last on_update: that spans
+# nginx's update interval (30 s by default) with room to spare.
+NGINX_TTLS = 3
+
+OK = "OK"
 
 
-async def _publisher(request: web.Request, rooms: LiveRooms) -> tuple[User, str]:
+async def _stream_and_key(request: web.Request) -> tuple[str, str]:
+    """The stream name and the stream key of a callback's form."""
     fields = await form_fields(request)
     name = fields.get("name")
     if not name:
@@ -47,57 +49,31 @@ async def _publisher(request: web.Request, rooms: LiveRooms) -> tuple[User, str]
     key = fields.get("key")
     if not key:
         raise UnknownStreamKey("publish with ?key=<stream key>")
-    return await rooms.authorize_publish(key), name
+    return name, key
 
 
 def setup_nginx_callbacks(app: web.Application, rooms: LiveRooms) -> None:
     """Mount ``POST /rooms/create`` (on_publish), ``/rooms/update`` (on_update) and
     ``/rooms/delete`` (on_publish_done) on ``app``."""
-    # A LiveRooms of its own, so that the rooms it puts name nginx-rtmp as their node. Its
-    # TTL spans nginx's update interval (30 s by default) with room to spare.
-    nginx = LiveRooms(
-        rooms.users,
-        rooms.registry,
-        rooms.publishes,
-        node=NGINX_NODE,
-        ttl=3 * rooms.ttl,
-        clock=rooms.clock,
-    )
+    nginx = rooms.for_node(NGINX_NODE, ttl=NGINX_TTLS * rooms.ttl)
     callbacks = web.Application(middlewares=[error_middleware])
     callbacks[NGINX_ROOMS] = nginx
 
     async def create(request: web.Request) -> web.Response:
-        user, name = await _publisher(request, nginx)
-        if room_name(name) != user.name:
-            # The same answer as a wrong key: a caller learns nothing about whose key it is.
-            raise UnknownStreamKey("unknown stream key for this stream name")
-        if await nginx.registry.get(user.name) is not None:
-            raise RoomAlreadyLive(f"{user.name} is already live")
-        await nginx.go_live(user)
-        return web.Response(text="OK")
+        name, key = await _stream_and_key(request)
+        await nginx.outside_publish_start(key, name)
+        return web.Response(text=OK)
 
     async def update(request: web.Request) -> web.Response:
-        user, name = await _publisher(request, nginx)
-        if room_name(name) != user.name:
-            raise UnknownStreamKey("unknown stream key for this stream name")
-        room = await nginx.registry.get(user.name)
-        if room is None:
-            # Expired (a long pause, a restarted registry) while nginx still streams.
-            await nginx.go_live(user)
-        elif room.node != NGINX_NODE:
-            # Live elsewhere now: a non-2xx answer makes nginx drop this publisher.
-            raise RoomAlreadyLive(f"{user.name} is live on another node")
-        else:
-            await nginx.registry.refresh(room, nginx.ttl)
-        return web.Response(text="OK")
+        name, key = await _stream_and_key(request)
+        # A refusal (live on another node now) is a non-2xx answer: nginx drops the publisher.
+        await nginx.outside_publish_update(key, name)
+        return web.Response(text=OK)
 
     async def delete(request: web.Request) -> web.Response:
-        user, _name = await _publisher(request, nginx)
-        room = await nginx.registry.get(user.name)
-        # Only a room nginx put: the user may be live through this node's own RTMP listener.
-        if room is not None and room.node == NGINX_NODE:
-            await nginx.end_live(room.name, room.publish_id)
-        return web.Response(text="OK")
+        _name, key = await _stream_and_key(request)
+        await nginx.outside_publish_done(key)
+        return web.Response(text=OK)
 
     callbacks.router.add_post("/create", create)
     callbacks.router.add_post("/update", update)

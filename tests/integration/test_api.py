@@ -659,7 +659,7 @@ async def test_no_body_or_log_line_carries_the_password_or_the_stream_key(
         await call("POST", "/rooms/delete", data={**NGINX_FIELDS, "name": "alice", "key": key})
     await call("DELETE", "/api/sessions/current", headers=bearer(token))
 
-    assert any(r.name == "golive.services" for r in caplog.records)  # the logs were seen
+    assert any(r.name == "golive.accounts" for r in caplog.records)  # the logs were seen
     logged = [r.getMessage() for r in caplog.records] + [caplog.text]
     for secret in (PASSWORD, *keys):
         for text in bodies + logged:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import os
 import secrets
 import sqlite3
@@ -33,6 +34,7 @@ from golive.accounts.domain import (
     EmailTaken,
     Room,
     RoomAlreadyLive,
+    RoomDescription,
     Session,
     User,
     UsernameTaken,
@@ -327,6 +329,25 @@ async def test_delete_expired_counts_and_keeps_the_rest(sessions: SessionStore) 
     assert await sessions.delete_expired(now + timedelta(hours=2, minutes=30)) == 0
 
 
+async def test_redis_holds_each_room_as_one_flat_json_object() -> None:
+    # Every node sharing the registry reads this form (and the Lua scripts read node and
+    # publish_id in it): the description's fields sit beside the room's.
+    async with redis_store() as store:
+        room = make_room("alice", description=RoomDescription(("avc1.64001f",), ("source",), 2, 4))
+        await store.rooms.put(room, 30)
+        raw = await store.client.get(f"{store.prefix}room:alice")
+        assert json.loads(raw) == {
+            "name": "alice", "user_id": room.user_id, "streamer": "Alice",
+            "title": "alice live", "started_at": "2024-05-06T07:08:09.123456+00:00",
+            "node": "node-a", "publish_id": room.publish_id, "codecs": ["avc1.64001f"],
+            "renditions": ["source"], "width": 2, "height": 4,
+        }  # fmt: skip
+        assert list(json.loads(raw)) == [
+            "name", "user_id", "streamer", "title", "started_at", "node", "publish_id",
+            "codecs", "renditions", "width", "height",
+        ]  # fmt: skip
+
+
 async def test_redis_session_key_lives_as_long_as_the_session() -> None:
     async with redis_store() as store:
         session = make_session(timedelta(seconds=0.3))
@@ -392,7 +413,9 @@ async def test_only_one_node_wins_a_race(rooms: Rooms) -> None:
 async def test_refresh_stores_details_only_for_the_same_publish(rooms: Rooms) -> None:
     alice = make_room("alice")
     await rooms.registry.put(alice, 30)
-    described = replace(alice, codecs=("avc1.64001f", "mp4a.40.2"), width=1280, height=720)
+    described = replace(
+        alice, description=RoomDescription(("avc1.64001f", "mp4a.40.2"), width=1280, height=720)
+    )
     assert await rooms.registry.refresh(described, 30)
     assert await rooms.registry.get("alice") == described
     assert not await rooms.registry.refresh(replace(described, publish_id=new_id(), title="x"), 30)
@@ -443,10 +466,12 @@ async def test_rooms_expire_after_their_ttl(rooms: Rooms) -> None:
     [
         {},
         {
-            "codecs": ("hvc1.1.6.L93.B0", "mp4a.40.2"),
-            "renditions": ("source", "720p", "360p"),
-            "width": 1920,
-            "height": 1080,
+            "description": RoomDescription(
+                codecs=("hvc1.1.6.L93.B0", "mp4a.40.2"),
+                renditions=("source", "720p", "360p"),
+                width=1920,
+                height=1080,
+            ),
             "title": 'Ünïcode ☕ "quoted" title',
             "started_at": datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
         },
@@ -458,8 +483,8 @@ async def test_room_fields_round_trip(rooms: Rooms, changes: dict[str, Any]) -> 
     await rooms.registry.put(room, 30)
     got = await rooms.registry.get("alice")
     assert got == room
-    assert isinstance(got.codecs, tuple)
-    assert isinstance(got.renditions, tuple)
+    assert isinstance(got.description.codecs, tuple)
+    assert isinstance(got.description.renditions, tuple)
     assert got.started_at.utcoffset() == timedelta(0)
     assert await rooms.registry.all() == [room]
 

@@ -7,6 +7,7 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +64,9 @@ def document_operations() -> set[tuple[str, str]]:
 def test_the_document_lists_exactly_the_routes_of_the_router() -> None:
     app = web.Application()
     users = MemoryUsers()
-    accounts = Accounts(users, MemorySessions(), PlainHasher())
+    accounts = Accounts(users, MemorySessions(), PlainHasher(), session_ttl=timedelta(days=1))
     hub = StreamHub()
-    rooms = LiveRooms(users, MemoryRooms(), HubPublishes(hub), node="n")
+    rooms = LiveRooms(users, MemoryRooms(), HubPublishes(hub), node="n", ttl=30.0)
     setup_api(app, hub, accounts, rooms)
     assert router_operations(app) == document_operations()
     assert ("POST", "/rooms/create") in document_operations()

@@ -163,7 +163,7 @@ LAYERS: dict[str, set[str]] = {
         "golive.http_errors",
     },
     "golive.accounts": set(),
-    "golive.adapters": {"golive.accounts", "golive.hub"},
+    "golive.adapters": {"golive.accounts", "golive.hub", "golive.hls"},
     "golive.http_errors": set(),
     "golive.viewers": {"golive.hls"},
     "golive.previews": {"golive.media", "golive.hub"},
@@ -187,6 +187,8 @@ LAYERS: dict[str, set[str]] = {
 NARROW: dict[tuple[str, str], set[str]] = {
     # The port through which the use cases stop a live publish is implemented over the hub.
     ("golive.adapters", "golive.hub"): {"golive.adapters.hub"},
+    # ... and the one through which they learn what a room's stream carries, over the packager.
+    ("golive.adapters", "golive.hls"): {"golive.adapters.packager"},
 }
 # Modules a part must never import, though the part may import others of their package: HLS
 # runs the ladder through the session, whose workers load PyAV where they run.

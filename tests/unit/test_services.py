@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -16,8 +19,10 @@ from golive.accounts.domain import (
     RoomAlreadyLive,
     RoomDescription,
     UnknownStreamKey,
+    User,
     UsernameTaken,
     WrongCredentials,
+    digest,
 )
 from golive.accounts.services import Accounts, LiveRooms
 from golive.accounts.throttle import LoginThrottle
@@ -189,7 +194,7 @@ async def test_guesses_sent_at_once_cannot_slip_past_the_throttle(
             return await super().verify(password_hash, password)
 
     accounts = Accounts(
-        users, MemorySessions(), SlowHasher(),
+        users, MemorySessions(), SlowHasher(), session_ttl=timedelta(hours=1),
         throttle=LoginThrottle(limit=5, window=60, monotonic=clock.monotonic), clock=clock,
     )  # fmt: skip
     await accounts.sign_up("alice", "alice@example.org", "password1")
@@ -268,7 +273,7 @@ async def test_go_live_and_end_live(accounts: Accounts, users: MemoryUsers, cloc
         room.publish_id,
         RoomDescription(("avc1.64001f", "mp4a.40.2"), ("source",), 1280, 720),
     )
-    assert (await rooms.get("alice")).codecs == ("avc1.64001f", "mp4a.40.2")
+    assert (await rooms.get("alice")).description.codecs == ("avc1.64001f", "mp4a.40.2")
     await rooms.retitle("alice", await accounts.set_title(user, "Any% glitchless"))
     assert (await rooms.get("alice")).title == "Any% glitchless"
     await rooms.end_live("alice", room.publish_id)
@@ -381,3 +386,178 @@ async def test_upkeep_describes_rooms_then_beats_and_stops_revoked_publishes(
     assert await registry.get("alice") is None and room.name not in rooms.local
     await publish.end()  # a second end changes nothing
     assert await registry.get("bob") is not None
+
+
+# -- an ingest in front of this node (nginx-rtmp) -------------------------------------------
+
+
+@dataclass
+class InFront:
+    """A node's rooms, those of an ingest in front of it, their registry, and a streamer."""
+
+    registry: MemoryRooms
+    here: LiveRooms
+    front: LiveRooms
+    user: User
+
+
+@pytest.fixture
+async def in_front(accounts: Accounts, users: MemoryUsers, clock: Clock) -> InFront:
+    registry = MemoryRooms(clock.monotonic)
+    here = rooms_for(users, registry, clock, "node-a")
+    user = await accounts.sign_up("alice", "alice@example.org", "password1")
+    return InFront(registry, here, here.for_node("front", ttl=90), user)
+
+
+async def test_another_ingest_node_shares_the_registry_under_its_own_name_and_ttl(
+    accounts: Accounts, users: MemoryUsers, clock: Clock
+) -> None:
+    registry = MemoryRooms(clock.monotonic)
+    here = rooms_for(users, registry, clock, "node-a")
+    front = here.for_node("front", ttl=90)
+    assert (front.node, front.ttl, front.registry, front.users) == ("front", 90, registry, users)
+    user = await accounts.sign_up("Alice", "alice@example.org", "password1")
+    room = await front.outside_publish_start(user.stream_key, "ALICE")  # the name in any case
+    assert (room.node, room.streamer, room.started_at) == ("front", "Alice", clock.now)
+    assert await here.get("alice") == room
+    assert here.local == {}, "this node's upkeep does not beat for the other ingest's rooms"
+    clock.advance(60)  # its own TTL, not this node's
+    assert await registry.get("alice") == room
+    clock.advance(31)
+    assert await registry.get("alice") is None
+
+
+async def test_an_outside_publish_needs_the_key_of_the_streams_owner(
+    accounts: Accounts, users: MemoryUsers, clock: Clock
+) -> None:
+    front = rooms_for(users, MemoryRooms(clock.monotonic), clock, "node-a").for_node("f", ttl=90)
+    alice = await accounts.sign_up("alice", "alice@example.org", "password1")
+    await accounts.sign_up("bob", "bob@example.org", "password1")
+    refusals = [
+        front.outside_publish_start("live_wrong", "alice"),
+        front.outside_publish_start(alice.stream_key, "bob"),  # a valid key for another name
+        front.outside_publish_update("live_wrong", "alice"),
+        front.outside_publish_update(alice.stream_key, "bob"),
+        front.outside_publish_done("live_wrong"),
+    ]
+    for refused in refusals:
+        with pytest.raises(UnknownStreamKey) as info:
+            await refused
+        assert info.value.code == "unknown_stream_key"  # the same answer as a wrong key
+    assert await front.all() == []
+
+
+async def test_an_outside_publish_does_not_start_in_a_live_room(in_front: InFront) -> None:
+    registry, here, front, user = in_front.registry, in_front.here, in_front.front, in_front.user
+    own = await here.go_live(user)  # live through this node's own ingest
+    with pytest.raises(RoomAlreadyLive, match="already live"):
+        await front.outside_publish_start(user.stream_key, "alice")
+    await here.end_live("alice", own.publish_id)
+    first = await front.outside_publish_start(user.stream_key, "alice")
+    with pytest.raises(RoomAlreadyLive, match="already live"):  # even its own room
+        await front.outside_publish_start(user.stream_key, "alice")
+    assert await registry.get("alice") == first
+
+
+async def test_outside_updates_keep_the_room_reopen_it_and_refuse_another_nodes(
+    in_front: InFront, clock: Clock
+) -> None:
+    registry, here, front, user = in_front.registry, in_front.here, in_front.front, in_front.user
+    room = await front.outside_publish_start(user.stream_key, "alice")
+    for _ in range(4):  # the updates are the heartbeat: the room outlives its TTL
+        clock.advance(60)
+        await front.outside_publish_update(user.stream_key, "alice")
+    assert await registry.get("alice") == room
+    clock.advance(91)  # the ingest went quiet: the room expired...
+    assert await registry.get("alice") is None
+    await front.outside_publish_update(user.stream_key, "alice")  # ...and it still streams
+    again = await registry.get("alice")
+    assert again is not None and again.node == "front" and again.publish_id != room.publish_id
+    # Live on another node now: refused, so that the ingest drops its publisher.
+    await registry.remove("alice", again.publish_id)
+    mine = await here.go_live(user)
+    with pytest.raises(RoomAlreadyLive, match="live on another node"):
+        await front.outside_publish_update(user.stream_key, "alice")
+    assert await registry.get("alice") == mine
+
+
+async def test_an_outside_publish_done_ends_only_the_room_its_node_put(in_front: InFront) -> None:
+    registry, here, front, user = in_front.registry, in_front.here, in_front.front, in_front.user
+    await front.outside_publish_done(user.stream_key)  # not live: nothing to end
+    await front.outside_publish_start(user.stream_key, "alice")
+    await front.outside_publish_done(user.stream_key)
+    assert await registry.get("alice") is None and front.local == {}
+    mine = await here.go_live(user)
+    await front.outside_publish_done(user.stream_key)
+    assert await registry.get("alice") == mine
+
+
+# -- upkeep loops ---------------------------------------------------------------------------
+
+
+async def run_until(loop: Coroutine[Any, Any, None], done: Callable[[], Awaitable[bool]]) -> None:
+    """Run an upkeep loop until ``done``, then cancel it as the application's cleanup does."""
+    task = asyncio.create_task(loop)
+    try:
+        async with asyncio.timeout(5):
+            while not await done():
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_keep_up_runs_the_upkeep_through_its_errors(
+    accounts: Accounts, users: MemoryUsers, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = MemoryRooms(clock.monotonic)
+    rooms = rooms_for(users, registry, clock, "node-a")
+    user = await accounts.sign_up("alice", "alice@example.org", "password1")
+    await rooms.go_live(user)
+    described = RoomDescription(("avc1.64001f",), ("source",), 640, 360)
+    calls = 0
+
+    def describe(name: str) -> RoomDescription | None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("the packager hiccuped")
+        return described
+
+    async def described_now() -> bool:
+        return (await rooms.get("alice")).description == described
+
+    await run_until(rooms.keep_up(describe, every=0.01), described_now)
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == [
+        "room upkeep failed; retrying"
+    ]
+    assert {r.name for r in caplog.records} == {"golive.accounts"}
+
+
+async def test_keep_purging_forgets_expired_sessions_through_errors(
+    users: MemoryUsers, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    class FlakySessions(MemorySessions):
+        failed = False
+
+        async def delete_expired(self, now: datetime) -> int:
+            if not self.failed:
+                self.failed = True
+                raise ConnectionError("the store is away")
+            return await super().delete_expired(now)
+
+    sessions = FlakySessions()
+    accounts = Accounts(users, sessions, PlainHasher(), session_ttl=timedelta(hours=1), clock=clock)
+    await accounts.sign_up("alice", "alice@example.org", "password1")
+    _, token = await accounts.log_in("alice", "password1")
+    clock.advance(3601)
+
+    async def purged() -> bool:
+        return await sessions.get(digest(token)) is None
+
+    await run_until(accounts.keep_purging(every=0.01), purged)
+    assert sessions.failed
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == [
+        "purging sessions failed; retrying"
+    ]
