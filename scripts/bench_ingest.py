@@ -34,6 +34,7 @@ from tests.harness.nginx import (  # noqa: E402
 )
 from tests.harness.ports import free_port  # noqa: E402
 from tests.harness.processes import Server, cpu_seconds  # noqa: E402
+from tests.harness.publishers import ffmpeg_publisher  # noqa: E402
 from tests.harness.samples import bench_sample  # noqa: E402
 
 
@@ -50,10 +51,7 @@ def start_nginx_rtmp(tmp: Path, hls: bool) -> Server | None:
 
 
 def publisher(server: Server, key: str, sample: Path, realtime: bool) -> subprocess.Popen[bytes]:
-    pace = ["-re"] if realtime else []
-    cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", *pace, "-i", str(sample)]
-    cmd += ["-c", "copy", "-f", "flv", f"{server.rtmp}/{key}"]
-    return subprocess.Popen(cmd)
+    return subprocess.Popen(ffmpeg_publisher(sample, f"{server.rtmp}/{key}", realtime=realtime))
 
 
 def measure(server: Server, key: str, sample: Path) -> float:

@@ -55,6 +55,7 @@ from golive.hls.playlist import MediaPlaylist  # noqa: E402
 from golive.hls.playlist_parser import parse_media  # noqa: E402
 from tests.harness.golive import BENCHMARK_ARGS, start_golive  # noqa: E402
 from tests.harness.processes import Server, cpu_seconds, stop_all  # noqa: E402
+from tests.harness.publishers import ffmpeg_publisher  # noqa: E402
 from tests.harness.samples import bench_sample, sample  # noqa: E402
 
 SKIP_SECONDS = 1.0  # the first second of each measured stream is warm-up
@@ -79,8 +80,11 @@ def playlist_exists(golive: Server, room: str) -> bool:
         return False
 
 
-def ffmpeg(args: list[str]) -> subprocess.Popen[bytes]:
-    cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", *args]
+def ffmpeg(sample: Path, url: str, loop: bool = False) -> subprocess.Popen[bytes]:
+    """A real-time publisher that flushes every packet, as an encoder sends them."""
+    cmd = ffmpeg_publisher(
+        sample, url, realtime=True, loop=loop, nostdin=True, output_args=["-flush_packets", "1"]
+    )
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, start_new_session=True)
 
 
@@ -91,9 +95,8 @@ def start_background(
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for i in range(count):
-            args = ["-re", "-stream_loop", "-1", "-i", str(background), "-c", "copy"]
-            args += ["-flush_packets", "1", "-f", "flv", f"{golive.rtmp}/bg{tag}-{i}"]
-            procs.append(ffmpeg(args))
+            url = f"{golive.rtmp}/bg{tag}-{i}"
+            procs.append(ffmpeg(background, url, loop=True))
         deadline = time.monotonic() + 30
         waiting = {f"bg{tag}-{i}" for i in range(count)}
         while waiting:
@@ -223,10 +226,8 @@ def measure(golive: Server, sample: Path, streams: int, key: str, bg: list[int])
         "client": cpu_seconds(me),
     }
     busy0, total0 = machine_ticks()
-    args = ["-re", "-i", str(sample), "-c", "copy", "-flush_packets", "1"]
-    args += ["-f", "flv", f"{golive.rtmp}/{key}"]
     wall0 = start = time.monotonic()
-    proc = ffmpeg(args)
+    proc = ffmpeg(sample, f"{golive.rtmp}/{key}")
     try:
         result = asyncio.run(follow(golive.http, key, limit=120))
         if proc.wait(30) != 0:

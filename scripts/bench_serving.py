@@ -38,6 +38,7 @@ from tests.harness.golive import BENCHMARK_ARGS, start_golive  # noqa: E402
 from tests.harness.nginx import http_block, nginx_binary, nginx_conf, start_nginx  # noqa: E402
 from tests.harness.ports import free_port  # noqa: E402
 from tests.harness.processes import Server, cpu_seconds  # noqa: E402
+from tests.harness.publishers import ffmpeg_publisher  # noqa: E402
 from tests.harness.samples import bench_sample  # noqa: E402
 
 ROOM = "bench"
@@ -73,8 +74,7 @@ def fetch(url: str) -> bytes:
 
 
 def publish(golive: Server, sample: Path) -> None:
-    cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", str(sample)]
-    cmd += ["-c", "copy", "-f", "flv", f"{golive.rtmp}/{ROOM}"]
+    cmd = ffmpeg_publisher(sample, f"{golive.rtmp}/{ROOM}")
     if subprocess.run(cmd, timeout=120).returncode != 0:
         raise RuntimeError("publishing to golive failed")
 

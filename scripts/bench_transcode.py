@@ -37,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.harness.publishers import ffmpeg_publisher  # noqa: E402
 from tests.harness.samples import BENCH_SAMPLE  # noqa: E402
 
 SAMPLE = BENCH_SAMPLE.path
@@ -241,9 +242,10 @@ async def one_live_run(mode: str, seconds: float) -> dict[str, float]:
             await asyncio.sleep(0.002)
 
     tasks = [loop.create_task(ticker()), loop.create_task(watch())]
-    cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re"]
-    cmd += ["-t", str(seconds), "-i", str(SAMPLE), "-c", "copy", "-f", "flv"]
-    cmd += [f"rtmp://127.0.0.1:{server.port}/live/bench"]
+    url = f"rtmp://127.0.0.1:{server.port}/live/bench"
+    cmd = ffmpeg_publisher(
+        SAMPLE, url, realtime=True, nostdin=True, input_args=["-t", str(seconds)]
+    )
     cpu0 = os.times()
     publisher = await asyncio.create_subprocess_exec(*cmd)
     publisher_pid[0] = publisher.pid

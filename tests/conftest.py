@@ -1,13 +1,24 @@
-"""What every tier needs. Each tier's fixtures live in its own conftest.py; the code the tests
-and the benchmarks share lives in tests/harness/."""
+"""What more than one tier needs. Each tier's own fixtures live in its conftest.py; the code the
+tests and the benchmarks share lives in tests/harness/."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 
 import pytest
+
+from tests.harness.ingest import GoliveFactory, rtmp_ingest
 
 
 @pytest.fixture(autouse=True)
 def _golive_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="golive")
+
+
+@pytest.fixture
+async def golive_rtmp() -> AsyncIterator[GoliveFactory]:
+    """Start an RTMP server on a free loopback port with a consumer that records every item
+    (the integration and end-to-end tiers)."""
+    async with rtmp_ingest() as start:
+        yield start

@@ -10,7 +10,6 @@ import aiohttp
 import pytest
 
 from tests.harness.golive import golive_serve
-from tests.harness.ingest import GoliveFactory, rtmp_ingest
 from tests.harness.processes import Server
 from tests.harness.samples import sample
 
@@ -18,13 +17,6 @@ from tests.harness.samples import sample
 @pytest.fixture(scope="session")
 def h264_aac_flv() -> Path:
     return sample(duration=4.0, size="320x240", fps=30, bitrate="400k")
-
-
-@pytest.fixture
-async def golive_rtmp() -> AsyncIterator[GoliveFactory]:
-    """Start an RTMP server on a free loopback port with a consumer that records every item."""
-    async with rtmp_ingest() as start:
-        yield start
 
 
 @pytest.fixture

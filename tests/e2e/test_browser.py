@@ -15,6 +15,7 @@ import pytest
 from tests.harness.browser import BROWSER_ARGS, CHROMIUM, HLS_JS
 from tests.harness.paths import ROOT
 from tests.harness.processes import Server
+from tests.harness.publishers import start_publisher
 from tests.harness.samples import sample
 
 pytestmark = pytest.mark.e2e
@@ -51,11 +52,7 @@ async def test_hlsjs_plays_live_with_low_latency(served: Server, tmp_path: Path)
     from playwright.async_api import Route, async_playwright
 
     path = sample(duration=20.0, size="640x360", fps=30, bitrate="800k")
-    publisher = await asyncio.create_subprocess_exec(
-        "ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-i", str(path),
-        "-c", "copy", "-f", "flv", f"{served.rtmp}/browser",
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    publisher = await start_publisher(path, f"{served.rtmp}/browser")
     src = f"{served.http}/hls/browser/index.m3u8"
     page_html = PAGE.replace("SRC", json.dumps(src))
 

@@ -16,6 +16,7 @@ from golive.media import Codec, Kind, Sample, TrackConfig
 from golive.rtmp.server import PublishGrant, PublishRefusedError
 from tests.harness.ingest import GoliveFactory, Received
 from tests.harness.paths import require
+from tests.harness.publishers import ffmpeg_publisher, start_publisher
 from tests.harness.samples import sample
 
 pytestmark = pytest.mark.e2e
@@ -88,21 +89,8 @@ async def run(*cmd: str, timeout: float = 60.0) -> tuple[int, str]:
 
 
 async def ffmpeg_publish(path: Path, url: str, *extra: str) -> tuple[int, str]:
-    ffmpeg = require("ffmpeg")
-    return await run(
-        ffmpeg,
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-i",
-        str(path),
-        "-c",
-        "copy",
-        *extra,
-        "-f",
-        "flv",
-        url,
-    )
+    """ffmpeg -c copy of the file as fast as it goes; its exit code and output."""
+    return await run(*ffmpeg_publisher(path, url, output_args=extra, ffmpeg=require("ffmpeg")))
 
 
 async def test_ffmpeg_cli_publish_every_frame_arrives(
@@ -249,23 +237,9 @@ async def test_second_publisher_on_a_live_key_is_refused(
     golive_rtmp: GoliveFactory, h264_aac_flv: Path
 ) -> None:
     golive = await golive_rtmp()
-    ffmpeg = require("ffmpeg")
     # The first publisher sends in real time (-re) so it is still live when the second comes.
-    first = await asyncio.create_subprocess_exec(
-        ffmpeg,
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-re",
-        "-i",
-        str(h264_aac_flv),
-        "-c",
-        "copy",
-        "-f",
-        "flv",
-        f"{golive.url}/dup",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+    first = await start_publisher(
+        h264_aac_flv, f"{golive.url}/dup", stderr=asyncio.subprocess.DEVNULL
     )
     try:
         while "dup" not in golive.hub.streams:

@@ -27,7 +27,7 @@ from golive.hub import StreamHub
 from golive.rtmp.server import RtmpServer, open_authorizer
 from golive.transcode.ladder import Ladder, RenditionSpec
 from tests.harness.browser import BROWSER_ARGS, CHROMIUM, HLS_JS
-from tests.harness.paths import require
+from tests.harness.publishers import start_publisher
 from tests.harness.samples import sample
 
 pytestmark = pytest.mark.e2e
@@ -59,14 +59,16 @@ PAGE = """<!doctype html>
 
 
 @dataclass
-class Server:
+class LadderServer:
+    """golive's parts with a ladder on the test's event loop: its RTMP and HTTP base URLs."""
+
     rtmp: str
     http: str
     packager: Packager
 
 
 @contextlib.asynccontextmanager
-async def ladder_server(ladder: Ladder) -> AsyncIterator[Server]:
+async def ladder_server(ladder: Ladder) -> AsyncIterator[LadderServer]:
     hub = StreamHub()
     packager = Packager(hub, HlsSettings(linger=30), ladder=ladder)
     rtmp = RtmpServer(hub, open_authorizer)
@@ -79,7 +81,9 @@ async def ladder_server(ladder: Ladder) -> AsyncIterator[Server]:
     await site.start()
     port = runner.addresses[0][1]
     try:
-        yield Server(f"rtmp://127.0.0.1:{rtmp.port}/live", f"http://127.0.0.1:{port}", packager)
+        yield LadderServer(
+            f"rtmp://127.0.0.1:{rtmp.port}/live", f"http://127.0.0.1:{port}", packager
+        )
     finally:
         await rtmp.stop()
         await packager.close()
@@ -124,11 +128,7 @@ async def test_hlsjs_switches_levels_without_a_stall_and_every_variant_reads_bac
 
     path = sample(duration=20.0, size="640x360", fps=30, bitrate="800k")
     async with ladder_server(LADDER) as srv:
-        publisher = await asyncio.create_subprocess_exec(
-            require("ffmpeg"), "-hide_banner", "-loglevel", "error", "-re", "-i", str(path),
-            "-c", "copy", "-f", "flv", f"{srv.rtmp}/abr",
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        publisher = await start_publisher(path, f"{srv.rtmp}/abr")
         base = f"{srv.http}/hls/abr"
         page_html = PAGE.replace("SRC", json.dumps(f"{base}/index.m3u8"))
 

@@ -21,7 +21,7 @@ from tests.harness.api import rooms
 from tests.harness.browser import BROWSER_ARGS, CHROMIUM
 from tests.harness.golive import golive_serve
 from tests.harness.hls import until
-from tests.harness.paths import ROOT, require
+from tests.harness.paths import ROOT
 from tests.harness.processes import stop
 from tests.harness.publishers import start_publisher
 from tests.harness.samples import sample, stream_sample
@@ -39,14 +39,6 @@ def looped_sample() -> Path:
     """A 640x360 stream with a keyframe every second, published in a loop for as long as the
     test needs (the same file as the hls.js test, so it is made once)."""
     return sample(duration=20.0, size="640x360", fps=30, bitrate="800k")
-
-
-async def start_looping_publisher(path: Path, url: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        require("ffmpeg"), "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1",
-        "-i", str(path), "-c", "copy", "-f", "flv", url,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
 
 
 @pytest.fixture
@@ -147,7 +139,7 @@ async def test_sign_up_publish_watch_switch_quality_end(
         await expect(early.get_by_text(f"{username.lower()} is offline")).to_be_visible()
         await early.screenshot(path=str(ARTIFACTS / "web-watch-offline.png"))
 
-        publisher = await start_looping_publisher(path, f"{rtmp_url}/{key}")
+        publisher = await start_publisher(path, f"{rtmp_url}/{key}", loop=True)
         try:
             await expect(early_state).to_have_attribute("data-state", "live", timeout=20_000)
             await early.close()

@@ -9,7 +9,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.golive import golive_command, golive_serve
 from tests.harness.paths import ROOT
 from tests.harness.ports import free_port
 
@@ -77,45 +77,30 @@ def test_installed_wheel_serves_the_pages(tmp_path: Path) -> None:
         for k, v in os.environ.items()
         if not k.startswith(("GOLIVE_", "PYTHON")) and k != "VIRTUAL_ENV"
     }
-    golive = venv / "bin" / "golive"
-
-    def serve(*args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [str(golive), "serve", "--host", "127.0.0.1", "--no-transcode",
-             "--rtmp-port", str(free_port()), "--data-dir", str(tmp_path / "data"), *args],
-            cwd=elsewhere, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+    golive = [str(venv / "bin" / "golive")]
 
     # MongoDB and Redis are extras: asking for one without it installed says which to add.
     for setting, url, extra in (
         ("--database", "mongodb://127.0.0.1:9/golive", "golive[mongodb]"),
         ("--redis", "redis://127.0.0.1:9/0", "golive[redis]"),
     ):
-        refused = serve(setting, url, "--http-port", str(free_port()))
-        _, stderr = refused.communicate(timeout=30)
-        assert refused.returncode == 2, stderr
-        assert extra in stderr and "Traceback" not in stderr, stderr
+        command = golive_command(
+            tmp_path, free_port(), free_port(), "--no-transcode", setting, url, golive=golive
+        )
+        refused = subprocess.run(
+            command, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=30
+        )
+        assert refused.returncode == 2, refused.stderr
+        assert extra in refused.stderr and "Traceback" not in refused.stderr, refused.stderr
 
-    http = f"http://127.0.0.1:{free_port()}"
-    server = serve("--http-port", http.rsplit(":", 1)[1])
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                status, body = get(f"{http}/api/health")
-                break
-            except OSError:
-                assert server.poll() is None, server.communicate()[1]
-                assert time.monotonic() < deadline, "golive serve did not answer"
-                time.sleep(0.1)
+    with golive_serve(
+        tmp_path, "--no-transcode", golive=golive, cwd=elsewhere, environ=env, timeout=30
+    ) as server:
+        status, body = get(f"{server.http}/api/health")
         assert status == 200 and json.loads(body), body
-        status, page = get(f"{http}/")
+        status, page = get(f"{server.http}/")
         assert status == 200, page
         bundle = BUNDLE.search(page)
         assert bundle is not None, page
-        status, script = get(http + bundle[1])
+        status, script = get(server.http + bundle[1])
         assert status == 200 and script, bundle[1]
-    finally:
-        server.terminate()
-        _, stderr = server.communicate(timeout=15)
-    assert server.returncode == 0, stderr

@@ -24,6 +24,7 @@ __all__ = [
     "av1_options",
     "encode_audio",
     "encode_video",
+    "have_encoder",
     "needs_av1",
 ]
 

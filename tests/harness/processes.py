@@ -91,11 +91,16 @@ class ProcessGroup:
         """The process and its children."""
         return [self.proc.pid, *children(self.proc.pid)]
 
+    def log_tail(self) -> str:
+        """The end of its log ("" without one)."""
+        return self.log.read_text(errors="replace")[-2000:] if self.log else ""
+
     def check(self) -> None:
         """Raise, with the end of its log, if the process has exited."""
         if self.proc.poll() is not None:
-            tail = self.log.read_text(errors="replace")[-2000:] if self.log else ""
-            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{tail}")
+            raise RuntimeError(
+                f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}"
+            )
 
     def stop(self, timeout: float = 10.0) -> int:
         """SIGTERM, and the exit code; SIGKILL to the group if it outlives ``timeout``."""
@@ -115,6 +120,7 @@ class Server(ProcessGroup):
         cwd: Path | None = None,
         env: Mapping[str, str] | None = None,
         log: Path | None = None,
+        timeout: float = 15.0,
     ) -> None:
         super().__init__(name, cmd, cwd=cwd, env=env, log=log)
         self.rtmp_port = rtmp_port or 0
@@ -124,7 +130,7 @@ class Server(ProcessGroup):
         try:
             for port in (http_port, rtmp_port):
                 if port is not None:
-                    wait_port(port, self.proc)
+                    wait_port(port, self.proc, timeout)
         except RuntimeError:
             self.stop(timeout=1.0)
             tail = log.read_text(errors="replace") if log is not None else ""

@@ -10,18 +10,52 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from tests.harness.paths import require
 
 
-async def start_publisher(path: Path, url: str) -> asyncio.subprocess.Process:
-    """ffmpeg -re -c copy of the file to the RTMP URL, at the file's own pace."""
+def ffmpeg_publisher(
+    source: Path,
+    url: str,
+    *,
+    realtime: bool = False,
+    loop: bool = False,
+    copy: bool = True,
+    nostdin: bool = False,
+    input_args: Sequence[str] = (),
+    output_args: Sequence[str] = (),
+    ffmpeg: str = "ffmpeg",
+) -> list[str]:
+    """The ffmpeg command that sends ``source`` as FLV to the RTMP ``url``, as an encoder does.
+
+    ``realtime`` paces it at the file's own rate (-re), ``loop`` repeats the file for ever
+    (-stream_loop -1), ``copy`` sends the coded samples as they are (-c copy); ``input_args``
+    go just before -i, ``output_args`` just before -f flv.
+    """
+    cmd = [ffmpeg, "-hide_banner", "-loglevel", "error"]
+    cmd += ["-nostdin"] if nostdin else []
+    cmd += ["-re"] if realtime else []
+    cmd += ["-stream_loop", "-1"] if loop else []
+    cmd += [*input_args, "-i", str(source)]
+    cmd += ["-c", "copy"] if copy else []
+    return [*cmd, *output_args, "-f", "flv", url]
+
+
+async def start_publisher(
+    path: Path,
+    url: str,
+    *,
+    loop: bool = False,
+    stderr: int = asyncio.subprocess.PIPE,
+) -> asyncio.subprocess.Process:
+    """ffmpeg -re -c copy of the file to the RTMP URL, at the file's own pace; ``loop`` sends
+    it again and again until the test stops it."""
+    cmd = ffmpeg_publisher(path, url, realtime=True, loop=loop, ffmpeg=require("ffmpeg"))
     return await asyncio.create_subprocess_exec(
-        require("ffmpeg"), "-hide_banner", "-loglevel", "error", "-re", "-i", str(path),
-        "-c", "copy", "-f", "flv", url,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        *cmd, stdout=asyncio.subprocess.DEVNULL, stderr=stderr
+    )
 
 
 def publish(path: str, url: str) -> None:

@@ -1,16 +1,3 @@
-"""Fixtures of the integration tier: golive's parts together in the test's process."""
-
-from __future__ import annotations
-
-from collections.abc import AsyncIterator
-
-import pytest
-
-from tests.harness.ingest import GoliveFactory, rtmp_ingest
-
-
-@pytest.fixture
-async def golive_rtmp() -> AsyncIterator[GoliveFactory]:
-    """Start an RTMP server on a free loopback port with a consumer that records every item."""
-    async with rtmp_ingest() as start:
-        yield start
+"""The integration tier: golive's parts together in the test's process, with real sockets and
+the outside programs (ffmpeg, ffprobe, GStreamer) that read or write its media. Its RTMP
+listener fixture, ``golive_rtmp``, is shared with the end-to-end tier in tests/conftest.py."""

@@ -24,6 +24,7 @@ from golive.rtmp.flv import (
     parse_audio,
     parse_video,
 )
+from tests.harness.encoders import have_encoder
 
 TS = 1_000  # the DTS every table entry is parsed at
 AVCC = bytes.fromhex("01640028ffe1000467640028 01000468ee3cb0".replace(" ", ""))
@@ -436,14 +437,6 @@ class Encoded:
     audio_extradata: bytes
 
 
-def _has_encoder(name: str) -> bool:
-    try:
-        av.codec.Codec(name, "w")
-    except Exception:
-        return False
-    return True
-
-
 def _encode(video_codec: str, audio_codec: str) -> Encoded:
     """A couple of seconds of moving 64x48 video with B-frames and silent audio, muxed as
     FLV by FFmpeg's flv muxer into memory."""
@@ -570,7 +563,7 @@ def _check_audio(encoded: Encoded, parsed: Parsed, codec: Codec) -> list[Sample]
     return samples
 
 
-@pytest.mark.skipif(not _has_encoder("libx264"), reason="FFmpeg without libx264")
+@pytest.mark.skipif(not have_encoder("libx264"), reason="FFmpeg without libx264")
 def test_real_flv_h264_aac() -> None:
     encoded = _encode("libx264", "aac")
     parsed = _parse_file(encoded.flv)
@@ -585,7 +578,7 @@ def test_real_flv_h264_aac() -> None:
     assert first_audio.config.record == encoded.audio_extradata  # the AudioSpecificConfig
 
 
-@pytest.mark.skipif(not _has_encoder("libx265"), reason="FFmpeg without libx265")
+@pytest.mark.skipif(not have_encoder("libx265"), reason="FFmpeg without libx265")
 def test_real_flv_hevc_enhanced() -> None:
     try:
         encoded = _encode("libx265", "aac")
@@ -604,7 +597,7 @@ def test_real_flv_hevc_enhanced() -> None:
     assert all(m.codec is Codec.H265 and b"colorInfo" in m.payload for m in metadata)
 
 
-@pytest.mark.skipif(not _has_encoder("libopus"), reason="FFmpeg without libopus")
+@pytest.mark.skipif(not have_encoder("libopus"), reason="FFmpeg without libopus")
 def test_real_flv_opus_enhanced() -> None:
     try:
         encoded = _encode("libx264", "libopus")
