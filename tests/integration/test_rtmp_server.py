@@ -257,3 +257,34 @@ async def test_publisher_gone_while_its_room_goes_live_leaves_nothing_behind(
     assert golive.hub.streams == {}
     await asyncio.sleep(0.1)
     assert released == ["slow-room"]
+
+
+async def test_publish_withdrawn_while_its_room_goes_live_leaves_nothing_behind(
+    golive_rtmp: GoliveFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found by fuzzing the connection with the publish answered one read late: accepting a
+    # publish the peer had withdrawn raised inside the authorization task, left the room
+    # live with no publisher and its grant held.
+    started = asyncio.Event()
+    released: list[str] = []
+
+    class SlowGrant(PublishGrant):
+        async def start(self) -> None:
+            started.set()
+            await asyncio.sleep(0.3)
+
+        async def release(self) -> None:
+            released.append(self.room)
+
+    async def authorize(app: str, key: str, query: str) -> PublishGrant:
+        return SlowGrant("slow-room")
+
+    golive = await golive_rtmp(authorize=authorize)
+    client = await TestPublisher.connect(golive.port)
+    await client.publish("key")
+    await asyncio.wait_for(started.wait(), 5)
+    await client.command("deleteStream", 6.0, None, 1.0)  # withdrawn before the answer
+    await wait_for(lambda: released == ["slow-room"])
+    assert golive.hub.streams == {}
+    assert not any(r.levelname == "ERROR" for r in caplog.records)
+    client.close()
