@@ -177,8 +177,8 @@ def test_accept_twice_is_a_local_error() -> None:
 
 @pytest.mark.parametrize("withdraw", ["deleteStream", "FCUnpublish", "closeStream"])
 def test_a_publish_withdrawn_before_the_answer_is_no_longer_pending(withdraw: str) -> None:
-    # Found by fuzzing the connection with the answer one read late, as the server gives it
-    # after the authorization coroutine: accepting then raised LocalProtocolError.
+    # Seen when the connection's fuzz target began answering one read late, as the server does
+    # after its authorization coroutine: the server accepted anyway (LocalProtocolError).
     client = Client(RtmpConnection())
     client.handshake()
     client.publish()
