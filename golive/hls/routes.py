@@ -27,6 +27,7 @@ from aiohttp.typedefs import Middleware
 from ..http_errors import HttpError, http_error_middleware
 from . import playlist
 from .packager import Packager
+from .reload import ReloadQueryError, parse_reload_query
 from .room import HlsRoom, RoomVariants
 from .window import LiveWindow, WaitTooFarError
 
@@ -130,20 +131,13 @@ def setup_hls_routes(
         }
         return web.json_response(body, headers={"Cache-Control": PLAYLIST_CACHE, **CORS})
 
-    def _int_param(request: web.Request, name: str) -> int | None:
-        value = request.query.get(name)
-        if value is None:
-            return None
-        if not value.isdigit() or len(value) > 12:
-            raise _bad_request(f"{name} must be a non-negative integer")
-        return int(value)
-
     async def media(request: web.Request) -> web.Response:
         room, window = window_of(request)
-        msn = _int_param(request, "_HLS_msn")
-        part = _int_param(request, "_HLS_part")
-        if part is not None and msn is None:
-            raise _bad_request("_HLS_part needs _HLS_msn")
+        try:
+            query = parse_reload_query(request.query)
+        except ReloadQueryError as exc:
+            raise _bad_request(str(exc)) from None
+        msn, part = query.msn, query.part
         if msn is not None:
             # Blocking playlist reload (RFC 8216bis, 6.2.5.2): hold until the part exists;
             # give up a little after three target durations.
@@ -154,13 +148,12 @@ def setup_hls_routes(
                 raise _bad_request(str(exc)) from None
             if not found and not window.ended:
                 raise HttpError(503, "timeout", "the part did not arrive in time")
-        skip = request.query.get("_HLS_skip") in ("YES", "v2")
         reports = tuple(
             playlist.RenditionReport(f"../{name}/index.m3u8", *other.last_part())
             for name, other in room.ready_windows()
             if other is not window
         )
-        return playlist_response(window.media_playlist(skip=skip, reports=reports))
+        return playlist_response(window.media_playlist(skip=query.skip, reports=reports))
 
     async def media_file(request: web.Request) -> web.Response:
         _room, window = window_of(request)

@@ -207,6 +207,13 @@ class RtmpConnection:
         return self.state is State.CLOSED
 
     @property
+    def publish_pending(self) -> bool:
+        """A ``PublishRequested`` awaits ``accept_publish`` or ``reject_publish``. The peer may
+        withdraw it (``deleteStream``, ``FCUnpublish``) while the application decides; then
+        neither may be called."""
+        return self.state is State.PUBLISH_PENDING
+
+    @property
     def buffered(self) -> int:
         return self._reader.buffered
 

@@ -216,20 +216,19 @@ class _RtmpProtocol(asyncio.Protocol):
             if stream is not None:
                 self.server.hub.close(stream)
             log.info("%s: publish refused: %s", self.peer, exc.reason)
-            self.core.reject_publish(exc.code, exc.reason)
+            self._reject(exc.code, exc.reason)
         except StreamBusyError as exc:
             log.info("%s: publish refused: room %s is already live", self.peer, exc)
-            self.core.reject_publish(
-                "NetStream.Publish.BadName", "This stream is already being published."
-            )
+            self._reject("NetStream.Publish.BadName", "This stream is already being published.")
         except Exception:
             log.exception("%s: publish authorization failed", self.peer)
             if stream is not None:
                 self.server.hub.close(stream)
-            self.core.reject_publish("NetStream.Publish.Denied", "Authorization failed.")
+            self._reject("NetStream.Publish.Denied", "Authorization failed.")
         else:
             assert stream is not None
-            if self._closing:
+            # The peer may have withdrawn its publish (deleteStream) while it was authorized.
+            if self._closing or not self.core.publish_pending:
                 self.server.hub.close(stream)
                 self._release(grant)
                 return
@@ -243,6 +242,10 @@ class _RtmpProtocol(asyncio.Protocol):
         self._flush()
         if self.core.closed:
             self.close("")
+
+    def _reject(self, code: str, description: str) -> None:
+        if self.core.publish_pending:  # else the peer withdrew the publish meanwhile
+            self.core.reject_publish(code, description)
 
     def _taken_over(self, reason: str) -> None:
         """The hub ended this publish: a new publisher took over, or the key was replaced."""

@@ -175,6 +175,21 @@ def test_accept_twice_is_a_local_error() -> None:
         client.conn.accept_publish()
 
 
+@pytest.mark.parametrize("withdraw", ["deleteStream", "FCUnpublish", "closeStream"])
+def test_a_publish_withdrawn_before_the_answer_is_no_longer_pending(withdraw: str) -> None:
+    # Seen when the connection's fuzz target began answering one read late, as the server does
+    # after its authorization coroutine: the server accepted anyway (LocalProtocolError).
+    client = Client(RtmpConnection())
+    client.handshake()
+    client.publish()
+    assert client.conn.publish_pending
+    client.command(withdraw, 6.0, None, 1.0)
+    assert not client.conn.publish_pending
+    assert client.conn.state is State.CONNECTED
+    with pytest.raises(LocalProtocolError):
+        client.conn.accept_publish()
+
+
 def test_media_before_publish_start_is_dropped() -> None:
     client = Client(RtmpConnection())
     client.handshake()
