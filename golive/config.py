@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .hls.settings import HlsSettings
-from .rtmp.server import RtmpLimits
+from .rtmp.limits import RtmpLimits
 from .transcode.ladder import DEFAULT_LADDER, NO_LADDER, Ladder, LadderError, ladder_from_table
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ import pytest
 
 from golive import config
 from golive.hls.settings import HlsSettings
-from golive.rtmp.server import RtmpLimits
+from golive.rtmp.limits import RtmpLimits
 from golive.transcode.ladder import DEFAULT_LADDER, Ladder, RenditionSpec
 
 
