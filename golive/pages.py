@@ -135,7 +135,7 @@ def setup_pages(
     audience: Audience,
     *,
     web_dir: str = "",
-    preview_interval: float = 5.0,
+    preview_interval: float,
 ) -> None:
     """Serve the pages from ``web_dir`` (default: golive/static), make previews, and give the
     API this node's live figures: the viewers ``audience`` counts

@@ -200,7 +200,7 @@ async def one_live_run(mode: str, seconds: float) -> dict[str, float]:
     from golive.transcode.ladder import DEFAULT_LADDER, NO_LADDER, Ladder
 
     ladder = NO_LADDER if mode == "off" else Ladder(DEFAULT_LADDER.renditions, worker=mode)
-    hub = StreamHub()
+    hub = StreamHub(takeover_after=5.0)
     packager = Packager(hub, HlsSettings(), ladder=ladder)
     server = RtmpServer(hub, open_authorizer)
     await server.start("127.0.0.1", 0)

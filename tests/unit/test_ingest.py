@@ -19,8 +19,8 @@ async def test_a_stream_key_grants_its_owners_room_until_released() -> None:
     users, registry = MemoryUsers(), MemoryRooms()
     alice = User(new_id(), "Alice", "alice@example.org", "-", new_stream_key(), datetime.now(UTC))
     await users.add(alice)
-    here = LiveRooms(users, registry, HubPublishes(StreamHub()), node="node-a")
-    there = LiveRooms(users, registry, HubPublishes(StreamHub()), node="node-b")
+    here = LiveRooms(users, registry, HubPublishes(StreamHub(takeover_after=5.0)), node="node-a")
+    there = LiveRooms(users, registry, HubPublishes(StreamHub(takeover_after=5.0)), node="node-b")
     authorize = accounts_authorizer(here)
 
     with pytest.raises(PublishRefusedError, match="unknown stream key") as refused:
