@@ -10,12 +10,12 @@ import pytest
 from golive import config
 from golive.hls.settings import HlsSettings
 from golive.rtmp.limits import RtmpLimits
-from golive.transcode.ladder import DEFAULT_LADDER, Ladder, RenditionSpec
+from golive.transcode.ladder import Ladder, RenditionSpec
 
 
 def test_sections_default_to_their_own_dataclasses() -> None:
     s = config.load(environ={})
-    assert s.rtmp == RtmpLimits() and s.hls == HlsSettings() and s.transcode == DEFAULT_LADDER
+    assert s.rtmp == RtmpLimits() and s.hls == HlsSettings() and s.transcode == Ladder()
     assert s == config.Settings(data_dir=s.data_dir)
 
 
