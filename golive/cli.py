@@ -12,6 +12,11 @@ from aiohttp import web
 from . import __version__, config
 
 
+def _and(words: list[str]) -> str:
+    """``["a", "b", "c"]`` as "a, b and c"."""
+    return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
+
+
 def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     defaults = config.Settings()
     serve = sub.add_parser(
@@ -79,8 +84,9 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="store_false",
         default=None,
         help="make no transcoded renditions, only the source copy (GOLIVE_TRANSCODE_ENABLED="
-        "false, or [transcode] enabled = false in the config file); default: 720p, 480p and "
-        "360p, those below the source's height",
+        "false, or [transcode] enabled = false in the config file); default: "
+        f"{_and([r.name for r in defaults.transcode.renditions])}, those below the source's "
+        "height",
     )
     serve.add_argument(
         "--log-level",

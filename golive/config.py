@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .hls.settings import HlsSettings
-from .rtmp.server import RtmpLimits
-from .transcode.ladder import DEFAULT_LADDER, NO_LADDER, Ladder, LadderError, ladder_from_table
+from .rtmp.limits import RtmpLimits
+from .transcode.ladder import Ladder, LadderError, ladder_from_table
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -87,9 +87,9 @@ class Settings:
     hls: HlsSettings = field(default_factory=HlsSettings)
     # Transcoding, [transcode]: renditions made beside the source copy, never at or above the
     # source's height, as [[transcode.rendition]] tables (name, height, bitrate, fps), and
-    # preset, tune, max_lag, worker and nice. Defaults to the ladder's default renditions;
-    # enabled = false (golive serve --no-transcode) or rendition = [] makes none.
-    transcode: Ladder = DEFAULT_LADDER
+    # preset, tune, max_lag, worker and nice, each defaulting as Ladder declares it;
+    # enabled = false (golive serve --no-transcode) or rendition = [] makes no rendition.
+    transcode: Ladder = field(default_factory=Ladder)
 
 
 class _Setting(NamedTuple):
@@ -116,7 +116,7 @@ _SETTINGS: dict[str, _Setting] = {
     **_settings_of("", Settings(), *_SECTIONS, "transcode"),
     **{n: s for name, cls in _SECTIONS.items() for n, s in _settings_of(name, cls()).items()},
     # [[transcode.rendition]] tables are the ladder's renditions; enabled = false empties it.
-    **_settings_of("transcode", NO_LADDER, "renditions"),
+    **_settings_of("transcode", Ladder(), "renditions"),
     "transcode_enabled": _Setting("transcode", "enabled", bool),
     "transcode_rendition": _Setting("transcode", "rendition", list),
 }

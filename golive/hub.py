@@ -200,9 +200,10 @@ StreamListener = Callable[[LiveStream], None]
 class StreamHub:
     """The live streams of this node, by room."""
 
-    def __init__(self, takeover_after: float = 5.0) -> None:
-        # A publisher silent this long is taken to be a dead TCP connection, and a new
-        # publisher for the same room may take over (docs/protocol-notes.md, "RTMP session").
+    def __init__(self, *, takeover_after: float) -> None:
+        # A publisher silent this long (the takeover_after setting) is taken to be a dead TCP
+        # connection, and a new publisher for the same room may take over
+        # (docs/protocol-notes.md, "RTMP session").
         self.takeover_after = takeover_after
         self.streams: dict[str, LiveStream] = {}
         self._listeners: list[StreamListener] = []

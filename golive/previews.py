@@ -122,7 +122,7 @@ class Previews:
         self,
         hub: StreamHub,
         *,
-        interval: float = 5.0,
+        interval: float,
         idle: float = 30.0,
         first_wait: float = 3.0,
         max_width: int = MAX_WIDTH,

@@ -54,7 +54,7 @@ def golive_child() -> None:
     from golive.codecs import describe
     from golive.media import Codec, Sample, TrackConfig
     from golive.transcode.events import Encoded, EncoderParams, Start
-    from golive.transcode.ladder import DEFAULT_LADDER, plan
+    from golive.transcode.ladder import Ladder, plan
     from golive.transcode.pipeline import Pipeline
 
     started = time.perf_counter()
@@ -64,8 +64,8 @@ def golive_child() -> None:
         stream = container.streams.video[0]
         video = TrackConfig(Codec.H264, bytes(stream.codec_context.extradata or b""))
         info = describe(video)
-        planned = plan(DEFAULT_LADDER, info.width, info.height, 30.0)
-        params = EncoderParams(DEFAULT_LADDER.preset, "", 2000, max_lag=60.0)
+        planned = plan(Ladder(), info.width, info.height, 30.0)
+        params = EncoderParams(Ladder().preset, "", 2000, max_lag=60.0)
         pipeline = Pipeline(Start(video, planned, params, 30.0))
         events = []
         for packet in container.demux(stream):
@@ -100,9 +100,9 @@ def golive_child() -> None:
 
 
 def ffmpeg_cmd() -> list[str]:
-    from golive.transcode.ladder import DEFAULT_LADDER, plan
+    from golive.transcode.ladder import Ladder, plan
 
-    planned = plan(DEFAULT_LADDER, 1920, 1080, 30.0)
+    planned = plan(Ladder(), 1920, 1080, 30.0)
     split = f"[0:v]split={len(planned)}" + "".join(f"[s{i}]" for i in range(len(planned)))
     scales = [
         f"[s{i}]scale={r.width}:{r.height}:flags=bicubic[v{i}]" for i, r in enumerate(planned)
@@ -112,7 +112,7 @@ def ffmpeg_cmd() -> list[str]:
     for i, r in enumerate(planned):
         rate = str(r.video_bitrate)
         cmd += [
-            "-map", f"[v{i}]", "-c:v", "libx264", "-preset", DEFAULT_LADDER.preset,
+            "-map", f"[v{i}]", "-c:v", "libx264", "-preset", Ladder().preset,
             "-b:v", rate, "-maxrate", rate, "-bufsize", str(2 * r.video_bitrate),
             "-g", "600", "-forced-idr", "1", "-x264-params", "scenecut=0",
             "-force_key_frames", "source", "-an", "-f", "null", "-",
@@ -198,10 +198,10 @@ async def one_live_run(mode: str, seconds: float) -> dict[str, float]:
     from golive.hls.settings import HlsSettings
     from golive.hub import StreamHub
     from golive.rtmp.server import RtmpServer, open_authorizer
-    from golive.transcode.ladder import DEFAULT_LADDER, NO_LADDER, Ladder
+    from golive.transcode.ladder import NO_LADDER, Ladder
 
-    ladder = NO_LADDER if mode == "off" else Ladder(DEFAULT_LADDER.renditions, worker=mode)
-    hub = StreamHub()
+    ladder = NO_LADDER if mode == "off" else Ladder(worker=mode)
+    hub = StreamHub(takeover_after=5.0)
     packager = Packager(hub, HlsSettings(), ladder=ladder)
     server = RtmpServer(hub, open_authorizer)
     await server.start("127.0.0.1", 0)

@@ -171,8 +171,8 @@ def setup_api(
     accounts: Accounts,
     rooms: LiveRooms,
     *,
-    rtmp_port: int = 1935,
-    nginx_callbacks: bool = True,
+    rtmp_port: int,
+    nginx_callbacks: bool,
 ) -> None:
     """Mount the JSON API at ``/api`` and (``nginx_callbacks``) the nginx-rtmp callbacks at
     ``/rooms`` on ``app``, each a sub-application with its own error middleware."""

@@ -22,12 +22,16 @@ from dataclasses import dataclass, field
 from ..codecs import TrackInfo, describe
 from ..formats.fmp4 import FragmentSample, TrackRun, TrackSpec
 from ..media import Codec, Kind, Sample, TrackConfig
+from .settings import HlsSettings
 
 VIDEO_TIMESCALE = 90_000
 VIDEO_TRACK_ID = 1
 AUDIO_TRACK_ID = 2
 # Audio alone waits this long for a video configuration before the stream starts audio-only.
 AUDIO_ONLY_AFTER_MS = 1500
+# The packager passes its settings; a Segmenter made bare (tests, benchmarks) cuts at their
+# defaults.
+_DEFAULTS = HlsSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +69,12 @@ class _Track:
 class Segmenter:
     """Cuts one rendition's samples into parts and segments."""
 
-    def __init__(self, *, part_target: float = 0.333, segment_target: float = 2.0) -> None:
+    def __init__(
+        self,
+        *,
+        part_target: float = _DEFAULTS.part_target,
+        segment_target: float = _DEFAULTS.segment_target,
+    ) -> None:
         self.part_target_ms = round(part_target * 1000)
         self.segment_target_ms = round(segment_target * 1000)
         self._configs: dict[Kind, TrackConfig] = {}

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from ..formats import fmp4
 from . import playlist
 from .segmenter import VIDEO_TIMESCALE, VIDEO_TRACK_ID, InitReady, PartReady, SegmenterEvent
+from .settings import HlsSettings
 
 
 @dataclass(slots=True)
@@ -93,7 +94,7 @@ class LiveWindow:
         *,
         part_target: float,
         segment_target: float,
-        window: float = 36.0,
+        window: float = HlsSettings().window,
         parts_kept: int = 4,
         clock: LiveWindow | None = None,
     ) -> None:
@@ -105,7 +106,7 @@ class LiveWindow:
         self.clock = clock
         self.part_target = part_target
         self.segment_target = segment_target
-        self.window = window  # seconds of segments listed; defaults to 36
+        self.window = window  # seconds of segments listed
         self.parts_kept = parts_kept  # segments that keep their EXT-X-PART lines (>= 3 target)
         self.inits: dict[int, bytes] = {}
         self.init_id = 0

@@ -14,6 +14,7 @@ import struct
 from dataclasses import dataclass
 
 from .errors import ProtocolError
+from .limits import RtmpLimits
 
 DEFAULT_CHUNK_SIZE = 128
 MAX_CHUNK_SIZE = 0x7FFFFFFF
@@ -73,7 +74,7 @@ class ChunkReader:
     the same result as feeding everything at once.
     """
 
-    def __init__(self, max_message_size: int = 16 * 1024 * 1024) -> None:
+    def __init__(self, max_message_size: int = RtmpLimits().max_message_size) -> None:
         self.chunk_size = DEFAULT_CHUNK_SIZE
         self.max_message_size = max_message_size
         self._streams: dict[int, _ChunkStream] = {}

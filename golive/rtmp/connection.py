@@ -30,6 +30,7 @@ from . import amf0, flv
 from .chunk import ChunkReader, ChunkWriter
 from .errors import LocalProtocolError, ProtocolError, UnsupportedCodecError
 from .handshake import ServerHandshake
+from .limits import RtmpLimits
 from .messages import (
     COMMAND_CSID,
     CONTROL_CSID,
@@ -176,7 +177,7 @@ class RtmpConnection:
     def __init__(
         self,
         *,
-        max_message_size: int = 16 * 1024 * 1024,
+        max_message_size: int = RtmpLimits().max_message_size,
         window: int = DEFAULT_WINDOW,
         chunk_size: int = SERVER_CHUNK_SIZE,
     ) -> None:

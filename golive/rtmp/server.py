@@ -10,7 +10,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import cast
 
 from ..hub import LiveStream, StreamBusyError, StreamHub
@@ -25,6 +24,7 @@ from .connection import (
     RtmpConnection,
 )
 from .errors import ProtocolError
+from .limits import RtmpLimits
 
 log = logging.getLogger("golive.rtmp")
 
@@ -61,16 +61,6 @@ class PublishGrant:
 # Given (app, stream key, query), return a PublishGrant, or raise PublishRefusedError.
 # The stream key is a secret: an authorizer never logs it.
 Authorizer = Callable[[str, str, str], Awaitable[PublishGrant]]
-
-
-@dataclass(frozen=True, slots=True)
-class RtmpLimits:
-    """Per-connection limits; each default is given here where it is declared."""
-
-    handshake_timeout: float = 10.0  # seconds from accept to a finished handshake and connect
-    idle_timeout: float = 30.0  # seconds without a byte from the peer
-    max_message_size: int = 16 * 1024 * 1024  # bytes; RTMP's 24-bit length allows 16 MiB
-    max_connections: int = 1000  # at once, publishers and half-open sockets alike
 
 
 class RtmpServer:
@@ -333,7 +323,6 @@ __all__ = [
     "Authorizer",
     "PublishGrant",
     "PublishRefusedError",
-    "RtmpLimits",
     "RtmpServer",
     "open_authorizer",
 ]

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 __all__ = [
-    "DEFAULT_LADDER",
-    "DEFAULT_RENDITIONS",
     "NO_LADDER",
     "Ladder",
     "LadderError",
@@ -62,19 +60,19 @@ class RenditionSpec:
             raise LadderError(f"transcode rendition {self.name}: fps {self.fps} not in 1..240")
 
 
-DEFAULT_RENDITIONS: Final = (
-    RenditionSpec("720p", 720, 3_000_000),
-    RenditionSpec("480p", 480, 1_500_000),
-    RenditionSpec("360p", 360, 800_000),
-)
-
-
 @dataclass(frozen=True, slots=True)
 class Ladder:
-    """The renditions and the encoder settings shared by all of them."""
+    """The renditions and the encoder settings shared by all of them; ``Ladder()`` is the
+    default ladder."""
 
-    # Renditions beside the source copy; empty (the default) means no transcoding at all.
-    renditions: tuple[RenditionSpec, ...] = ()
+    # Renditions beside the source copy, made only below the source's height; defaults to
+    # 720p at 3 Mbps, 480p at 1.5 Mbps and 360p at 800 kbps, at the source's frame rate.
+    # Empty (NO_LADDER): no transcoding at all.
+    renditions: tuple[RenditionSpec, ...] = (
+        RenditionSpec("720p", 720, 3_000_000),
+        RenditionSpec("480p", 480, 1_500_000),
+        RenditionSpec("360p", 360, 800_000),
+    )
     # x264 preset; defaults to "veryfast", which makes 1080p30 -> 720p/480p/360p in real time
     # on two cores (scripts/bench_transcode.py).
     preset: str = "veryfast"
@@ -85,7 +83,7 @@ class Ladder:
     # dropped; defaults to 3.
     max_lag: float = 3.0
     # "thread" (the default) or "process": where decoding, scaling and encoding run. Both are
-    # off the event loop; README.md has the measurement behind the default.
+    # off the event loop; docs/benchmarks.md has the measurement behind the default.
     worker: str = "thread"
     # Nice value of the worker (its threads or its process): a busy machine serves ingest and
     # the source copy first. Defaults to 10.
@@ -110,8 +108,7 @@ class Ladder:
         return bool(self.renditions)
 
 
-NO_LADDER: Final = Ladder()
-DEFAULT_LADDER: Final = Ladder(DEFAULT_RENDITIONS)
+NO_LADDER: Final = Ladder(())  # the source copy only
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +203,8 @@ def _rendition(table: Mapping[str, Any], index: int) -> RenditionSpec:
 
 
 def ladder_from_table(table: Mapping[str, Any] | None, *, enabled: bool = True) -> Ladder:
-    """The ladder from the config file's ``[transcode]`` table (None: the default ladder).
+    """The ladder from the config file's ``[transcode]`` table (None or a key left out: its
+    default in ``Ladder``).
 
     ::
 
@@ -231,18 +229,15 @@ def ladder_from_table(table: Mapping[str, Any] | None, *, enabled: bool = True) 
     if not isinstance(switch, bool):
         raise LadderError("transcode.enabled must be true or false")
     renditions: Sequence[Any] | None = table.pop("rendition", None)
-    specs: tuple[RenditionSpec, ...]
-    if renditions is None:
-        specs = DEFAULT_RENDITIONS
-    elif isinstance(renditions, list):
-        specs = tuple(_rendition(r, i) for i, r in enumerate(renditions))
-    else:
+    options: dict[str, Any] = {}
+    if isinstance(renditions, list):
+        options["renditions"] = tuple(_rendition(r, i) for i, r in enumerate(renditions))
+    elif renditions is not None:
         raise LadderError(
             "transcode.rendition must be an array of tables ([[transcode.rendition]])"
         )
     if not (enabled and switch):
-        specs = ()
-    options: dict[str, Any] = {}
+        options["renditions"] = ()
     for key, kind in (("preset", str), ("tune", str), ("worker", str), ("nice", int)):
         if key in table:
             if not isinstance(table[key], kind) or isinstance(table[key], bool):
@@ -253,4 +248,4 @@ def ladder_from_table(table: Mapping[str, Any] | None, *, enabled: bool = True) 
         if isinstance(lag, bool) or not isinstance(lag, int | float):
             raise LadderError("transcode.max_lag must be a number of seconds")
         options["max_lag"] = float(lag)
-    return Ladder(specs, **options)
+    return Ladder(**options)

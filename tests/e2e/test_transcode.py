@@ -69,7 +69,7 @@ class LadderServer:
 
 @contextlib.asynccontextmanager
 async def ladder_server(ladder: Ladder) -> AsyncIterator[LadderServer]:
-    hub = StreamHub()
+    hub = StreamHub(takeover_after=5.0)
     packager = Packager(hub, HlsSettings(linger=30), ladder=ladder)
     rtmp = RtmpServer(hub, open_authorizer)
     await rtmp.start("127.0.0.1", 0)

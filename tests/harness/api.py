@@ -35,10 +35,10 @@ async def open_api(
     hasher = Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1)
     accounts = Accounts(store.users, store.sessions, hasher, session_ttl=SESSION_TTL,
                         throttle=throttle)  # fmt: skip
-    hub = StreamHub()
+    hub = StreamHub(takeover_after=5.0)
     rooms = LiveRooms(store.users, MemoryRooms(), HubPublishes(hub), node="test-node", ttl=room_ttl)
     app = web.Application()
-    setup_api(app, hub, accounts, rooms, rtmp_port=RTMP_PORT)
+    setup_api(app, hub, accounts, rooms, rtmp_port=RTMP_PORT, nginx_callbacks=True)
     return app, accounts, rooms, hub, store.close
 
 

@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from golive.hub import LiveStream, StreamHub, StreamItem
-from golive.rtmp.server import Authorizer, RtmpLimits, RtmpServer, open_authorizer
+from golive.rtmp.limits import RtmpLimits
+from golive.rtmp.server import Authorizer, RtmpServer, open_authorizer
 from tests.harness.rtmp_client import TestPublisher
 
 

@@ -65,9 +65,9 @@ def test_the_document_lists_exactly_the_routes_of_the_router() -> None:
     app = web.Application()
     users = MemoryUsers()
     accounts = Accounts(users, MemorySessions(), PlainHasher(), session_ttl=timedelta(days=1))
-    hub = StreamHub()
+    hub = StreamHub(takeover_after=5.0)
     rooms = LiveRooms(users, MemoryRooms(), HubPublishes(hub), node="n", ttl=30.0)
-    setup_api(app, hub, accounts, rooms)
+    setup_api(app, hub, accounts, rooms, rtmp_port=1935, nginx_callbacks=True)
     assert router_operations(app) == document_operations()
     assert ("POST", "/rooms/create") in document_operations()
 

@@ -28,7 +28,7 @@ async def settle(packager: Packager, room: str) -> None:
 
 
 async def test_ended_room_lingers_then_goes_and_a_reconnect_continues_it() -> None:
-    hub = StreamHub()
+    hub = StreamHub(takeover_after=5.0)
     packager = Packager(hub, HlsSettings(linger=0.3))
     await feed(hub, "alice", 5.0)
     await settle(packager, "alice")

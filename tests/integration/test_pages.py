@@ -337,7 +337,7 @@ async def test_previews_follow_a_stream_only_while_asked_and_decode_at_most_per_
     h264 = sample(duration=20.0, size="640x360", fps=30, bitrate="800k")
     config, (first, second, third) = demuxed_keyframes(h264, 3)
     now = [0.0]
-    hub = StreamHub()
+    hub = StreamHub(takeover_after=5.0)
     previews = Previews(hub, interval=5.0, idle=30.0, first_wait=1.0, clock=lambda: now[0])
     try:
         assert await previews.jpeg("alice") is None  # not live

@@ -11,7 +11,8 @@ import logging
 import pytest
 
 from golive.media import Codec
-from golive.rtmp.server import PublishGrant, RtmpLimits
+from golive.rtmp.limits import RtmpLimits
+from golive.rtmp.server import PublishGrant
 from tests.harness.ingest import GoliveFactory
 from tests.harness.rtmp_client import TestPublisher
 

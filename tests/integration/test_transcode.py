@@ -118,7 +118,7 @@ def probe(path: Path) -> dict[str, object]:
 async def test_every_variant_decodes_at_its_size_and_bitrate_aligned_with_audio(
     tmp_path: Path,
 ) -> None:
-    hub = StreamHub()
+    hub = StreamHub(takeover_after=5.0)
     packager = Packager(hub, HlsSettings(), ladder=Ladder(TEST_LADDER))
     await publish(hub, "r", seconds=10.0, speed=2.0)
     room = await finished(packager, "r")
@@ -152,7 +152,7 @@ async def test_every_variant_decodes_at_its_size_and_bitrate_aligned_with_audio(
 
 
 async def test_multivariant_lists_the_ladder_and_media_playlists_report_each_other() -> None:
-    hub = StreamHub()
+    hub = StreamHub(takeover_after=5.0)
     packager = Packager(hub, HlsSettings(), ladder=Ladder(TEST_LADDER[1:]))
     app = web.Application()
     setup_hls_routes(app, packager)
@@ -203,7 +203,7 @@ async def test_multivariant_lists_the_ladder_and_media_playlists_report_each_oth
 
 
 async def test_process_worker_makes_the_same_ladder(tmp_path: Path) -> None:
-    hub = StreamHub()
+    hub = StreamHub(takeover_after=5.0)
     ladder = Ladder(TEST_LADDER[1:2], worker="process")
     packager = Packager(hub, HlsSettings(), ladder=ladder)
     await publish(hub, "p", seconds=4.0, speed=2.0)
@@ -216,7 +216,7 @@ async def test_process_worker_makes_the_same_ladder(tmp_path: Path) -> None:
 
 
 async def test_a_reconnect_continues_the_transcoded_playlists() -> None:
-    hub = StreamHub()
+    hub = StreamHub(takeover_after=5.0)
     packager = Packager(hub, HlsSettings(), ladder=Ladder(TEST_LADDER[2:]))
     await publish(hub, "c", seconds=3.0, speed=3.0)
     await finished(packager, "c")
@@ -282,7 +282,7 @@ async def test_overload_degrades_in_order_and_the_source_copy_stays_on_time(
         max_lag=1.0,
         worker=worker,
     )
-    hub = StreamHub()
+    hub = StreamHub(takeover_after=5.0)
     packager = Packager(hub, HlsSettings(), ladder=overload)
     produced: list[tuple[float, int, float]] = []  # (wall, part number, media end in s)
 
@@ -339,7 +339,7 @@ async def test_a_new_picture_size_mid_stream_replans_the_ladder() -> None:
     """The publisher switches from 640x360 to 320x240 (a new AVC sequence header): 240p is no
     longer below the source and goes; 160p goes on at the new aspect ratio after a
     discontinuity."""
-    hub = StreamHub()
+    hub = StreamHub(takeover_after=5.0)
     packager = Packager(hub, HlsSettings(), ladder=Ladder(TEST_LADDER[1:]))
     stream = hub.open("m")
     small = sample(duration=4.0, size="320x240", fps=30, bitrate="400k")

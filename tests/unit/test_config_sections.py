@@ -3,20 +3,53 @@ set by the same names as every other setting."""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from golive import config
+from golive.api.routes import setup_api
+from golive.hls.segmenter import Segmenter
 from golive.hls.settings import HlsSettings
-from golive.rtmp.server import RtmpLimits
-from golive.transcode.ladder import DEFAULT_LADDER, Ladder, RenditionSpec
+from golive.hls.window import LiveWindow
+from golive.hub import StreamHub
+from golive.pages import setup_pages
+from golive.previews import Previews
+from golive.rtmp.chunk import ChunkReader
+from golive.rtmp.connection import RtmpConnection
+from golive.rtmp.limits import RtmpLimits
+from golive.transcode.ladder import Ladder, RenditionSpec
 
 
 def test_sections_default_to_their_own_dataclasses() -> None:
     s = config.load(environ={})
-    assert s.rtmp == RtmpLimits() and s.hls == HlsSettings() and s.transcode == DEFAULT_LADDER
+    assert s.rtmp == RtmpLimits() and s.hls == HlsSettings() and s.transcode == Ladder()
     assert s == config.Settings(data_dir=s.data_dir)
+
+
+def _default(call: Callable[..., object], parameter: str) -> object:
+    return inspect.signature(call).parameters[parameter].default
+
+
+def test_the_parts_made_without_settings_use_the_settings_defaults() -> None:
+    """A part made bare (by a test or a benchmark) behaves as an unconfigured golive does: its
+    defaults are the settings' own, or it has none and must be given the setting."""
+    s = config.Settings()
+    assert _default(ChunkReader, "max_message_size") == s.rtmp.max_message_size
+    assert _default(RtmpConnection, "max_message_size") == s.rtmp.max_message_size
+    assert _default(Segmenter, "part_target") == s.hls.part_target
+    assert _default(Segmenter, "segment_target") == s.hls.segment_target
+    assert _default(LiveWindow, "window") == s.hls.window
+    required = [
+        _default(StreamHub, "takeover_after"),
+        _default(Previews, "interval"),
+        _default(setup_pages, "preview_interval"),
+        _default(setup_api, "rtmp_port"),
+        _default(setup_api, "nginx_callbacks"),
+    ]
+    assert required == [inspect.Parameter.empty] * len(required)
 
 
 def test_sections_from_file_environment_and_flags(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ def drain(sub: object) -> list[object]:
 
 
 def test_every_consumer_gets_every_item_and_late_joiners_get_the_configs() -> None:
-    hub = StreamHub()
+    hub = StreamHub(takeover_after=5.0)
     stream = hub.open("room")
     a = stream.subscribe()
     stream.push(AVC)
@@ -42,7 +42,7 @@ def test_every_consumer_gets_every_item_and_late_joiners_get_the_configs() -> No
 
 
 def test_a_slow_consumer_is_cut_back_to_the_next_keyframe() -> None:
-    stream = StreamHub().open("room")
+    stream = StreamHub(takeover_after=5.0).open("room")
     stream.push(AVC)
     slow = stream.subscribe(max_items=12)
     fast = stream.subscribe(max_items=1000)
@@ -57,7 +57,7 @@ def test_a_slow_consumer_is_cut_back_to_the_next_keyframe() -> None:
 
 
 def test_byte_bound_holds_memory() -> None:
-    stream = StreamHub().open("room")
+    stream = StreamHub(takeover_after=5.0).open("room")
     sub = stream.subscribe(max_items=10_000, max_bytes=10_000)
     for t in range(100):
         stream.push(video(t, key=(t % 50 == 0), size=1000))
@@ -66,7 +66,7 @@ def test_byte_bound_holds_memory() -> None:
 
 
 def test_audio_only_stream_resumes_without_waiting_for_video() -> None:
-    stream = StreamHub().open("room")
+    stream = StreamHub(takeover_after=5.0).open("room")
     stream.push(AAC)
     sub = stream.subscribe(max_items=3)
     for t in range(6):
@@ -77,7 +77,7 @@ def test_audio_only_stream_resumes_without_waiting_for_video() -> None:
 
 
 async def test_get_waits_and_ends() -> None:
-    hub = StreamHub()
+    hub = StreamHub(takeover_after=5.0)
     stream = hub.open("room")
     sub = stream.subscribe()
 
@@ -107,7 +107,7 @@ def test_busy_room_and_takeover(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_listeners_see_new_streams() -> None:
-    hub = StreamHub()
+    hub = StreamHub(takeover_after=5.0)
     seen: list[str] = []
     hub.on_stream_started(lambda s: seen.append(s.room))
     hub.open("a")

@@ -201,8 +201,8 @@ NEVER: dict[str, set[str]] = {
 CORES = (
     "golive.rtmp.handshake", "golive.rtmp.chunk", "golive.rtmp.messages", "golive.rtmp.amf0",
     "golive.rtmp.flv", "golive.rtmp.timeline", "golive.rtmp.connection", "golive.rtmp.errors",
-    "golive.hls.segmenter", "golive.hls.playlist", "golive.hls.playlist_parser",
-    "golive.hls.reload",
+    "golive.rtmp.limits", "golive.hls.settings", "golive.hls.segmenter", "golive.hls.playlist",
+    "golive.hls.playlist_parser", "golive.hls.reload",
     "golive.formats.fmp4", "golive.media",
 )  # fmt: skip
 SHELL = {"asyncio", "aiohttp", "socket", "golive.hub", "golive.http_errors", "golive.config"}

@@ -19,8 +19,12 @@ async def test_a_stream_key_grants_its_owners_room_until_released() -> None:
     users, registry = MemoryUsers(), MemoryRooms()
     alice = User(new_id(), "Alice", "alice@example.org", "-", new_stream_key(), datetime.now(UTC))
     await users.add(alice)
-    here = LiveRooms(users, registry, HubPublishes(StreamHub()), node="node-a", ttl=30.0)
-    there = LiveRooms(users, registry, HubPublishes(StreamHub()), node="node-b", ttl=30.0)
+    here = LiveRooms(
+        users, registry, HubPublishes(StreamHub(takeover_after=5.0)), node="node-a", ttl=30.0
+    )
+    there = LiveRooms(
+        users, registry, HubPublishes(StreamHub(takeover_after=5.0)), node="node-b", ttl=30.0
+    )
     authorize = accounts_authorizer(here)
 
     with pytest.raises(PublishRefusedError, match="unknown stream key") as refused:

@@ -15,7 +15,6 @@ from golive.transcode.degrade import Degrader
 from golive.transcode.events import Command, Encoded, Feed, Flush, Start
 from golive.transcode.keyframes import KeyframePlanner
 from golive.transcode.ladder import (
-    DEFAULT_LADDER,
     NO_LADDER,
     Ladder,
     LadderError,
@@ -32,13 +31,13 @@ from tests.harness.streams import AVC
 
 
 def test_default_ladder_is_720_480_360_and_the_empty_ladder_is_false() -> None:
-    assert [(r.name, r.height, r.video_bitrate) for r in DEFAULT_LADDER.renditions] == [
+    assert [(r.name, r.height, r.video_bitrate) for r in Ladder().renditions] == [
         ("720p", 720, 3_000_000),
         ("480p", 480, 1_500_000),
         ("360p", 360, 800_000),
     ]
-    assert DEFAULT_LADDER.preset == "veryfast"
-    assert DEFAULT_LADDER and not NO_LADDER
+    assert Ladder().preset == "veryfast"
+    assert Ladder() and not NO_LADDER
 
 
 def test_table_from_the_config_file() -> None:
@@ -58,8 +57,8 @@ def test_table_from_the_config_file() -> None:
         RenditionSpec("540p", 540, 2_000_000),
         RenditionSpec("low", 234, 300_000, 15.0),
     )
-    assert ladder_from_table(None) == DEFAULT_LADDER
-    assert ladder_from_table({}) == DEFAULT_LADDER
+    assert ladder_from_table(None) == Ladder()
+    assert ladder_from_table({}) == Ladder()
 
 
 @pytest.mark.parametrize(
@@ -121,7 +120,7 @@ def test_bitrates(text: str | int, bps: int) -> None:
 
 
 def test_1080p_source_gets_the_whole_default_ladder_with_even_widths() -> None:
-    planned = plan(DEFAULT_LADDER, 1920, 1080, 30.0)
+    planned = plan(Ladder(), 1920, 1080, 30.0)
     assert [(r.name, r.width, r.height) for r in planned] == [
         ("720p", 1280, 720),
         ("480p", 854, 480),
@@ -140,7 +139,7 @@ def test_1080p_source_gets_the_whole_default_ladder_with_even_widths() -> None:
     ],
 )
 def test_never_upscales(size: tuple[int, int], names: list[str]) -> None:
-    assert [r.name for r in plan(DEFAULT_LADDER, *size)] == names
+    assert [r.name for r in plan(Ladder(), *size)] == names
 
 
 def test_portrait_and_odd_sizes_keep_the_aspect_ratio_in_even_numbers() -> None:
