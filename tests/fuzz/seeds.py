@@ -1,5 +1,6 @@
 """Starting inputs of the fuzz targets: valid and nearly valid bytes, most of them from the
-byte tables of the unit tests, so the fuzzer starts deep inside each reader.
+byte tables the unit tests share (``tests.harness.byte_tables``), so the fuzzer starts deep
+inside each reader.
 
 A seed of a target that reads in pieces (``targets._pieces``) starts with the byte that
 chooses the read size.
@@ -16,18 +17,9 @@ from golive.rtmp import amf0
 from golive.rtmp.chunk import ChunkWriter
 from golive.rtmp.handshake import HANDSHAKE_SIZE
 from golive.rtmp.messages import MessageType, UserControlEvent, user_control
+from tests.harness import byte_tables as tables
 from tests.harness import playlist_texts as texts
 from tests.harness import records
-from tests.unit import (
-    test_amf0,
-    test_codecs_aac,
-    test_codecs_av1,
-    test_codecs_avc,
-    test_codecs_hevc,
-    test_codecs_opus,
-    test_codecs_vp9,
-    test_flv,
-)
 
 # Read sizes the first byte of a piecewise seed chooses: all at once, and cut.
 _WHOLE = b"\xff"
@@ -89,10 +81,10 @@ def _session() -> list[tuple[int, int, bytes]]:
         _command("createStream", 4.0, None),
         _command("publish", 5.0, None, "key?x=1", "live", stream_id=1),
         (MessageType.DATA_AMF0, 1, amf0.encode("@setDataFrame", "onMetaData", {"width": 2.0})),
-        (_VIDEO, 1, bytes.fromhex("1700000000") + test_flv.AVCC),
-        (_VIDEO, 1, bytes.fromhex("1701000000") + test_flv.NALUS),
-        (_AUDIO, 1, bytes.fromhex("af00") + test_flv.ASC),
-        (_AUDIO, 1, bytes.fromhex("af01") + test_flv.AAC_FRAME),
+        (_VIDEO, 1, bytes.fromhex("1700000000") + tables.AVCC),
+        (_VIDEO, 1, bytes.fromhex("1701000000") + tables.NALUS),
+        (_AUDIO, 1, bytes.fromhex("af00") + tables.ASC),
+        (_AUDIO, 1, bytes.fromhex("af01") + tables.AAC_FRAME),
         (MessageType.USER_CONTROL, 0, user_control(UserControlEvent.PING_REQUEST, 7)),
         (MessageType.WINDOW_ACK_SIZE, 0, (1000).to_bytes(4, "big")),
         (MessageType.ABORT, 0, (3).to_bytes(4, "big")),
@@ -119,7 +111,7 @@ def amf0_seeds() -> Iterable[bytes]:
     ]
     # An object then a reference to it (AMF0, 2.9).
     ref = amf0.encode({"k": 1.0}) + bytes.fromhex("07 0000")
-    return [test_amf0.CONNECT_BYTES, ref, *(amf0.encode(v) for v in values)]
+    return [tables.CONNECT_BYTES, ref, *(amf0.encode(v) for v in values)]
 
 
 def amf3() -> Iterable[bytes]:
@@ -135,28 +127,28 @@ def amf3() -> Iterable[bytes]:
 
 def flv_video() -> Iterable[bytes]:
     return [
-        bytes.fromhex("1700000000") + test_flv.AVCC,
-        bytes.fromhex("2701000010") + test_flv.NALUS,
-        bytes.fromhex("1c00000000") + test_flv.HVCC,
-        test_flv.h("90 'hvc1'") + test_flv.HVCC,
-        test_flv.h("91 'hvc1' 000028") + test_flv.NALUS,
-        test_flv.h("90 'av01'") + test_flv.AV1C,
-        test_flv.h("93 'vp09'") + test_flv.NALUS,
-        test_flv.h("94 'av01'") + test_flv.COLOR_INFO,
-        test_flv.h("97 00 ff 01 'hvc1'") + test_flv.NALUS,  # ModEx then CodedFrames
-        test_flv.h("96 01 'avc1' 00 000004 aabbccdd 01 000002 eeff"),  # multitrack
-        test_flv.h("96 21 'avc1' 000000 04 aabbccdd"),  # many tracks, many codecs
+        bytes.fromhex("1700000000") + tables.AVCC,
+        bytes.fromhex("2701000010") + tables.NALUS,
+        bytes.fromhex("1c00000000") + tables.HVCC,
+        tables.h("90 'hvc1'") + tables.HVCC,
+        tables.h("91 'hvc1' 000028") + tables.NALUS,
+        tables.h("90 'av01'") + tables.AV1C,
+        tables.h("93 'vp09'") + tables.NALUS,
+        tables.h("94 'av01'") + tables.COLOR_INFO,
+        tables.h("97 00 ff 01 'hvc1'") + tables.NALUS,  # ModEx then CodedFrames
+        tables.h("96 01 'avc1' 00 000004 aabbccdd 01 000002 eeff"),  # multitrack
+        tables.h("96 21 'avc1' 000000 04 aabbccdd"),  # many tracks, many codecs
     ]
 
 
 def flv_audio() -> Iterable[bytes]:
     return [
-        bytes.fromhex("af00") + test_flv.ASC,
-        bytes.fromhex("af01") + test_flv.AAC_FRAME,
-        test_flv.h("90 'Opus'") + test_flv.OPUS_HEAD,
-        test_flv.h("91 'Opus'") + test_flv.OPUS_PACKET,
-        test_flv.h("95 01 'mp4a' 00 000002 1190 01 000001 aa"),
-        test_flv.h("97 00 ff 01 'mp4a'") + test_flv.AAC_FRAME,
+        bytes.fromhex("af00") + tables.ASC,
+        bytes.fromhex("af01") + tables.AAC_FRAME,
+        tables.h("90 'Opus'") + tables.OPUS_HEAD,
+        tables.h("91 'Opus'") + tables.OPUS_PACKET,
+        tables.h("95 01 'mp4a' 00 000002 1190 01 000001 aa"),
+        tables.h("97 00 ff 01 'mp4a'") + tables.AAC_FRAME,
     ]
 
 
@@ -166,19 +158,19 @@ def messages() -> Iterable[bytes]:
 
 
 _RECORDS: dict[Codec, Callable[[], list[bytes]]] = {
-    Codec.H264: lambda: [test_codecs_avc.GOOD_AVCC, *_params(test_codecs_avc.MALFORMED)],
-    Codec.H265: lambda: [test_codecs_hevc.GOOD_HVCC, *_params(test_codecs_hevc.MALFORMED)],
-    Codec.AV1: lambda: [test_flv.AV1C, *_params(test_codecs_av1.MALFORMED)],
+    Codec.H264: lambda: [tables.GOOD_AVCC, *_params(tables.AVC_MALFORMED)],
+    Codec.H265: lambda: [tables.GOOD_HVCC, *_params(tables.HEVC_MALFORMED)],
+    Codec.AV1: lambda: [tables.AV1C, *_params(tables.AV1_MALFORMED)],
     Codec.VP9: lambda: [
         records.VPCC_BODY,
         b"\x01\x00\x00\x00" + records.VPCC_BODY,
-        *_params(test_codecs_vp9.MALFORMED),
+        *_params(tables.VP9_MALFORMED),
     ],
-    Codec.AAC: lambda: _params(test_codecs_aac.AAC_HAND) + _params(test_codecs_aac.MALFORMED),
+    Codec.AAC: lambda: _params(tables.AAC_HAND) + _params(tables.AAC_MALFORMED),
     Codec.OPUS: lambda: [
         records.OPUS_STEREO,
         records.OPUS_5_1,
-        *_params(test_codecs_opus.MALFORMED),
+        *_params(tables.OPUS_MALFORMED),
     ],
 }
 
@@ -188,11 +180,11 @@ def records_of(codec: Codec) -> Callable[[], Iterable[bytes]]:
 
 
 def avc_sps() -> Iterable[bytes]:
-    return [records.sps_baseline_320x240(), test_codecs_avc.sps_high422_fields_cropped()]
+    return [records.sps_baseline_320x240(), tables.sps_high422_fields_cropped()]
 
 
 def hevc_sps() -> Iterable[bytes]:
-    return [sps for _, sps, _ in test_codecs_hevc.H265_HAND]
+    return [sps for _, sps, _ in tables.H265_HAND]
 
 
 def media() -> Iterable[bytes]:

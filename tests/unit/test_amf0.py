@@ -27,28 +27,13 @@ from golive.rtmp.amf0 import (
     encode,
 )
 from golive.rtmp.errors import ProtocolError
+from tests.harness.byte_tables import CONNECT_BYTES, ONE
 
 
 def h(text: str) -> bytes:
     return bytes.fromhex(text)
 
 
-ONE = h("00 3FF0000000000000")  # number 1.0
-
-# What OBS (librtmp) sends as the body of its first command message.
-CONNECT_BYTES = b"".join(
-    [
-        h("02 0007") + b"connect",
-        ONE,  # transaction id
-        h("03"),
-        h("0003") + b"app" + h("02 0004") + b"live",
-        h("0004") + b"type" + h("02 000A") + b"nonprivate",
-        h("0008") + b"flashVer" + h("02 001F") + b"FMLE/3.0 (compatible; FMSc/1.0)",
-        h("0006") + b"swfUrl" + h("02 001A") + b"rtmp://127.0.0.1:1935/live",
-        h("0005") + b"tcUrl" + h("02 001A") + b"rtmp://127.0.0.1:1935/live",
-        h("000009"),
-    ]
-)
 CONNECT_VALUES = [
     "connect",
     1.0,

@@ -7,6 +7,7 @@ import pytest
 
 from golive.codecs import TrackInfo, describe
 from golive.media import Codec, TrackConfig
+from tests.harness.byte_tables import AV1_MALFORMED, obu
 from tests.harness.encoders import AV1_ENCODER, av1_options, encode_video, needs_av1
 from tests.harness.records import BitWriter, assert_refused, av1c_header
 
@@ -56,18 +57,6 @@ def av1_sequence_header_still() -> bytes:
     return BitWriter().u(3, 1).u(1, 1).u(1, 1).u(5, 8).u(4, 6).u(4, 5).u(7, 63).u(6, 47).to_bytes()
 
 
-def obu(obu_type: int, payload: bytes, *, sized: bool = True, extension: bool = False) -> bytes:
-    header = bytes((obu_type << 3 | extension << 2 | sized << 1,))
-    if extension:
-        header += b"\x20"  # temporal_id 1
-    if not sized:
-        return header + payload
-    size = len(payload)
-    assert size < 128 * 128
-    leb = bytes((size & 0x7F | 0x80, size >> 7)) if size >= 128 else bytes((size,))
-    return header + leb + payload
-
-
 AV1_HAND: list[tuple[str, bytes, TrackInfo]] = [
     (
         "main 10-bit high tier",
@@ -104,19 +93,7 @@ def test_av1_hand_made(record: bytes, expected: TrackInfo) -> None:
 
 # --- Malformed records --------------------------------------------------------------------
 
-AV1C_0 = av1c_header(0, 0, 0, 0, 0)
 
-P = pytest.param
-MALFORMED = [
-    P(b"\x81\x00", "av1C: 2 bytes", id="av1C short"),
-    P(b"\x01\x00\x0c\x00", "av1C: marker/version", id="av1C no marker"),
-    P(av1c_header(3, 0, 0, 0, 0), "av1C: seq_profile 3", id="av1C profile 3"),
-    P(AV1C_0 + b"\x0a\x20\x00", "av1C: OBU runs past", id="av1C OBU past end"),
-    P(AV1C_0 + b"\x8a\x00", "forbidden", id="av1C forbidden bit"),
-    P(AV1C_0 + obu(1, b"\x00\x00"), "av1C: bitstream ends", id="short seq header"),
-]
-
-
-@pytest.mark.parametrize(("record", "message"), MALFORMED)
+@pytest.mark.parametrize(("record", "message"), AV1_MALFORMED)
 def test_malformed_av1c_raises_codec_error(record: bytes, message: str) -> None:
     assert_refused(Codec.AV1, record, message)

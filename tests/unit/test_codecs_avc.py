@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from golive.codecs import CodecError, TrackInfo, describe
 from golive.media import Codec, TrackConfig
+from tests.harness.byte_tables import AVC_MALFORMED, sps_high422_fields_cropped
 from tests.harness.encoders import X264_HIGH, encode_video
 from tests.harness.records import BitWriter, assert_refused, avcc, escape, sps_baseline_320x240
 
@@ -41,40 +42,6 @@ def test_h264_high_from_libx264(width: int, height: int) -> None:
 
 
 # --- Hand-made SPS -----------------------------------------------------------------------
-
-
-def sps_high422_fields_cropped() -> bytes:
-    """High 4:2:2, field coded, two scaling lists, POC type 1 with huge offsets (their long
-    runs of zero bits force emulation prevention bytes), and cropping.
-
-    ChromaArrayType 2: SubWidthC 2, SubHeightC 1; frame_mbs_only 0 doubles the map unit
-    height and CropUnitY. Width 20 * 16 - 2 * (1 + 2) = 314; height 2 * 9 * 16 - 2 * (0 + 3)
-    = 282.
-    """
-    w = BitWriter().u(8, 122).u(8, 0).u(8, 0x32).ue(3)
-    w.ue(2).ue(1).ue(2).u(1, 0)  # chroma 4:2:2, bit depths 9 and 10, qpprime
-    w.u(1, 1)  # seq_scaling_matrix_present_flag: 8 lists
-    w.u(1, 1).se(4).se(5).se(0).se(3)  # list 0 (4x4): 12, 17, 17, 20, then 12 more
-    for _ in range(12):
-        w.se(1)
-    w.u(1, 0).u(1, 0).u(1, 0).u(1, 0).u(1, 0)  # lists 1 to 5 absent
-    w.u(1, 1).se(4)  # list 6 (8x8): 12, then 63 more
-    for _ in range(63):
-        w.se(1)
-    w.u(1, 0)  # list 7 absent
-    w.ue(4).ue(1)  # log2_max_frame_num_minus4, pic_order_cnt_type 1
-    w.u(1, 0).se(-(1 << 29)).se(1 << 29)  # delta_pic_order_always_zero, two offsets
-    w.ue(2).se(-(1 << 29)).se(7)  # two offset_for_ref_frame
-    w.ue(4).u(1, 0)  # max_num_ref_frames, gaps
-    w.ue(19).ue(8)  # 20 macroblocks wide, 9 map units high
-    w.u(1, 0).u(1, 1)  # frame_mbs_only 0, mb_adaptive_frame_field 1
-    w.u(1, 1)  # direct_8x8
-    w.u(1, 1).ue(1).ue(2).ue(0).ue(3)  # cropping
-    w.u(1, 0)
-    rbsp = w.rbsp()
-    escaped = escape(rbsp)
-    assert escaped != rbsp, "the case must exercise emulation prevention"
-    return b"\x67" + escaped
 
 
 def sps_high444_separate_planes() -> bytes:
@@ -125,29 +92,8 @@ def test_h264_hand_made(sps: bytes, expected: TrackInfo) -> None:
 
 # --- Malformed records --------------------------------------------------------------------
 
-GOOD_AVCC = avcc(sps_baseline_320x240())
-BAD_CROP = BitWriter().u(8, 66).u(8, 0).u(8, 30).ue(0).ue(0).ue(2).ue(1).u(1, 0).ue(0).ue(0)
-BAD_CROP.u(1, 1).u(1, 1).u(1, 1).ue(0).ue(8).ue(0).ue(0)  # 16 wide, cropped by 2 * 8
-BAD_POC = BitWriter().u(8, 66).u(8, 0).u(8, 30).ue(0).ue(0).ue(3)
 
-P = pytest.param
-MALFORMED = [
-    P(b"", "avcC: empty record", id="avcC empty"),
-    P(b"\x00" + GOOD_AVCC[1:], "avcC: configurationVersion 0", id="avcC version 0"),
-    P(bytes.fromhex("0142c01effe0 00"), "avcC: no sequence parameter", id="avcC 0 SPS"),
-    P(
-        bytes.fromhex("01640028ffe1000467640028"),
-        "avcC: bitstream ends",
-        id="short SPS",
-    ),
-    P(GOOD_AVCC[:10], "avcC: record ends", id="avcC SPS length past end"),
-    P(avcc(b"\x68" + sps_baseline_320x240()[1:]), "type 7", id="avcC PPS as SPS"),
-    P(avcc(b"\x67" + BAD_CROP.rbsp()), "cropping leaves a 0x16", id="crop too large"),
-    P(avcc(b"\x67" + BAD_POC.rbsp()), "pic_order_cnt_type 3", id="POC type 3"),
-]
-
-
-@pytest.mark.parametrize(("record", "message"), MALFORMED)
+@pytest.mark.parametrize(("record", "message"), AVC_MALFORMED)
 def test_malformed_avcc_raises_codec_error(record: bytes, message: str) -> None:
     assert_refused(Codec.H264, record, message)
 

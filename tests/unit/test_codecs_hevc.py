@@ -7,8 +7,9 @@ import pytest
 
 from golive.codecs import TrackInfo, describe
 from golive.media import Codec, TrackConfig
+from tests.harness.byte_tables import H265_HAND, HEVC_MALFORMED
 from tests.harness.encoders import X265, encode_video
-from tests.harness.records import BitWriter, assert_refused, escape, hvcc
+from tests.harness.records import assert_refused, hvcc
 
 # --- A real record from libx265 -----------------------------------------------------------
 
@@ -37,104 +38,6 @@ def test_h265_from_libx265(width: int, height: int) -> None:
 # --- Hand-made SPS -----------------------------------------------------------------------
 
 
-def hevc_sps(
-    *,
-    space: int,
-    tier: int,
-    profile: int,
-    compat: int,
-    constraints: int,
-    level: int,
-    chroma: int,
-    separate: bool,
-    size: tuple[int, int],
-    window: tuple[int, int, int, int] | None,
-    sub_layers: list[tuple[bool, bool]],
-) -> bytes:
-    w = BitWriter().u(4, 0).u(3, len(sub_layers)).u(1, 1)
-    w.u(2, space).u(1, tier).u(5, profile).u(32, compat).u(48, constraints).u(8, level)
-    for profile_present, level_present in sub_layers:
-        w.u(1, int(profile_present)).u(1, int(level_present))
-    if sub_layers:
-        w.u(2 * (8 - len(sub_layers)), 0)
-    for profile_present, level_present in sub_layers:
-        if profile_present:
-            w.u(2, 0).u(1, 0).u(5, profile).u(32, compat).u(48, constraints)
-        if level_present:
-            w.u(8, 90)
-    w.ue(0).ue(chroma)
-    if chroma == 3:
-        w.u(1, int(separate))
-    w.ue(size[0]).ue(size[1])
-    w.u(1, window is not None)
-    if window:
-        for offset in window:
-            w.ue(offset)
-    w.ue(2).ue(2).ue(4)  # bit depths, log2_max_pic_order_cnt_lsb_minus4: not read
-    return b"\x42\x01" + escape(w.rbsp())
-
-
-H265_HAND: list[tuple[str, bytes, TrackInfo]] = [
-    (
-        # Main 10, high tier, level 5.1, 4:2:0; two sub-layers with PTL; 1928x1088 cropped by
-        # 2 * (2 + 2) and 2 * (0 + 4) to 1920x1080. Flag 2 alone reverses to 0x4; constraint
-        # bytes 90 00 00 00 00 80 keep their inner zeros and drop none.
-        "main10 high tier",
-        hevc_sps(
-            space=0,
-            tier=1,
-            profile=2,
-            compat=1 << 29,
-            constraints=0x900000000080,
-            level=153,
-            chroma=1,
-            separate=False,
-            size=(1928, 1088),
-            window=(2, 2, 0, 4),
-            sub_layers=[(True, True), (False, True)],
-        ),
-        TrackInfo(Codec.H265, "hvc1.2.4.H153.90.0.0.0.0.80", 1920, 1080),
-    ),
-    (
-        # Profile space 1 ("A"), Main with flags 1 and 2 (0x6), no constraint bytes at all;
-        # 4:2:2 crops 2 * (1 + 1) wide and 1 * (2 + 2) high.
-        "space A 4:2:2",
-        hevc_sps(
-            space=1,
-            tier=0,
-            profile=1,
-            compat=0x60000000,
-            constraints=0,
-            level=93,
-            chroma=2,
-            separate=False,
-            size=(1280, 720),
-            window=(1, 1, 2, 2),
-            sub_layers=[],
-        ),
-        TrackInfo(Codec.H265, "hvc1.A1.6.L93", 1276, 716),
-    ),
-    (
-        # RExt 4:4:4 with separate colour planes: crop units 1; flags 4 and 31 set.
-        "4:4:4 planes",
-        hevc_sps(
-            space=0,
-            tier=0,
-            profile=4,
-            compat=0x08000001,
-            constraints=0xB00000000000,
-            level=120,
-            chroma=3,
-            separate=True,
-            size=(640, 480),
-            window=(0, 3, 1, 0),
-            sub_layers=[(True, False)],
-        ),
-        TrackInfo(Codec.H265, "hvc1.4.80000010.L120.B0", 637, 479),
-    ),
-]
-
-
 @pytest.mark.parametrize(
     ("sps", "expected"), [c[1:] for c in H265_HAND], ids=[c[0] for c in H265_HAND]
 )
@@ -144,17 +47,7 @@ def test_h265_hand_made(sps: bytes, expected: TrackInfo) -> None:
 
 # --- Malformed records --------------------------------------------------------------------
 
-GOOD_HVCC = hvcc(H265_HAND[0][1])
 
-P = pytest.param
-MALFORMED = [
-    P(b"", "hvcC: empty record", id="hvcC empty"),
-    P(GOOD_HVCC[:22] + b"\x00", "hvcC: no sequence parameter", id="hvcC no arrays"),
-    P(GOOD_HVCC[:-3], "hvcC: record ends", id="hvcC truncated"),
-    P(b"\x02" + GOOD_HVCC[1:], "hvcC: configurationVersion 2", id="hvcC version 2"),
-]
-
-
-@pytest.mark.parametrize(("record", "message"), MALFORMED)
+@pytest.mark.parametrize(("record", "message"), HEVC_MALFORMED)
 def test_malformed_hvcc_raises_codec_error(record: bytes, message: str) -> None:
     assert_refused(Codec.H265, record, message)

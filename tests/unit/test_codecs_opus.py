@@ -8,6 +8,7 @@ import pytest
 from golive.codecs import TrackInfo, describe
 from golive.codecs.opus import parse_opus_head
 from golive.media import Codec, TrackConfig
+from tests.harness.byte_tables import OPUS_MALFORMED
 from tests.harness.encoders import encode_audio
 from tests.harness.records import OPUS_5_1, OPUS_STEREO, assert_refused
 
@@ -65,18 +66,7 @@ def test_empty_opus_record_is_stereo() -> None:
 
 # --- Malformed records --------------------------------------------------------------------
 
-P = pytest.param
-MALFORMED = [
-    P(b"OpusHead\x01\x02", "OpusHead: 10 bytes", id="OpusHead short"),
-    P(b"OpusTags" + OPUS_STEREO[8:], "magic", id="OpusHead magic"),
-    P(OPUS_STEREO[:8] + b"\x10" + OPUS_STEREO[9:], "version 16", id="Opus v16"),
-    P(OPUS_STEREO[:9] + b"\x00" + OPUS_STEREO[10:], "channel count 0", id="Opus 0 ch"),
-    P(OPUS_STEREO[:9] + b"\x03" + OPUS_STEREO[10:], "family 0 with 3", id="Opus 3 ch"),
-    P(OPUS_5_1[:-1], "table runs past", id="OpusHead short table"),
-    P(OPUS_5_1[:-1] + b"\x06", "no stream decodes", id="OpusHead bad mapping"),
-]
 
-
-@pytest.mark.parametrize(("record", "message"), MALFORMED)
+@pytest.mark.parametrize(("record", "message"), OPUS_MALFORMED)
 def test_malformed_opus_head_raises_codec_error(record: bytes, message: str) -> None:
     assert_refused(Codec.OPUS, record, message)

@@ -8,6 +8,7 @@ import pytest
 from golive.codecs import TrackInfo, describe
 from golive.codecs.vp9 import vpcc_box_payload
 from golive.media import Codec, TrackConfig
+from tests.harness.byte_tables import VP9_MALFORMED
 from tests.harness.encoders import encode_video
 from tests.harness.records import VPCC_BODY, assert_refused
 
@@ -44,15 +45,7 @@ def test_vp9_with_and_without_fullbox_header(record: bytes) -> None:
 
 # --- Malformed records --------------------------------------------------------------------
 
-P = pytest.param
-MALFORMED = [
-    P(bytes.fromhex("0100000a0000"), "vpcC: neither", id="vpcC fake"),
-    P(bytes.fromhex("01000000 02 14 a2"), "vpcC: 3-byte record", id="vpcC short"),
-    P(bytes.fromhex("01000000 00 1f 90 020202 0000"), "bitDepth 9", id="vpcC 9 bits"),
-    P(bytes.fromhex("00 1f 80 02 02 02 0004 00"), "codecInitializationData", id="init"),
-]
 
-
-@pytest.mark.parametrize(("record", "message"), MALFORMED)
+@pytest.mark.parametrize(("record", "message"), VP9_MALFORMED)
 def test_malformed_vpcc_raises_codec_error(record: bytes, message: str) -> None:
     assert_refused(Codec.VP9, record, message)

@@ -24,25 +24,22 @@ from golive.rtmp.flv import (
     parse_audio,
     parse_video,
 )
+from tests.harness.byte_tables import (
+    AAC_FRAME,
+    ASC,
+    AV1C,
+    AVCC,
+    COLOR_INFO,
+    HVCC,
+    NALUS,
+    OPUS_HEAD,
+    OPUS_PACKET,
+    h,
+)
 from tests.harness.encoders import have_encoder
 
 TS = 1_000  # the DTS every table entry is parsed at
-AVCC = bytes.fromhex("01640028ffe1000467640028 01000468ee3cb0".replace(" ", ""))
-HVCC = bytes.fromhex("0101600000009000000000005af000fcfdf8f800000f03")
-AV1C = bytes.fromhex("81000c00")
 VPCC = bytes.fromhex("0100000a0000")
-NALUS = bytes.fromhex("00000005 6588840021".replace(" ", ""))  # one length-prefixed NAL unit
-ASC = bytes.fromhex("1190")  # AAC LC, 48 kHz, stereo
-OPUS_HEAD = b"OpusHead" + bytes.fromhex("0102380180bb00000000")
-COLOR_INFO = bytes.fromhex("02000963") + b"olorInfo" + bytes.fromhex("0300000009")
-
-
-def h(text: str) -> bytes:
-    """Hex with spaces, FourCCs written as quoted ASCII: ``h("91 'hvc1' 000028")``."""
-    out = bytearray()
-    for part in text.split():
-        out += part[1:-1].encode() if part.startswith("'") else bytes.fromhex(part)
-    return bytes(out)
 
 
 def sample(codec: Codec, cts: int, key: bool, data: bytes) -> Sample:
@@ -270,8 +267,6 @@ def test_malformed_video(body: bytes, message: str) -> None:
 
 # --- Audio (FLV 10.1, E.4.2.1 AUDIODATA, E.4.2.2 AACAUDIODATA; Enhanced RTMP v2) ---------
 
-AAC_FRAME = bytes.fromhex("211b8c0080")
-OPUS_PACKET = bytes.fromhex("fcfffe")
 
 AUDIO: list[tuple[str, bytes, list[FlvEvent]]] = [
     ("empty body (silence)", b"", []),
