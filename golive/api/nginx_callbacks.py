@@ -63,7 +63,7 @@ def setup_nginx_callbacks(app: web.Application, rooms: LiveRooms) -> None:
         ttl=3 * rooms.ttl,
         clock=rooms.clock,
     )
-    callbacks = web.Application(middlewares=[error_middleware])
+    callbacks = web.Application(middlewares=[error_middleware("no such callback")])
     callbacks[NGINX_ROOMS] = nginx
 
     async def create(request: web.Request) -> web.Response:
