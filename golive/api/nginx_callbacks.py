@@ -56,7 +56,7 @@ def setup_nginx_callbacks(app: web.Application, rooms: LiveRooms) -> None:
     """Mount ``POST /rooms/create`` (on_publish), ``/rooms/update`` (on_update) and
     ``/rooms/delete`` (on_publish_done) on ``app``."""
     nginx = rooms.for_node(NGINX_NODE, ttl=NGINX_TTLS * rooms.ttl)
-    callbacks = web.Application(middlewares=[error_middleware])
+    callbacks = web.Application(middlewares=[error_middleware("no such callback")])
     callbacks[NGINX_ROOMS] = nginx
 
     async def create(request: web.Request) -> web.Response:

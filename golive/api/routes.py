@@ -176,7 +176,7 @@ def setup_api(
 ) -> None:
     """Mount the JSON API at ``/api`` and (``nginx_callbacks``) the nginx-rtmp callbacks at
     ``/rooms`` on ``app``, each a sub-application with its own error middleware."""
-    api_app = web.Application(middlewares=[error_middleware])
+    api_app = web.Application(middlewares=[error_middleware("no such API endpoint")])
     _setup_health(api_app, hub)
     api = _Api(accounts, rooms, rtmp_port)
     router = api_app.router

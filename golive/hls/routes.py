@@ -11,9 +11,10 @@ URLs are keyed by the room (the streamer's public name), never by the stream key
 
 Nothing is read from disk, so a path can only name something in these dictionaries.
 
-HLS is an aiohttp sub-application mounted at ``/hls``. Its refusals have golive's one error
-shape (golive.http_errors) and carry the CORS headers, so that players on other origins can
-read them too.
+HLS is an aiohttp sub-application mounted at ``/hls``. Every error it answers (its own
+refusals, a path or method it does not have, a 500) has golive's one error shape
+(golive.http_errors) and carries the CORS headers, so that players on other origins can read
+it too; error answers carry no Cache-Control.
 """
 
 from __future__ import annotations
@@ -179,7 +180,8 @@ def setup_hls_routes(
             return media_response(data)
         raise _not_found("no such file")
 
-    hls = web.Application(middlewares=[http_error_middleware(CORS), *middlewares])
+    errors = http_error_middleware("no such HLS resource", logger="golive.hls", headers=CORS)
+    hls = web.Application(middlewares=[errors, *middlewares])
     hls.router.add_get("/{room}/index.m3u8", multivariant)
     hls.router.add_get("/{room}/status.json", status)
     hls.router.add_get("/{room}/{rendition}/index.m3u8", media)
