@@ -15,7 +15,6 @@ from golive.hls.segmenter import Segmenter
 from golive.hls.settings import HlsSettings
 from golive.hls.window import LiveWindow
 from golive.hub import StreamHub
-from golive.pages import setup_pages
 from golive.previews import Previews
 from golive.rtmp.chunk import ChunkReader
 from golive.rtmp.connection import RtmpConnection
@@ -45,7 +44,6 @@ def test_the_parts_made_without_settings_use_the_settings_defaults() -> None:
     required = [
         _default(StreamHub, "takeover_after"),
         _default(Previews, "interval"),
-        _default(setup_pages, "preview_interval"),
         _default(setup_api, "rtmp_port"),
         _default(setup_api, "nginx_callbacks"),
     ]
