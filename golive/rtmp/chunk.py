@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import NoReturn
 
 from .errors import ProtocolError
 from .limits import RtmpLimits
@@ -127,6 +128,7 @@ class ChunkReader:
             lead += memoryview(data)[start : start + take]
             start += take
             head = bytes(lead)
+            lead = self._buffer = bytearray()  # no second copy of a large chunk held meanwhile
             pos = self._parse(head, 0, out)
             # Short of the end only when the chunk turned out longer than it looked (an Abort
             # Message in between restarted its message): the loop then waits for the rest.
@@ -239,7 +241,8 @@ class ChunkReader:
                 else:
                     length = stream.length
                 want = length if length < self.chunk_size else self.chunk_size
-                self._check_pending(csid, want)
+                if self._received + want > self.max_pending_bytes:
+                    self._refuse_pending(csid, want)
                 if pos + want > end:
                     need = pos + want
                     break
@@ -258,7 +261,8 @@ class ChunkReader:
                 want = stream.length - stream.received
                 if want > self.chunk_size:
                     want = self.chunk_size
-                self._check_pending(csid, want)
+                if self._received + want > self.max_pending_bytes:
+                    self._refuse_pending(csid, want)
                 if pos + want > end:
                     need = pos + want
                     break
@@ -295,17 +299,15 @@ class ChunkReader:
         self._need = need - start
         return start
 
-    def _check_pending(self, csid: int, want: int) -> None:
-        """Refuse a chunk that would make the partly received messages, with the chunk itself
-        while it arrives, hold more than ``max_pending_bytes``: the header says it before the
+    def _refuse_pending(self, csid: int, want: int) -> NoReturn:
+        """A chunk would make the partly received messages, with the chunk itself while it
+        arrives, hold more than ``max_pending_bytes``: refused on its header, before its
         payload is buffered."""
-        pending = self._received + want
-        if pending > self.max_pending_bytes:
-            raise ProtocolError(
-                f"chunk of {want} bytes on chunk stream {csid} would make {pending} bytes of "
-                f"incomplete messages, over the limit of {self.max_pending_bytes} bytes "
-                "(max_pending_bytes)"
-            )
+        raise ProtocolError(
+            f"chunk of {want} bytes on chunk stream {csid} would make {self._received + want} "
+            f"bytes of incomplete messages, over the limit of {self.max_pending_bytes} bytes "
+            "(max_pending_bytes)"
+        )
 
     def _apply_chunk_size(self, body: bytes) -> None:
         if len(body) < 4:
