@@ -81,7 +81,8 @@ class Settings:
     # someone asks for it); defaults to 5.
     preview_interval: float = 5.0
     # Per-connection RTMP limits, [rtmp] in the config file: handshake_timeout,
-    # idle_timeout, max_message_size and max_connections.
+    # idle_timeout, max_message_size, max_connections, max_pending_bytes and
+    # max_chunk_streams.
     rtmp: RtmpLimits = field(default_factory=RtmpLimits)
     # The HLS packager, [hls]: part_target, segment_target, window and linger.
     hls: HlsSettings = field(default_factory=HlsSettings)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import NoReturn
 
 from .errors import ProtocolError
 from .limits import RtmpLimits
@@ -72,23 +73,43 @@ class ChunkReader:
     ``feed`` returns the messages completed by the bytes given. Incomplete chunks stay
     buffered; a chunk is consumed only when it is whole, so feeding one byte at a time gives
     the same result as feeding everything at once.
+
+    The work is linear in the bytes received: a cut chunk is parsed again only once enough
+    bytes for it have arrived, so a peer trickling a chunk of 16 MiB (its chunk size may be
+    up to 2^31 - 1, 5.4.1) costs an append per read, not a pass over what it sent before.
+
+    Memory is bounded per connection: all partly received messages together, with the chunk
+    in flight, may hold at most ``max_pending_bytes``, and at most ``max_chunk_streams`` chunk
+    stream ids may be in use (each remembers its last header, 5.3.1.2, so none is forgotten).
     """
 
-    def __init__(self, max_message_size: int = RtmpLimits().max_message_size) -> None:
+    def __init__(
+        self,
+        max_message_size: int = RtmpLimits().max_message_size,
+        max_pending_bytes: int = RtmpLimits().max_pending_bytes,
+        max_chunk_streams: int = RtmpLimits().max_chunk_streams,
+    ) -> None:
         self.chunk_size = DEFAULT_CHUNK_SIZE
         self.max_message_size = max_message_size
+        self.max_pending_bytes = max_pending_bytes
+        self.max_chunk_streams = max_chunk_streams
         self._streams: dict[int, _ChunkStream] = {}
-        self._buffer = b""
+        # The unparsed tail: the start of a cut chunk. ``_need`` is how long it must grow
+        # before parsing it again can get further; until then reads are only appended.
+        self._buffer = bytearray()
+        self._need = 0
+        self._received = 0  # the sum of every chunk stream's ``received``
 
     @property
     def buffered(self) -> int:
         """Bytes held: the unparsed tail plus partly received messages."""
-        return len(self._buffer) + sum(s.received for s in self._streams.values())
+        return len(self._buffer) + self._received
 
     def abort(self, chunk_stream_id: int) -> None:
         """Drop a partly received message (Abort Message, 5.4.2)."""
         stream = self._streams.get(chunk_stream_id)
         if stream is not None:
+            self._received -= stream.received
             stream.parts = []
             stream.received = 0
 
@@ -96,32 +117,34 @@ class ChunkReader:
         out: list[RawMessage] = []
         lead = self._buffer
         start = 0
-        if lead:
-            # Finish the chunk cut at the end of the last read from a small buffer holding the
-            # leftover and just enough new bytes, then go on in ``data`` itself: concatenating
-            # whole socket reads (256 KiB under uvloop) costs more than parsing them.
-            need = self.chunk_size + 18  # basic header 3 + message header 11 + extended 4
-            if len(data) > need:
-                head = lead + data[:need]
-                pos = self._parse(head, 0, out)
-                if pos >= len(lead):
-                    start = pos - len(lead)
-                    lead = b""
-            if lead:
-                buf = lead + data
-                self._buffer = b""
-                pos = self._parse(buf, 0, out)
-                self._buffer = buf[pos:] if pos < len(buf) else b""
+        while lead:
+            if len(lead) + len(data) - start < self._need:
+                lead += memoryview(data)[start:]
                 return out
+            # Finish the cut chunk from the tail and just the bytes it lacks, then go on in
+            # ``data`` itself: concatenating whole socket reads (256 KiB under uvloop) costs
+            # more than parsing them.
+            take = self._need - len(lead)
+            lead += memoryview(data)[start : start + take]
+            start += take
+            head = bytes(lead)
+            lead = self._buffer = bytearray()  # no second copy of a large chunk held meanwhile
+            pos = self._parse(head, 0, out)
+            # Short of the end only when the chunk turned out longer than it looked (an Abort
+            # Message in between restarted its message): the loop then waits for the rest.
+            lead = self._buffer = bytearray(head[pos:])
         pos = self._parse(data, start, out)
-        self._buffer = data[pos:] if pos < len(data) else b""
+        if pos < len(data):
+            self._buffer = bytearray(memoryview(data)[pos:])
         return out
 
     def _parse(self, buf: bytes, pos: int, out: list[RawMessage]) -> int:
         """Parse whole chunks of ``buf`` from ``pos``; return where the first incomplete one
-        starts (or the end)."""
+        starts (or the end), and set ``_need`` to the bytes from there that parsing it again
+        needs at least."""
         end = len(buf)
         streams = self._streams
+        start = need = pos
         while pos < end:
             start = pos
             b0 = buf[pos]
@@ -130,13 +153,13 @@ class ChunkReader:
             pos += 1
             if csid == 0:
                 if pos + 1 > end:
-                    pos = start
+                    need = pos + 1
                     break
                 csid = buf[pos] + 64
                 pos += 1
             elif csid == 1:
                 if pos + 2 > end:
-                    pos = start
+                    need = pos + 2
                     break
                 csid = buf[pos] + (buf[pos + 1] << 8) + 64
                 pos += 2
@@ -144,7 +167,7 @@ class ChunkReader:
             stream = streams.get(csid)
             if fmt == 0:
                 if pos + 11 > end:
-                    pos = start
+                    need = pos + 11
                     break
                 field = (buf[pos] << 16) | (buf[pos + 1] << 8) | buf[pos + 2]
                 length = (buf[pos + 3] << 16) | (buf[pos + 4] << 8) | buf[pos + 5]
@@ -154,7 +177,7 @@ class ChunkReader:
                 pos += 11
             elif fmt == 1:
                 if pos + 7 > end:
-                    pos = start
+                    need = pos + 7
                     break
                 field = (buf[pos] << 16) | (buf[pos + 1] << 8) | buf[pos + 2]
                 length = (buf[pos + 3] << 16) | (buf[pos + 4] << 8) | buf[pos + 5]
@@ -162,7 +185,7 @@ class ChunkReader:
                 pos += 7
             elif fmt == 2:
                 if pos + 3 > end:
-                    pos = start
+                    need = pos + 3
                     break
                 field = (buf[pos] << 16) | (buf[pos + 1] << 8) | buf[pos + 2]
                 pos += 3
@@ -174,12 +197,17 @@ class ChunkReader:
                     raise ProtocolError(
                         f"chunk of type {fmt} on chunk stream {csid}, which has had no type 0"
                     )
+                if len(streams) >= self.max_chunk_streams:
+                    raise ProtocolError(
+                        f"chunk stream {csid} would make {len(streams) + 1} chunk streams in "
+                        f"use, over the limit of {self.max_chunk_streams} (max_chunk_streams)"
+                    )
                 stream = streams[csid] = _ChunkStream()
 
             extended = False
             if field == _EXTENDED:
                 if pos + 4 > end:
-                    pos = start
+                    need = pos + 4
                     break
                 ext_field = buf[pos : pos + 4]
                 (field,) = _U32.unpack_from(ext_field)
@@ -192,7 +220,7 @@ class ChunkReader:
                 n = end - pos if end - pos < 4 else 4
                 if buf[pos : pos + n] == stream.ext_field[:n]:
                     if n < 4:
-                        pos = start  # could still be either: wait for more bytes
+                        need = pos + n + 1  # could still be either: wait for another byte
                         break
                     pos += 4
 
@@ -213,8 +241,10 @@ class ChunkReader:
                 else:
                     length = stream.length
                 want = length if length < self.chunk_size else self.chunk_size
+                if self._received + want > self.max_pending_bytes:
+                    self._refuse_pending(csid, want)
                 if pos + want > end:
-                    pos = start
+                    need = pos + want
                     break
                 stream.extended = extended
                 stream.ext_field = ext_field if extended else b""
@@ -231,8 +261,10 @@ class ChunkReader:
                 want = stream.length - stream.received
                 if want > self.chunk_size:
                     want = self.chunk_size
+                if self._received + want > self.max_pending_bytes:
+                    self._refuse_pending(csid, want)
                 if pos + want > end:
-                    pos = start
+                    need = pos + want
                     break
                 if stream.received == 0:
                     # Type 3 starting a new message: same length, type and delta as before.
@@ -251,16 +283,31 @@ class ChunkReader:
                 continue
             stream.parts.append(payload)
             stream.received += want
+            self._received += want
             if stream.received == stream.length:
                 body = b"".join(stream.parts)
                 stream.parts = []
                 stream.received = 0
+                self._received -= stream.length
                 out.append(
                     RawMessage(csid, stream.timestamp, stream.type_id, stream.stream_id, body)
                 )
                 if stream.type_id == 1:
                     self._apply_chunk_size(body)
-        return pos
+        else:
+            return pos
+        self._need = need - start
+        return start
+
+    def _refuse_pending(self, csid: int, want: int) -> NoReturn:
+        """A chunk would make the partly received messages, with the chunk itself while it
+        arrives, hold more than ``max_pending_bytes``: refused on its header, before its
+        payload is buffered."""
+        raise ProtocolError(
+            f"chunk of {want} bytes on chunk stream {csid} would make {self._received + want} "
+            f"bytes of incomplete messages, over the limit of {self.max_pending_bytes} bytes "
+            "(max_pending_bytes)"
+        )
 
     def _apply_chunk_size(self, body: bytes) -> None:
         if len(body) < 4:

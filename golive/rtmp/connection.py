@@ -178,13 +178,15 @@ class RtmpConnection:
         self,
         *,
         max_message_size: int = RtmpLimits().max_message_size,
+        max_pending_bytes: int = RtmpLimits().max_pending_bytes,
+        max_chunk_streams: int = RtmpLimits().max_chunk_streams,
         window: int = DEFAULT_WINDOW,
         chunk_size: int = SERVER_CHUNK_SIZE,
     ) -> None:
         self._config = _Config(max_message_size, window, chunk_size)
         self.state = State.HANDSHAKE
         self._handshake: ServerHandshake | None = ServerHandshake()
-        self._reader = ChunkReader(max_message_size)
+        self._reader = ChunkReader(max_message_size, max_pending_bytes, max_chunk_streams)
         self._writer = ChunkWriter()
         self._out: list[bytes] = []
         self._app = ""

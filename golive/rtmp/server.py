@@ -105,7 +105,11 @@ class _RtmpProtocol(asyncio.Protocol):
     def __init__(self, server: RtmpServer) -> None:
         self.server = server
         limits = server.limits
-        self.core = RtmpConnection(max_message_size=limits.max_message_size)
+        self.core = RtmpConnection(
+            max_message_size=limits.max_message_size,
+            max_pending_bytes=limits.max_pending_bytes,
+            max_chunk_streams=limits.max_chunk_streams,
+        )
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
         self.stream: LiveStream | None = None

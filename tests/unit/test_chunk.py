@@ -212,3 +212,165 @@ def test_arbitrary_bytes_raise_only_protocol_errors(data: bytes) -> None:
     reader = ChunkReader(max_message_size=1 << 20)
     with contextlib.suppress(ProtocolError):
         reader.feed(data)
+
+
+@given(
+    messages,
+    st.sampled_from([1, 2, 60, 128, 4096]),
+    st.lists(st.integers(1, 300), min_size=1, max_size=20),
+)
+@settings(max_examples=150, deadline=None)
+def test_any_cut_into_reads_gives_the_same_messages(
+    msgs: list[tuple[int, int, int, int, bytes]], size: int, cuts: list[int]
+) -> None:
+    w = ChunkWriter()
+    w.chunk_size = size
+    data = b"".join(w.write(*m) for m in msgs)
+    reader = ChunkReader()
+    reader.chunk_size = size
+    got: list[RawMessage] = []
+    pos = 0
+    for i in range(len(data)):
+        n = cuts[i % len(cuts)]
+        got += reader.feed(data[pos : pos + n])
+        pos += n
+        if pos >= len(data):
+            break
+    assert got == [RawMessage(*m) for m in msgs]
+    assert reader.buffered == 0
+
+
+# --- Per-connection bounds: incomplete messages and chunk streams in use ----------------
+
+SET_CHUNK_SIZE_MAX = bytes.fromhex("02 000000 000004 01 00000000 7FFFFFFF")
+
+
+def type0(csid: int, length: int, type_id: int = 9) -> bytes:
+    """A type 0 header on a one-byte-basic-header chunk stream, timestamp 0, stream id 1."""
+    return bytes((csid,)) + bytes(3) + length.to_bytes(3, "big") + bytes((type_id, 1, 0, 0, 0))
+
+
+# Two messages of 200 bytes cut in chunks of 128: both first chunks held at once make 256
+# bytes of incomplete messages, and the first 72-byte rest, while it arrives, 328.
+TWO_PENDING = (
+    type0(4, 200)
+    + b"A" * 128
+    + type0(5, 200)
+    + b"B" * 128
+    + bytes.fromhex("C4")
+    + b"A" * 72
+    + bytes.fromhex("C5")
+    + b"B" * 72
+)
+
+
+def test_incomplete_messages_up_to_the_limit_pass() -> None:
+    assert both_ways(TWO_PENDING, max_pending_bytes=328) == [
+        RawMessage(4, 0, 9, 1, b"A" * 200),
+        RawMessage(5, 0, 9, 1, b"B" * 200),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("limit", "cut", "refusal"),
+    [
+        (327, 12 + 128 + 12 + 128 + 1, "chunk of 72 bytes on chunk stream 4 would make 328 bytes"),
+        (255, 12 + 128 + 12, "chunk of 128 bytes on chunk stream 5 would make 256 bytes"),
+    ],
+)
+def test_incomplete_messages_over_the_limit_are_refused_on_the_header(
+    limit: int, cut: int, refusal: str
+) -> None:
+    # Refused as soon as the chunk's header is in, before its payload is buffered, however
+    # the bytes are cut.
+    match = f"{refusal} of incomplete messages, over the limit of {limit} bytes .max_pending_bytes"
+    with pytest.raises(ProtocolError, match=match):
+        ChunkReader(max_pending_bytes=limit).feed(TWO_PENDING[:cut])
+    with pytest.raises(ProtocolError, match=match):
+        feed_bytewise(ChunkReader(max_pending_bytes=limit), TWO_PENDING)
+
+
+def test_one_large_chunk_counts_while_it_arrives() -> None:
+    # At a chunk size of 2^31 - 1 a message is one chunk, held whole until its last byte.
+    body = bytes(range(256)) * 4
+    data = SET_CHUNK_SIZE_MAX + type0(6, len(body)) + body
+    assert both_ways(data, max_pending_bytes=1024)[1] == RawMessage(6, 0, 9, 1, body)
+    with pytest.raises(ProtocolError, match="chunk of 1024 bytes on chunk stream 6"):
+        ChunkReader(max_pending_bytes=1023).feed(SET_CHUNK_SIZE_MAX + type0(6, 1024))
+
+
+def test_completed_and_aborted_messages_give_their_bytes_back() -> None:
+    reader = ChunkReader(max_pending_bytes=200)
+    assert reader.feed(type0(4, 200) + b"A" * 128) == []
+    assert reader.buffered == 128
+    reader.abort(4)
+    assert reader.buffered == 0
+    # Without the abort, 128 + 128 would be over 200.
+    assert reader.feed(type0(5, 200) + b"B" * 128) == []
+    assert reader.feed(bytes.fromhex("C5") + b"B" * 72) == [RawMessage(5, 0, 9, 1, b"B" * 200)]
+    assert reader.buffered == 0
+    # Again and again: completed messages hold nothing.
+    for _ in range(3):
+        assert reader.feed(type0(5, 200) + b"C" * 128 + bytes.fromhex("C5") + b"C" * 72)
+
+
+def messages_on_chunk_streams(count: int) -> bytes:
+    """One 1-byte message on each of ``count`` chunk streams (2 up), in the forms 5.3.1.1
+    gives their ids."""
+    w = ChunkWriter()
+    return b"".join(w.write(csid, 0, 8, 1, b"x") for csid in range(2, 2 + count))
+
+
+def test_chunk_streams_up_to_the_limit_pass() -> None:
+    assert len(both_ways(messages_on_chunk_streams(3) * 2, max_chunk_streams=3)) == 6
+    assert len(both_ways(messages_on_chunk_streams(64))) == 64  # the default
+
+
+def test_a_chunk_stream_over_the_limit_is_refused() -> None:
+    match = "chunk stream 5 would make 4 chunk streams in use, over the limit of 3 .max_chunk"
+    with pytest.raises(ProtocolError, match=match):
+        ChunkReader(max_chunk_streams=3).feed(messages_on_chunk_streams(4))
+    # The default: the 65th id (66, a two-byte basic header) is refused on its header.
+    data = messages_on_chunk_streams(65)
+    with pytest.raises(ProtocolError, match="chunk stream 66 would make 65 chunk streams"):
+        feed_bytewise(ChunkReader(), data[:-1])
+
+
+class CountingReader(ChunkReader):
+    """Counts the bytes the parser is handed: a pending chunk joined again on every read would
+    show as a sum growing with the square of the bytes sent."""
+
+    parsed = 0
+    calls = 0
+
+    def _parse(self, buf: bytes, pos: int, out: list[RawMessage]) -> int:
+        self.calls += 1
+        self.parsed += len(buf) - pos
+        return super()._parse(buf, pos, out)
+
+
+def test_a_trickled_large_chunk_is_parsed_once() -> None:
+    # 10 MB in 100-byte reads at the largest chunk size: the reader before this bound parsed
+    # about 500 GB (each read re-joined all before it), which took about 20 minutes.
+    size = 10_000_000
+    reader = CountingReader()
+    reader.feed(SET_CHUNK_SIZE_MAX + type0(6, size)[:5])
+    reads = [type0(6, size)[5:]] + [b"v" * 100] * (size // 100)
+    got: list[RawMessage] = []
+    for read in reads:
+        got += reader.feed(read)
+    assert [len(m.body) for m in got] == [size]
+    assert reader.parsed < 2 * size + 100
+    assert reader.calls < 10
+
+
+def test_many_chunks_and_reads_parse_each_byte_about_once() -> None:
+    w = ChunkWriter()
+    data = b"".join(w.write(4 + i % 3, i, 9, 1, b"m" * (1000 + i)) for i in range(300))
+    reader = CountingReader()
+    got: list[RawMessage] = []
+    for i in range(0, len(data), 100):
+        got += reader.feed(data[i : i + 100])
+    assert len(got) == 300
+    # Each read parses itself plus at most the start of one cut chunk (header and 128 bytes).
+    assert reader.parsed < len(data) + (len(data) // 100 + 1) * (18 + 128)

@@ -38,6 +38,9 @@ def test_the_parts_made_without_settings_use_the_settings_defaults() -> None:
     s = config.Settings()
     assert _default(ChunkReader, "max_message_size") == s.rtmp.max_message_size
     assert _default(RtmpConnection, "max_message_size") == s.rtmp.max_message_size
+    for limit in ("max_pending_bytes", "max_chunk_streams"):
+        assert _default(ChunkReader, limit) == getattr(s.rtmp, limit)
+        assert _default(RtmpConnection, limit) == getattr(s.rtmp, limit)
     assert _default(Segmenter, "part_target") == s.hls.part_target
     assert _default(Segmenter, "segment_target") == s.hls.segment_target
     assert _default(LiveWindow, "window") == s.hls.window
