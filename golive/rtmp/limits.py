@@ -1,5 +1,6 @@
 """The RTMP listener's limits: how long a connection may take to start and may stay silent, how
-big one message may be, and how many connections may be open at once."""
+big one message may be, how many connections may be open at once, and what a connection that is
+not publishing yet may hold and send."""
 
 from __future__ import annotations
 
@@ -14,3 +15,19 @@ class RtmpLimits:
     idle_timeout: float = 30.0  # seconds without a byte from the peer
     max_message_size: int = 16 * 1024 * 1024  # bytes; RTMP's 24-bit length allows 16 MiB
     max_connections: int = 1000  # at once, publishers and half-open sockets alike
+    # Seconds from connect to a publish request (and from the end of a publish to the next
+    # one); defaults to 10, the handshake's own deadline: encoders publish within a second.
+    publish_timeout: float = 10.0
+    # Connections not publishing yet (from accept to an accepted publish) from one address, an
+    # IPv6 /64 counting as one; defaults to 16. A newcomer past it closes the one of that
+    # address that has been quiet the longest, so a publisher behind a shared address still
+    # gets in. A local TLS terminator makes every publisher 127.0.0.1: raise it there.
+    max_unpublished_per_address: int = 16
+    # Connections not publishing yet, all addresses together; defaults to 256. A newcomer past
+    # it (or past max_connections) closes the quietest of them rather than being refused.
+    max_unpublished: int = 256
+    # What a connection may send before its publish is accepted, per second with one second's
+    # worth at once; default 100 messages and 64 KiB. The whole conversation of OBS or FFmpeg
+    # (handshake, connect, createStream, publish) is about a dozen messages and 4 KB.
+    unpublished_messages_per_second: int = 100
+    unpublished_bytes_per_second: int = 64 * 1024

@@ -107,8 +107,9 @@ async def test_connection_limit(
     golive_rtmp: GoliveFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     golive = await golive_rtmp(limits=RtmpLimits(max_connections=2))
-    a = await TestPublisher.connect(golive.port)
-    b = await TestPublisher.connect(golive.port)
+    # Publishers: a newcomer would close the oldest connection not publishing yet instead.
+    a = await publishing(golive.port, "a")
+    b = await publishing(golive.port, "b")
     reader, writer = await asyncio.open_connection("127.0.0.1", golive.port)
     assert await asyncio.wait_for(reader.read(), 5) == b""
     writer.close()
