@@ -37,11 +37,11 @@ log = logging.getLogger("golive.rtmp")
 
 # Bytes handed to the core at a time, and how long one connection may parse before the loop
 # goes on to the others. Parsing costs about 5 us per message whatever its size, and a chunk
-# can carry a whole message in a byte or two, so 1 KiB bounds one call to a few ms whatever
-# the peer sends; the turn, checked between slices, stops a 256 KiB read from chaining them.
-# Slicing costs about 2 ms per second of a 6 Mbps publisher.
+# can carry a whole message in a few bytes, so 1 KiB bounds one call to about a millisecond
+# whatever the peer sends; the turn, checked between slices, stops a 256 KiB read from
+# chaining them. Slicing costs about 2 ms per second of a 6 Mbps publisher.
 _SLICE = 1024
-_TURN = 0.002
+_TURN = 0.001
 
 
 class PublishRefusedError(Exception):

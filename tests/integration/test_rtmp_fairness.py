@@ -13,6 +13,7 @@ import contextlib
 import os
 import resource
 import statistics
+import sys
 import time
 from collections.abc import AsyncIterator
 
@@ -23,6 +24,7 @@ from golive.rtmp.chunk import ChunkWriter
 from golive.rtmp.limits import RtmpLimits
 from golive.rtmp.server import PublishGrant, PublishRefusedError
 from tests.harness.ingest import GoliveFactory
+from tests.harness.paths import ROOT
 from tests.harness.rtmp_client import TestPublisher
 from tests.integration.test_rtmp_server import (
     AVC_FRAME,
@@ -31,11 +33,6 @@ from tests.integration.test_rtmp_server import (
     publishing,
     wait_for,
 )
-
-# One type 0 header starting a 4-byte User Control message on chunk stream 4, then type 3
-# chunks that each start another one: five bytes a message (RTMP 1.0, 5.3.1.2.4).
-FLOOD_START = bytes.fromhex("04 000000 000004 04 00000000 0006 0000")
-FLOOD_MESSAGE = bytes.fromhex("c4 0006 0000")
 
 
 class LoopLag:
@@ -75,40 +72,32 @@ async def steady(client: TestPublisher, sent: list[int]) -> None:
         sent.append(1)
 
 
-async def flood(client: TestPublisher, seconds: float) -> float:
-    """Tiny messages at about 2 MB/s; return when the server closed the connection (in seconds
-    from the start), or ``seconds`` if it never did."""
-    burst = FLOOD_MESSAGE * 4000  # 20 kB every 10 ms
-    start = time.monotonic()
-    try:
-        client.writer.write(FLOOD_START)
-        while time.monotonic() - start < seconds:
-            client.writer.write(burst)
-            await asyncio.wait_for(client.writer.drain(), 5)
-            await asyncio.sleep(0.01)
-            if client.reader.at_eof():
-                break
-    except (ConnectionError, TimeoutError):
-        pass
-    return time.monotonic() - start
-
-
 async def flood_beside_a_publisher(
     golive_rtmp: GoliveFactory, flooder_publishes: bool
 ) -> tuple[LoopLag, float, int, int]:
-    """Flood for 3 s beside a healthy publisher; return the loop's lag, how long the flood
-    lasted, and the frames the healthy publisher sent and golive received."""
+    """Tiny messages at 2 MB/s for 3 s beside a healthy publisher, from another process as an
+    attacker's would come; return the loop's lag over those 3 s, how long the flood lasted
+    before golive closed it, and the frames the healthy publisher sent and golive received."""
     golive = await golive_rtmp()
     healthy = await publishing(golive.port, "steady")
-    if flooder_publishes:
-        flooder = await publishing(golive.port, "flood")
-    else:
-        flooder = await TestPublisher.connect(golive.port)
     lag = LoopLag()
     sent: list[int] = []
     async with running(lag.run(), steady(healthy, sent)):
-        lasted = await flood(flooder, 3.0)
-        await asyncio.sleep(0.5)
+        flooder = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.harness.flood",
+            str(golive.port),
+            "flood" if flooder_publishes else "",
+            "3",
+            "2000000",
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        began = time.monotonic()
+        out, _ = await asyncio.wait_for(flooder.communicate(), 15)
+        lasted = float(out)
+        await asyncio.sleep(max(0.5, 3.5 - (time.monotonic() - began)))
     stream = next(r.stream for r in golive.received if r.stream.room == "steady")
     await wait_for(lambda: stream.samples >= len(sent))
     return lag, lasted, len(sent), stream.samples
