@@ -128,39 +128,26 @@ class RtmpServer:
         False when there is none to close and the newcomer must be refused."""
         limits = self.limits
         same = self._by_address.get(conn.address, {})
-        if len(same) >= limits.max_unpublished_per_address and not self._evict(
-            same,
-            f"quietest of {len(same)} connections from {conn.address} not publishing yet "
-            "(max_unpublished_per_address)",
+        # Connections being closed still count towards max_connections until they are gone.
+        for table, cap, what, setting in (
+            (
+                same,
+                limits.max_unpublished_per_address,
+                f"connections from {conn.address} not publishing yet",
+                "max_unpublished_per_address",
+            ),
+            (
+                self._unpublished,
+                limits.max_unpublished,
+                "connections not publishing yet",
+                "max_unpublished",
+            ),
+            (self._unpublished, limits.max_connections, "connections open", "max_connections"),
         ):
-            log.warning(
-                "%s: refused: %d connections from %s not publishing yet, the limit",
-                conn.peer,
-                len(same),
-                conn.address,
-            )
-            return False
-        if len(self._unpublished) >= limits.max_unpublished and not self._evict(
-            self._unpublished,
-            f"quietest of {len(self._unpublished)} connections not publishing yet "
-            "(max_unpublished)",
-        ):
-            log.warning(
-                "%s: refused: %d connections not publishing yet, the limit",
-                conn.peer,
-                len(self._unpublished),
-            )
-            return False
-        # Connections being closed are still counted here until they are gone.
-        if len(self.connections) >= limits.max_connections and not self._evict(
-            self._unpublished,
-            f"quietest connection not publishing yet, with {len(self.connections)} open "
-            "(max_connections)",
-        ):
-            log.warning(
-                "%s: refused: %d connections open, the limit", conn.peer, limits.max_connections
-            )
-            return False
+            count = len(self.connections) if setting == "max_connections" else len(table)
+            if count >= cap and not self._evict(table, f"quietest of {cap} {what} ({setting})"):
+                log.warning("%s: refused: %d %s, the limit (%s)", conn.peer, cap, what, setting)
+                return False
         self.connections.add(conn)
         self._unpublished[conn] = None
         self._by_address.setdefault(conn.address, {})[conn] = None
