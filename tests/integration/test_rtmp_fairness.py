@@ -25,10 +25,10 @@ from golive.rtmp.limits import RtmpLimits
 from golive.rtmp.server import PublishGrant, PublishRefusedError
 from tests.harness.ingest import GoliveFactory
 from tests.harness.paths import ROOT
-from tests.harness.rtmp_client import TestPublisher
-from tests.integration.test_rtmp_server import (
+from tests.harness.rtmp_client import (
     AVC_FRAME,
     AVC_KEYFRAME,
+    TestPublisher,
     logged,
     publishing,
     wait_for,
