@@ -198,6 +198,7 @@ class RtmpConnection:
         self._received = 0
         self._acked = 0
         self.dropped_media = 0
+        self.messages_received = 0  # every whole message, handled or dropped
 
     # --- public API ---------------------------------------------------------------------
 
@@ -246,7 +247,9 @@ class RtmpConnection:
             self._acked = self._received
             self._control(MessageType.ACKNOWLEDGEMENT, acknowledgement(self._received))
         events: list[Event] = []
-        for message in self._reader.feed(data):
+        messages = self._reader.feed(data)
+        self.messages_received += len(messages)
+        for message in messages:
             self._handle(
                 message.type_id, message.timestamp, message.stream_id, message.body, events
             )

@@ -1,6 +1,7 @@
 """The RTMP listener's limits: how long a connection may take to start and may stay silent, how
 big one message may be, how much one connection may hold of messages not yet complete and on how
-many chunk streams, and how many connections may be open at once."""
+many chunk streams, how many connections may be open at once, and what a connection that is
+not publishing yet may hold and send."""
 
 from __future__ import annotations
 
@@ -22,3 +23,19 @@ class RtmpLimits:
     # Chunk stream ids one connection may use; defaults to 64. Encoders use a handful (2 to 8
     # for FFmpeg, OBS and GStreamer) and each id's state is kept for the connection's life.
     max_chunk_streams: int = 64
+    # Seconds from connect to a publish request (and from the end of a publish to the next
+    # one); defaults to 10, the handshake's own deadline: encoders publish within a second.
+    publish_timeout: float = 10.0
+    # Connections not publishing yet (from accept to an accepted publish) from one address, an
+    # IPv6 /64 counting as one; defaults to 16. A newcomer past it closes the one of that
+    # address that has been quiet the longest, so a publisher behind a shared address still
+    # gets in. A local TLS terminator makes every publisher 127.0.0.1: raise it there.
+    max_unpublished_per_address: int = 16
+    # Connections not publishing yet, all addresses together; defaults to 256. A newcomer past
+    # it (or past max_connections) closes the quietest of them rather than being refused.
+    max_unpublished: int = 256
+    # What a connection may send before its publish is accepted, per second with one second's
+    # worth at once; default 100 messages and 64 KiB. The whole conversation of OBS or FFmpeg
+    # (handshake, connect, createStream, publish) is about a dozen messages and 4 KB.
+    unpublished_messages_per_second: int = 100
+    unpublished_bytes_per_second: int = 64 * 1024

@@ -2,11 +2,18 @@
 
 asyncio.Protocol rather than streams: ``data_received`` hands the bytes straight to the core
 with no reader task, buffer copy or await per read, which matters at 6 Mbps per publisher.
+
+Fairness: a read is given to the core a slice at a time, and a connection parses for one turn
+at most before the loop serves the others. Until its publish is accepted a connection is
+"unpublished": it has a deadline, a small budget of messages and bytes per second, and a place
+in tables bounded per address and in all, where a newcomer closes the quietest one rather than
+being refused, so that squatters cannot keep a real publisher out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -27,6 +34,14 @@ from .errors import ProtocolError
 from .limits import RtmpLimits
 
 log = logging.getLogger("golive.rtmp")
+
+# Bytes handed to the core at a time, and how long one connection may parse before the loop
+# goes on to the others. Parsing costs about 5 us per message whatever its size, and a chunk
+# can carry a whole message in a few bytes, so 1 KiB bounds one call to about a millisecond
+# whatever the peer sends; the turn, checked between slices, stops a 256 KiB read from
+# chaining them. Slicing costs about 2 ms per second of a 6 Mbps publisher.
+_SLICE = 1024
+_TURN = 0.001
 
 
 class PublishRefusedError(Exception):
@@ -73,6 +88,14 @@ class RtmpServer:
         self.connections: set[_RtmpProtocol] = set()
         self.releases: set[asyncio.Task[None]] = set()  # grants being released
         self._server: asyncio.Server | None = None
+        # Connections not publishing yet: all of them, and by address.
+        self._unpublished: dict[_RtmpProtocol, None] = {}
+        self._by_address: dict[str, dict[_RtmpProtocol, None]] = {}
+
+    @property
+    def unpublished(self) -> int:
+        """How many connections are open and not publishing yet."""
+        return len(self._unpublished)
 
     @property
     def port(self) -> int:
@@ -100,6 +123,93 @@ class RtmpServer:
             await self._server.wait_closed()
             self._server = None
 
+    def _admit(self, conn: _RtmpProtocol) -> bool:
+        """Make room for a new connection, closing an unpublished one where a table is full;
+        False when there is none to close and the newcomer must be refused."""
+        limits = self.limits
+        same = self._by_address.get(conn.address, {})
+        # Connections being closed still count towards max_connections until they are gone.
+        for table, cap, what, setting in (
+            (
+                same,
+                limits.max_unpublished_per_address,
+                f"connections from {conn.address} not publishing yet",
+                "max_unpublished_per_address",
+            ),
+            (
+                self._unpublished,
+                limits.max_unpublished,
+                "connections not publishing yet",
+                "max_unpublished",
+            ),
+            (self._unpublished, limits.max_connections, "connections open", "max_connections"),
+        ):
+            count = len(self.connections) if setting == "max_connections" else len(table)
+            if count >= cap and not self._evict(table, f"quietest of {cap} {what} ({setting})"):
+                log.warning("%s: refused: %d %s, the limit (%s)", conn.peer, cap, what, setting)
+                return False
+        self.connections.add(conn)
+        self._unpublished[conn] = None
+        self._by_address.setdefault(conn.address, {})[conn] = None
+        return True
+
+    @staticmethod
+    def _evict(table: dict[_RtmpProtocol, None], reason: str) -> bool:
+        """Close the connection of ``table`` that has been quiet the longest, leaving one whose
+        publish is being authorized (about to be decided); False if there is none.
+
+        Quiet rather than old: a squatter sits after its connect while a real publisher talks
+        every round trip until it publishes, so newcomers arriving faster than its round trips
+        still leave it be."""
+        victim = min(
+            (c for c in table if c._auth_task is None), key=lambda c: c._last_data, default=None
+        )
+        if victim is None:
+            return False
+        victim.close(reason)
+        return True
+
+    def _forget(self, conn: _RtmpProtocol) -> None:
+        """``conn`` publishes now, or is closing: it leaves the tables of unpublished ones."""
+        if conn in self._unpublished:
+            del self._unpublished[conn]
+            same = self._by_address[conn.address]
+            del same[conn]
+            if not same:
+                del self._by_address[conn.address]
+
+
+class _Budget:
+    """A token bucket: ``rate`` a second, holding one second's worth at most."""
+
+    __slots__ = ("level", "rate", "stamp")
+
+    def __init__(self, rate: int, now: float) -> None:
+        self.rate = rate
+        self.level = float(rate)
+        self.stamp = now
+
+    def spend(self, amount: int, now: float) -> bool:
+        """Take ``amount``; False once the bucket is overdrawn."""
+        self.level = min(float(self.rate), self.level + (now - self.stamp) * self.rate)
+        self.stamp = now
+        self.level -= amount
+        return self.level >= 0
+
+
+def _address_key(host: str) -> str:
+    """The address the per-address cap counts: IPv4 as is (also when IPv4-mapped), IPv6 by its
+    /64, which one subscriber usually holds whole (RFC 6177, 2)."""
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
 
 class _RtmpProtocol(asyncio.Protocol):
     def __init__(self, server: RtmpServer) -> None:
@@ -112,13 +222,23 @@ class _RtmpProtocol(asyncio.Protocol):
         )
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
+        self.address = "?"  # what the per-address cap counts
         self.stream: LiveStream | None = None
         self.room = ""
         self._grant: PublishGrant | None = None
         self._last_data = time.monotonic()
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None  # the idle check
+        self._deadline: asyncio.TimerHandle | None = None  # handshake, then publish
         self._auth_task: asyncio.Task[None] | None = None
         self._closing = False
+        # Bytes read and not yet given to the core, from _offset; reading is paused meanwhile.
+        self._pending = b""
+        self._offset = 0
+        self._paused = False
+        self._next_turn: asyncio.Handle | None = None
+        # Messages and bytes per second, until the publish is accepted; then None.
+        self._budgets: tuple[_Budget, _Budget] | None = None
+        self._charged = 0  # messages already taken from the budget
 
     # --- asyncio.Protocol ---------------------------------------------------------------
 
@@ -127,37 +247,103 @@ class _RtmpProtocol(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
-        limits = self.server.limits
-        if len(self.server.connections) >= limits.max_connections:
-            log.warning(
-                "%s: refused: %d connections open, the limit", self.peer, limits.max_connections
-            )
+        self.address = _address_key(str(peer[0])) if peer else "?"
+        if not self.server._admit(self):
             self.transport.abort()
             self._closing = True
             return
-        self.server.connections.add(self)
+        limits = self.server.limits
         loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(limits.handshake_timeout, self._handshake_expired)
+        self._deadline = loop.call_later(limits.handshake_timeout, self._handshake_expired)
+        now = time.monotonic()
+        self._budgets = (
+            _Budget(limits.unpublished_messages_per_second, now),
+            _Budget(limits.unpublished_bytes_per_second, now),
+        )
 
     def data_received(self, data: bytes) -> None:
         if self._closing:
             return
         self._last_data = time.monotonic()
+        if self._offset < len(self._pending):
+            # A read delivered after pause_reading: it goes after what is still pending.
+            self._pending = self._pending[self._offset :] + data
+        else:
+            self._pending = data
+        self._offset = 0
+        self._feed()
+
+    def _feed(self) -> None:
+        """Give the pending bytes to the core a slice at a time, for one turn at most; what is
+        left waits for the next loop iteration, with reading paused, so that the other
+        connections and the HTTP side get the loop in between."""
+        self._next_turn = None
+        start = time.perf_counter()
+        data, pos = self._pending, self._offset
+        while pos < len(data) and not self._closing:
+            piece = data[pos : pos + _SLICE]
+            pos += len(piece)
+            if not self._receive(piece):
+                return
+            if pos < len(data) and time.perf_counter() - start >= _TURN:
+                self._offset = pos
+                self._flush()
+                assert self.transport is not None
+                if not self._paused and not self._closing:
+                    self.transport.pause_reading()
+                    self._paused = True
+                self._next_turn = asyncio.get_running_loop().call_soon(self._feed)
+                return
+        self._pending = b""
+        self._offset = 0
+        self._flush()
+        if self._paused and not self._closing and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
+
+    def _receive(self, piece: bytes) -> bool:
+        """Give one slice to the core and act on what it means; False once closing."""
         try:
-            events = self.core.receive_data(data)
+            events = self.core.receive_data(piece)
         except ProtocolError as exc:
             self.close(f"protocol error: {exc}")
-            return
+            return False
+        if self._budgets is not None and not self._within_budget(len(piece)):
+            return False
         for event in events:
             self._handle(event)
-        self._flush()
         if self.core.closed:
+            self._flush()
             self.close("")
+        return not self._closing
+
+    def _within_budget(self, size: int) -> bool:
+        assert self._budgets is not None
+        messages, octets = self._budgets
+        now = time.monotonic()
+        count = self.core.messages_received - self._charged
+        self._charged = self.core.messages_received
+        limits = self.server.limits
+        if not messages.spend(count, now):
+            self.close(
+                f"over {limits.unpublished_messages_per_second} messages per second before "
+                "publishing (unpublished_messages_per_second)"
+            )
+            return False
+        if not octets.spend(size, now):
+            self.close(
+                f"over {limits.unpublished_bytes_per_second} bytes per second before "
+                "publishing (unpublished_bytes_per_second)"
+            )
+            return False
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
-        if self._timer is not None:
-            self._timer.cancel()
+        self.server._forget(self)
+        for handle in (self._timer, self._deadline, self._next_turn):
+            if handle is not None:
+                handle.cancel()
         # An authorization in flight is left to finish: it sees the connection closing and
         # undoes what it did (the hub stream, the room), which cancelling it midway would not.
         if self.stream is not None:
@@ -179,9 +365,12 @@ class _RtmpProtocol(asyncio.Protocol):
             if stream is not None:
                 stream.metadata = event.metadata
         elif isinstance(event, PublishRequested):
+            # The authorizer's time is not the peer's: the deadline is met.
+            self._cancel_deadline()
             self._auth_task = asyncio.get_running_loop().create_task(self._authorize(event))
         elif isinstance(event, PublishEnded):
             self._end_stream(f"publisher stopped ({event.reason})")
+            self._arm_publish_deadline("the end of the last publish")
         elif isinstance(event, PublishFailed):
             log.warning("%s: room %s: publish failed: %s", self.peer, self.room, event.reason)
         elif isinstance(event, Connected):
@@ -189,8 +378,9 @@ class _RtmpProtocol(asyncio.Protocol):
 
     def _connected(self, event: Connected) -> None:
         log.info("%s: connected to app %r (%s)", self.peer, event.app, event.flash_ver or "?")
-        # From here on only the idle limit applies.
+        # From here on the idle limit applies, and the publish deadline until a publish.
         self._arm_idle_timer()
+        self._arm_publish_deadline("connect")
 
     async def _authorize(self, event: PublishRequested) -> None:
         stream: LiveStream | None = None
@@ -230,9 +420,15 @@ class _RtmpProtocol(asyncio.Protocol):
             self.stream = stream
             self.room = room
             self.core.accept_publish()
+            # A publisher now: none of the limits on connections not publishing yet apply.
+            self.server._forget(self)
+            self._budgets = None
             log.info("%s: room %s is live", self.peer, room)
         finally:
             self._auth_task = None
+            if self.stream is None and not self._closing and not self.core.closed:
+                # The peer withdrew its publish meanwhile: it must publish again in time.
+                self._arm_publish_deadline("its publish was withdrawn")
         self._flush()
         if self.core.closed:
             self.close("")
@@ -293,6 +489,7 @@ class _RtmpProtocol(asyncio.Protocol):
         if self._closing:
             return
         self._closing = True
+        self.server._forget(self)
         if reason:
             log.warning("%s: closing: %s", self.peer, reason)
         if self.stream is not None:
@@ -303,6 +500,19 @@ class _RtmpProtocol(asyncio.Protocol):
 
     def _handshake_expired(self) -> None:
         self.close(f"no handshake and connect within {self.server.limits.handshake_timeout:g} s")
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _arm_publish_deadline(self, since: str) -> None:
+        """Without it one byte now and then would keep a connection that never publishes."""
+        self._cancel_deadline()
+        timeout = self.server.limits.publish_timeout
+        self._deadline = asyncio.get_running_loop().call_later(
+            timeout, self.close, f"no publish within {timeout:g} s of {since}"
+        )
 
     def _arm_idle_timer(self) -> None:
         if self._timer is not None:

@@ -1,11 +1,16 @@
 """A small RTMP publisher for tests that need to misbehave on purpose (go silent, send garbage,
-stop mid-message). Real encoders (ffmpeg, PyAV, GStreamer) cover the well-behaved paths."""
+stop mid-message), and what the tests of the RTMP listener share: a client that publishes a few
+H.264 bytes, and log and wait helpers. Real encoders (ffmpeg, PyAV, GStreamer) cover the
+well-behaved paths."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 from golive.rtmp import amf0
 from golive.rtmp.chunk import ChunkReader, ChunkWriter, RawMessage
@@ -83,3 +88,41 @@ class TestPublisher:
     def close(self) -> None:
         if not self.writer.is_closing():
             self.writer.close()
+
+
+_SPS = bytes.fromhex("6764001facd9405005bb0110000003001000000303c0f1831960")
+_PPS = bytes.fromhex("68ebe3cb22c0")
+# AVCDecoderConfigurationRecord (ISO/IEC 14496-15, 5.3.3.1): High profile, level 3.1.
+AVC_CONFIG = (
+    bytes([1, 0x64, 0x00, 0x1F, 0xFF, 0xE1])
+    + len(_SPS).to_bytes(2, "big")
+    + _SPS
+    + b"\x01"
+    + len(_PPS).to_bytes(2, "big")
+    + _PPS
+)
+AVC_HEADER = bytes.fromhex("1700000000") + AVC_CONFIG
+AVC_KEYFRAME = bytes.fromhex("1701000000") + b"\x00\x00\x00\x03\x65\x88\x84"
+AVC_FRAME = bytes.fromhex("2701000000") + b"\x00\x00\x00\x02\x41\x9a"
+
+
+async def publishing(port: int, key: str) -> TestPublisher:
+    """A client publishing under ``key``, its H.264 configuration sent."""
+    client = await TestPublisher.connect(port)
+    await client.publish(key)
+    await client.expect_status("NetStream.Publish.Start")
+    await client.send(9, AVC_HEADER, 0, stream_id=1, csid=6)
+    return client
+
+
+def logged(caplog: pytest.LogCaptureFixture, text: str) -> bool:
+    """Some log line so far holds ``text``."""
+    return any(text in r.getMessage() for r in caplog.records)
+
+
+async def wait_for(predicate: Callable[[], object], timeout: float = 5.0) -> None:
+    async def poll() -> None:
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), timeout)

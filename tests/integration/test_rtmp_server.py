@@ -14,42 +14,14 @@ from golive.media import Codec
 from golive.rtmp.limits import RtmpLimits
 from golive.rtmp.server import PublishGrant
 from tests.harness.ingest import GoliveFactory
-from tests.harness.rtmp_client import TestPublisher
-
-_SPS = bytes.fromhex("6764001facd9405005bb0110000003001000000303c0f1831960")
-_PPS = bytes.fromhex("68ebe3cb22c0")
-# AVCDecoderConfigurationRecord (ISO/IEC 14496-15, 5.3.3.1): High profile, level 3.1.
-AVC_CONFIG = (
-    bytes([1, 0x64, 0x00, 0x1F, 0xFF, 0xE1])
-    + len(_SPS).to_bytes(2, "big")
-    + _SPS
-    + b"\x01"
-    + len(_PPS).to_bytes(2, "big")
-    + _PPS
+from tests.harness.rtmp_client import (
+    AVC_FRAME,
+    AVC_KEYFRAME,
+    TestPublisher,
+    logged,
+    publishing,
+    wait_for,
 )
-AVC_HEADER = bytes.fromhex("1700000000") + AVC_CONFIG
-AVC_KEYFRAME = bytes.fromhex("1701000000") + b"\x00\x00\x00\x03\x65\x88\x84"
-AVC_FRAME = bytes.fromhex("2701000000") + b"\x00\x00\x00\x02\x41\x9a"
-
-
-async def publishing(port: int, key: str) -> TestPublisher:
-    client = await TestPublisher.connect(port)
-    await client.publish(key)
-    await client.expect_status("NetStream.Publish.Start")
-    await client.send(9, AVC_HEADER, 0, stream_id=1, csid=6)
-    return client
-
-
-def logged(caplog: pytest.LogCaptureFixture, text: str) -> bool:
-    return any(text in r.getMessage() for r in caplog.records)
-
-
-async def wait_for(predicate: object, timeout: float = 5.0) -> None:
-    async def poll() -> None:
-        while not predicate():  # type: ignore[operator]
-            await asyncio.sleep(0.02)
-
-    await asyncio.wait_for(poll(), timeout)
 
 
 async def test_http_request_on_rtmp_port_closes_only_that_connection(
@@ -107,8 +79,9 @@ async def test_connection_limit(
     golive_rtmp: GoliveFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     golive = await golive_rtmp(limits=RtmpLimits(max_connections=2))
-    a = await TestPublisher.connect(golive.port)
-    b = await TestPublisher.connect(golive.port)
+    # Publishers: a newcomer would close the oldest connection not publishing yet instead.
+    a = await publishing(golive.port, "a")
+    b = await publishing(golive.port, "b")
     reader, writer = await asyncio.open_connection("127.0.0.1", golive.port)
     assert await asyncio.wait_for(reader.read(), 5) == b""
     writer.close()
