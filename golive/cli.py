@@ -10,6 +10,7 @@ import sys
 from aiohttp import web
 
 from . import __version__, config
+from .logs import escape_every_handler
 
 
 def _and(words: list[str]) -> str:
@@ -151,6 +152,8 @@ def serve(args: argparse.Namespace) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Peers choose much of what gets logged: no control character of theirs reaches a line.
+    escape_every_handler()
     # aiohttp logs every request at INFO; HLS players make several a second.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # Database clients log statements with their parameters at DEBUG, and the parameters

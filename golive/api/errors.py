@@ -29,6 +29,7 @@ from ..accounts.domain import (
     WrongCredentials,
 )
 from ..http_errors import HttpError, error_response, http_error_response
+from ..logs import escape_for_log
 
 log = logging.getLogger("golive.api")
 
@@ -94,5 +95,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _aiohttp_error_response(exc)
     except Exception:
         # The path only (never the query or the body): no secret can reach the log this way.
-        log.exception("unexpected error answering %s %s", request.method, request.path)
+        log.exception(
+            "unexpected error answering %s %s",
+            escape_for_log(request.method),
+            escape_for_log(request.path),
+        )
         return error_response(500, "internal", "an unexpected error occurred")

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import cast
 
 from ..hub import LiveStream, StreamBusyError, StreamHub
+from ..logs import escape_for_log
 from ..media import Sample
 from . import flv
 from .connection import (
@@ -179,12 +180,22 @@ class _RtmpProtocol(asyncio.Protocol):
         elif isinstance(event, PublishEnded):
             self._end_stream(f"publisher stopped ({event.reason})")
         elif isinstance(event, PublishFailed):
-            log.warning("%s: room %s: publish failed: %s", self.peer, self.room, event.reason)
+            log.warning(
+                "%s: room %s: publish failed: %s",
+                self.peer,
+                escape_for_log(self.room),
+                escape_for_log(event.reason),
+            )
         elif isinstance(event, Connected):
             self._connected(event)
 
     def _connected(self, event: Connected) -> None:
-        log.info("%s: connected to app %r (%s)", self.peer, event.app, event.flash_ver or "?")
+        log.info(
+            "%s: connected to app '%s' (%s)",
+            self.peer,
+            escape_for_log(event.app),
+            escape_for_log(event.flash_ver or "?"),
+        )
         # From here on only the idle limit applies.
         self._arm_idle_timer()
 
@@ -205,10 +216,10 @@ class _RtmpProtocol(asyncio.Protocol):
         except PublishRefusedError as exc:
             if stream is not None:
                 self.server.hub.close(stream)
-            log.info("%s: publish refused: %s", self.peer, exc.reason)
+            log.info("%s: publish refused: %s", self.peer, escape_for_log(exc.reason))
             self._reject(exc.code, exc.reason)
         except StreamBusyError as exc:
-            log.info("%s: publish refused: room %s is already live", self.peer, exc)
+            log.info("%s: publish refused: room %s is already live", self.peer, escape_for_log(exc))
             self._reject("NetStream.Publish.BadName", "This stream is already being published.")
         except Exception:
             log.exception("%s: publish authorization failed", self.peer)
@@ -226,7 +237,7 @@ class _RtmpProtocol(asyncio.Protocol):
             self.stream = stream
             self.room = room
             self.core.accept_publish()
-            log.info("%s: room %s is live", self.peer, room)
+            log.info("%s: room %s is live", self.peer, escape_for_log(room))
         finally:
             self._auth_task = None
         self._flush()
@@ -255,7 +266,7 @@ class _RtmpProtocol(asyncio.Protocol):
             try:
                 await grant.release()
             except Exception:
-                log.exception("%s: ending room %s failed", self.peer, grant.room)
+                log.exception("%s: ending room %s failed", self.peer, escape_for_log(grant.room))
 
         task = asyncio.get_running_loop().create_task(run())
         self.server.releases.add(task)
@@ -272,8 +283,8 @@ class _RtmpProtocol(asyncio.Protocol):
         log.info(
             "%s: room %s ended: %s; %d samples, %d bytes",
             self.peer,
-            stream.room,
-            reason,
+            escape_for_log(stream.room),
+            escape_for_log(reason),
             stream.samples,
             stream.bytes,
         )
@@ -290,7 +301,7 @@ class _RtmpProtocol(asyncio.Protocol):
             return
         self._closing = True
         if reason:
-            log.warning("%s: closing: %s", self.peer, reason)
+            log.warning("%s: closing: %s", self.peer, escape_for_log(reason))
         if self.stream is not None:
             self._end_stream(reason or "connection closed by the server")
         if self.transport is not None:
