@@ -33,6 +33,9 @@ async def test_the_log_holds_only_golive_lines_under_a_hostile_peer(tmp_path: Pa
         for path in (b"/api/health", b"/api/%0A2026-12-01", b"/hls/%E2%80%AE/index.m3u8"):
             answer = await hostile.exchange(srv.http_port, hostile.hostile_get(path))
             assert answer.startswith(b"HTTP/1.1 "), answer
+        for request in hostile.MALFORMED.values():
+            answer = await hostile.exchange(srv.http_port, request)
+            assert re.fullmatch(rb"HTTP/1\.[01] (400|405) .*", answer), answer
     text = srv.log.read_text(encoding="utf-8")
     # Split on "\n" alone: what a viewer may also break lines at must not be there at all.
     lines = text.removesuffix("\n").split("\n")
@@ -40,3 +43,6 @@ async def test_the_log_holds_only_golive_lines_under_a_hostile_peer(tmp_path: Pa
     assert strangers == [], text
     assert f"(FMLE/3.0{shown})" in text
     assert f"room room{shown} is live" in text
+    malformed = [line for line in lines if "malformed HTTP request from 127.0.0.1: " in line]
+    assert len(malformed) == len(hostile.MALFORMED), text
+    assert all(" INFO aiohttp.server: " in line for line in malformed)

@@ -1,5 +1,5 @@
 """What a hostile peer sends to make golive's log lie: strings that carry a whole forged log
-line or characters that reorder or break lines."""
+line or characters that reorder or break lines, and HTTP requests too malformed to handle."""
 
 from __future__ import annotations
 
@@ -24,6 +24,25 @@ def hostile_get(path: bytes) -> bytes:
         b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nUser-Agent: " + agent + b"\r\n"
         b"X-Forwarded-For: fe80::1%" + BIDI.encode() + b"\r\nConnection: close\r\n\r\n"
     )
+
+
+BAD_DEFLATE = b"\x00garbage that is no deflate stream"
+MALFORMED = {
+    "undecodable Content-Encoding: deflate": (
+        b"POST /api/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Encoding: deflate\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+        % (len(BAD_DEFLATE), BAD_DEFLATE)
+    ),
+    "both Content-Length and Transfer-Encoding": (
+        b"POST /api/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        b"5\r\nhello\r\n0\r\n\r\n"
+    ),
+    "a deflate body to a route that does not read it": (
+        b"POST /api/health HTTP/1.1\r\nHost: x\r\nContent-Encoding: deflate\r\n"
+        b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(BAD_DEFLATE), BAD_DEFLATE)
+    ),
+}
 
 
 async def exchange(port: int, request: bytes) -> bytes:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from aiohttp.test_utils import TestServer
 from golive.adapters.memory import MemoryRooms, MemorySessions, MemoryUsers
 from golive.bootstrap import Stores, build_app
 from golive.config import Settings
+from golive.http_errors import QuietMalformedRequests, quiet_malformed_requests
 from golive.logs import EscapeControlCharacters
 from tests.harness.ingest import GoliveFactory
 from tests.harness.log_forging import (
@@ -23,6 +25,7 @@ from tests.harness.log_forging import (
     BIDI_ESCAPED,
     ESCAPED,
     FORGED,
+    MALFORMED,
     UNSAFE,
     exchange,
     hostile_get,
@@ -90,7 +93,11 @@ def http_log() -> Iterator[io.StringIO]:
     for logger in loggers:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+    quiet_malformed_requests()
     yield out
+    server = logging.getLogger("aiohttp.server")
+    for f in [f for f in server.filters if isinstance(f, QuietMalformedRequests)]:
+        server.removeFilter(f)
     for logger, level in zip(loggers, levels, strict=True):
         logger.removeHandler(handler)
         logger.setLevel(level)
@@ -124,3 +131,17 @@ async def test_http_headers_reach_the_log_escaped(tmp_path: Path, http_log: io.S
     assert all(line.startswith(("INFO ", "WARNING ")) for line in text.splitlines()), text
     assert f'"curl{BIDI_ESCAPED}{ESCAPED}"' in text
     assert f'"fe80::1%{BIDI_ESCAPED}"' in text
+
+
+@pytest.mark.parametrize("request_bytes", MALFORMED.values(), ids=MALFORMED.keys())
+async def test_a_malformed_request_is_one_info_line(
+    tmp_path: Path, http_log: io.StringIO, request_bytes: bytes
+) -> None:
+    async with http_server(tmp_path) as port:
+        answer = await exchange(port, request_bytes)
+        await asyncio.sleep(0.1)
+    assert re.fullmatch(rb"HTTP/1\.[01] (400|405) .*", answer), answer
+    lines = [line for line in http_log.getvalue().splitlines() if "aiohttp.server" in line]
+    assert len(lines) == 1, http_log.getvalue()
+    assert lines[0].startswith("INFO aiohttp.server: malformed HTTP request from 127.0.0.1: ")
+    assert "Traceback" not in http_log.getvalue() and "ERROR" not in http_log.getvalue()

@@ -165,7 +165,7 @@ LAYERS: dict[str, set[str]] = {
     },
     "golive.accounts": set(),
     "golive.adapters": {"golive.accounts", "golive.hub", "golive.hls"},
-    "golive.http_errors": set(),
+    "golive.http_errors": {"golive.logs"},
     "golive.viewers": {"golive.hls"},
     "golive.previews": {"golive.media", "golive.hub", "golive.logs"},
     "golive.ingest": {"golive.accounts", "golive.rtmp"},
@@ -179,7 +179,9 @@ LAYERS: dict[str, set[str]] = {
         "golive.hub", "golive.ingest", "golive.live_figures", "golive.pages", "golive.previews",
         "golive.proxies", "golive.rtmp", "golive.viewers",
     },
-    "golive.cli": {"golive", "golive.bootstrap", "golive.config", "golive.logs"},
+    "golive.cli": {
+        "golive", "golive.bootstrap", "golive.config", "golive.http_errors", "golive.logs",
+    },
     "golive.__main__": {"golive.cli"},
     "golive": set(),
 }  # fmt: skip

@@ -5,9 +5,14 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Iterator
+from unittest import mock
 
 import pytest
+from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage, ContentEncodingError
+from aiohttp.test_utils import make_mocked_request
 
+from golive.http_errors import QuietMalformedRequests
 from golive.logs import EscapeControlCharacters, escape_every_handler, escape_for_log
 
 FORGED = "\n2026-12-01 12:00:00 INFO golive: user alice regenerated their stream key"
@@ -97,3 +102,107 @@ def test_every_handler_escapes_whole_messages(
         "regenerated their stream key",
         "INFO test_logs: multi\\nline",
     ]
+
+
+@pytest.fixture(autouse=True)
+def server_logs_info() -> Iterator[None]:
+    """aiohttp's server logger at INFO, as ``golive serve`` runs it by default."""
+    server = logging.getLogger("aiohttp.server")
+    level = server.level
+    server.setLevel(logging.INFO)
+    yield
+    server.setLevel(level)
+
+
+def _raised(exc: BaseException) -> BaseException:
+    try:
+        raise exc
+    except BaseException as caught:
+        return caught
+
+
+def _record(msg: str, args: tuple[object, ...], exc: BaseException) -> logging.LogRecord:
+    exc_info = (type(exc), exc, exc.__traceback__)
+    return logging.LogRecord("aiohttp.server", logging.ERROR, __file__, 1, msg, args, exc_info)
+
+
+def test_a_malformed_request_becomes_one_info_line() -> None:
+    bad = BadHttpMessage(
+        "Transfer-Encoding can't be present with Content-Length",
+        headers=None,
+    )
+    record = _record("Error handling request from %s", ("127.0.0.1",), _raised(bad))
+    assert QuietMalformedRequests().filter(record)
+    assert record.levelno == logging.INFO and record.levelname == "INFO"
+    assert record.exc_info is None
+    assert record.getMessage() == (
+        "malformed HTTP request from 127.0.0.1: Transfer-Encoding can't be present with "
+        "Content-Length"
+    )
+
+
+def _drain(request: web.BaseRequest) -> None:
+    """What aiohttp does with a body the handler left: it reads it, and the decoder fails."""
+    assert request.remote  # the frame that holds the request is where its address is found
+    try:
+        raise ContentEncodingError("Can not decode content-encoding: deflate")
+    except ContentEncodingError as cause:
+        raise web.RequestPayloadError("Can not decode content-encoding: deflate") from cause
+
+
+def test_an_undecodable_body_found_while_draining_names_the_peer_from_its_request() -> None:
+    peer = mock.Mock()
+    peer.get_extra_info.side_effect = lambda key: (
+        ("192.0.2.7", 50000) if key == "peername" else None
+    )
+    request = make_mocked_request("POST", "/api/users", transport=peer)
+    try:
+        _drain(request)
+    except web.RequestPayloadError as exc:
+        record = _record("Unhandled exception", (), exc)
+    assert QuietMalformedRequests().filter(record)
+    assert record.levelno == logging.INFO and record.exc_info is None
+    assert record.getMessage() == (
+        "malformed HTTP request from 192.0.2.7: Can not decode content-encoding: deflate"
+    )
+
+
+def test_other_errors_and_a_body_error_a_handler_let_through_stay_errors() -> None:
+    quiet = QuietMalformedRequests()
+    bug = _record("Error handling request from %s", ("127.0.0.1",), _raised(KeyError("x")))
+    assert quiet.filter(bug) and bug.levelno == logging.ERROR and bug.exc_info is not None
+    # A handler that does not catch the body's error answers 500: a bug of golive's.
+    payload = web.RequestPayloadError("Can not decode content-encoding: deflate")
+    leaked = _record("Error handling request from %s", ("127.0.0.1",), _raised(payload))
+    assert quiet.filter(leaked) and leaked.levelno == logging.ERROR
+    # An error raised while handling a malformed request is not the peer's doing either.
+    try:
+        try:
+            raise BadHttpMessage("bad")
+        except BadHttpMessage:
+            raise RuntimeError("ours") from None
+    except RuntimeError as exc:
+        ours = _record("Unhandled exception", (), exc)
+    assert quiet.filter(ours) and ours.levelno == logging.ERROR
+
+
+def test_the_info_line_is_dropped_when_info_is_not_logged() -> None:
+    server = logging.getLogger("aiohttp.server")
+    level = server.level
+    server.setLevel(logging.WARNING)
+    try:
+        bad = _raised(BadHttpMessage("bad"))
+        assert not QuietMalformedRequests().filter(
+            _record("Error handling request from %s", ("::1",), bad)
+        )
+    finally:
+        server.setLevel(level)
+
+
+def test_the_peer_and_reason_are_escaped_too() -> None:
+    bad = _raised(BadHttpMessage("Invalid header value char\u202e"))
+    record = _record("Error handling request from %s", ("fe80::1%\u202e\n",), bad)
+    QuietMalformedRequests().filter(record)
+    assert record.getMessage() == (
+        "malformed HTTP request from fe80::1%\\u202e\\n: Invalid header value char\\u202e"
+    )
