@@ -10,6 +10,8 @@ import sys
 from aiohttp import web
 
 from . import __version__, config
+from .http_errors import quiet_malformed_requests
+from .logs import escape_every_handler
 
 
 def _and(words: list[str]) -> str:
@@ -151,6 +153,10 @@ def serve(args: argparse.Namespace) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Peers choose much of what gets logged: no control character of theirs reaches a line,
+    # and a malformed HTTP request is one INFO line, not an ERROR with aiohttp's traceback.
+    escape_every_handler()
+    quiet_malformed_requests()
     # aiohttp logs every request at INFO; HLS players make several a second.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # Database clients log statements with their parameters at DEBUG, and the parameters

@@ -17,6 +17,9 @@ it is answered in this shape, with the sub-application's own headers (HLS's CORS
   keeps its Allow header (RFC 9110, 15.5.6), a miss says what the sub-application calls it;
   redirects pass through untouched;
 - anything else is a bug: it is logged and answered with a JSON 500 that reveals nothing.
+
+A request too malformed to reach a handler is answered by aiohttp itself (400, plain text);
+``QuietMalformedRequests`` turns the traceback aiohttp logs for it into one INFO line.
 """
 
 from __future__ import annotations
@@ -24,10 +27,14 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
+from types import TracebackType
 from typing import Protocol, TypeVar
 
 from aiohttp import hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler, Middleware
+
+from .logs import add_filter, escape_for_log
 
 
 class HttpError(Exception):
@@ -140,7 +147,74 @@ def http_error_middleware(
             if isinstance(exc, refused):
                 return refusal_response(status_of(exc), exc, headers)
             # The path only (never the query or the body): no secret can reach the log this way.
-            log.exception("unexpected error answering %s %s", request.method, request.path)
+            log.exception(
+                "unexpected error answering %s %s",
+                escape_for_log(request.method),
+                escape_for_log(request.path),
+            )
             return error_response(500, "internal", "an unexpected error occurred", None, headers)
 
     return answer_errors
+
+
+def _malformed(exc: BaseException | None) -> str | None:
+    """The first line of a malformed-request error, if ``exc`` is one: the
+    parser's own error, or the RequestPayloadError aiohttp wraps around it for a body. Any
+    other exception, even one raised while handling those, is not the peer's doing."""
+    if isinstance(exc, web.RequestPayloadError):
+        if not isinstance(exc.__cause__, HttpProcessingError):
+            return str(exc).split("\n", 1)[0] or "the body could not be read"
+        exc = exc.__cause__
+    if not isinstance(exc, HttpProcessingError):
+        return None
+    reason = exc.message or type(exc).__name__
+    return reason.split("\n", 1)[0].rstrip(": ")
+
+
+def _peer_in(tb: TracebackType | None) -> str | None:
+    """The remote address of the request a traceback went through, if one of its frames
+    holds that request."""
+    while tb is not None:
+        for value in tb.tb_frame.f_locals.values():
+            if isinstance(value, web.BaseRequest):
+                return value.remote
+        tb = tb.tb_next
+    return None
+
+
+class QuietMalformedRequests(logging.Filter):
+    """Turns aiohttp's ERROR traceback for a malformed request into one INFO line.
+
+    aiohttp answers such a request with a 400 (RFC 9112, 6.3: both Content-Length and
+    Transfer-Encoding; RFC 9110, 8.4: a body its Content-Encoding cannot decode), then logs
+    the parser's exception with its traceback: "Error handling request from ADDRESS" when
+    the request line or headers are bad, "Unhandled exception" when it drains a body it
+    cannot decode. Both are the peer's fault, not the server's. Attach it to the
+    ``aiohttp.server`` logger; every other record goes through unchanged.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.INFO or not record.exc_info:
+            return True
+        _, exc, tb = record.exc_info
+        reason = _malformed(exc)
+        if reason is None:
+            return True
+        if record.msg == "Error handling request from %s" and isinstance(record.args, tuple):
+            if isinstance(exc, web.RequestPayloadError):
+                return True  # a handler let the body's error through: a 500, ours to fix
+            peer: object = record.args[0]
+        else:
+            peer = _peer_in(tb) or "an unknown address"
+        # No status: aiohttp answered 400, or the route's own answer if it had one before
+        # the body turned out to be undecodable.
+        record.msg = "malformed HTTP request from %s: %s"
+        record.args = (escape_for_log(peer), escape_for_log(reason))
+        record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+        record.exc_info, record.exc_text = None, None
+        return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+
+
+def quiet_malformed_requests() -> None:
+    """Attach ``QuietMalformedRequests`` to aiohttp's server logger (once)."""
+    add_filter(logging.getLogger("aiohttp.server"), QuietMalformedRequests)

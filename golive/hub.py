@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .logs import escape_for_log
 from .media import Kind, Sample, TrackConfig
 
 log = logging.getLogger("golive.hub")
@@ -84,7 +85,7 @@ class Subscription:
             self.gaps += 1
             log.warning(
                 "room %s: a consumer fell behind; dropped %d items, resuming at a keyframe",
-                self.stream.room,
+                escape_for_log(self.stream.room),
                 self._dropped,
             )
             self._push(item)
@@ -218,7 +219,11 @@ class StreamHub:
             silent = time.monotonic() - current.last_activity
             if silent < self.takeover_after:
                 raise StreamBusyError(room)
-            log.info("room %s: publisher silent for %.1f s, the new one takes over", room, silent)
+            log.info(
+                "room %s: publisher silent for %.1f s, the new one takes over",
+                escape_for_log(room),
+                silent,
+            )
             self.close(current)
             if current.on_takeover is not None:
                 current.on_takeover("silent publisher replaced by a new one")
@@ -234,7 +239,7 @@ class StreamHub:
         stream = self.streams.get(room)
         if stream is None:
             return False
-        log.info("room %s: publisher removed: %s", room, reason)
+        log.info("room %s: publisher removed: %s", escape_for_log(room), escape_for_log(reason))
         self.close(stream)
         if stream.on_takeover is not None:
             stream.on_takeover(reason)

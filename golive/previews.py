@@ -24,6 +24,7 @@ import av
 from av.video.codeccontext import VideoCodecContext
 
 from .hub import LiveStream, StreamHub
+from .logs import escape_for_log
 from .media import Codec, Kind, Sample, TrackConfig
 
 log = logging.getLogger("golive.previews")
@@ -207,7 +208,11 @@ class Previews:
                     )
                 except PreviewError as exc:
                     # Once per keyframe at most, and only the room's name: never the key.
-                    log.warning("room %s: no preview: %s", room.stream.room, exc)
+                    log.warning(
+                        "room %s: no preview: %s",
+                        escape_for_log(room.stream.room),
+                        escape_for_log(exc),
+                    )
                     room.decoded, room.decoded_at = number, self._clock()
                     return room.jpeg
             room.jpeg, room.decoded, room.decoded_at = jpeg, number, self._clock()

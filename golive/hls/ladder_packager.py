@@ -20,6 +20,7 @@ import logging
 from collections import deque
 
 from ..hub import Gap, LiveStream, Subscription
+from ..logs import escape_for_log
 from ..media import Kind, Sample, TrackConfig
 from ..transcode.events import Dropped, Encoded, Event, Failed, Flushed, Opened
 from ..transcode.ladder import Ladder, PlannedRendition
@@ -148,7 +149,10 @@ class LadderPackager:
             self.session.abort()
             raise
         except Exception:
-            log.exception("room %s: the ladder failed; the source copy goes on", self.room.name)
+            log.exception(
+                "room %s: the ladder failed; the source copy goes on",
+                escape_for_log(self.room.name),
+            )
             self.session.abort()
             sub.close()
         finally:

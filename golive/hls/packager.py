@@ -11,6 +11,7 @@ import asyncio
 import logging
 
 from ..hub import Gap, LiveStream, StreamHub, Subscription
+from ..logs import escape_for_log
 from ..media import Sample, TrackConfig
 from ..transcode.ladder import NO_LADDER, Ladder
 from .ladder_packager import LadderPackager
@@ -80,7 +81,10 @@ class Packager:
                     window.feed(segmenter.push(item))
             window.feed(segmenter.finish())
         except Exception:
-            log.exception("room %s: packaging failed; the stream goes on without HLS", room.name)
+            log.exception(
+                "room %s: packaging failed; the stream goes on without HLS",
+                escape_for_log(room.name),
+            )
             sub.close()
         finally:
             window.end()
@@ -93,7 +97,7 @@ class Packager:
         if self.rooms.get(room.name) is room and not room.live:
             del self.rooms[room.name]
             self._ladders.pop(room.name, None)
-            log.info("room %s: HLS playlist removed", room.name)
+            log.info("room %s: HLS playlist removed", escape_for_log(room.name))
 
     async def close(self) -> None:
         for room in self.rooms.values():

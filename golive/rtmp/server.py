@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import cast
 
 from ..hub import LiveStream, StreamBusyError, StreamHub
+from ..logs import escape_for_log
 from ..media import Sample
 from . import flv
 from .connection import (
@@ -372,12 +373,22 @@ class _RtmpProtocol(asyncio.Protocol):
             self._end_stream(f"publisher stopped ({event.reason})")
             self._arm_publish_deadline("the end of the last publish")
         elif isinstance(event, PublishFailed):
-            log.warning("%s: room %s: publish failed: %s", self.peer, self.room, event.reason)
+            log.warning(
+                "%s: room %s: publish failed: %s",
+                self.peer,
+                escape_for_log(self.room),
+                escape_for_log(event.reason),
+            )
         elif isinstance(event, Connected):
             self._connected(event)
 
     def _connected(self, event: Connected) -> None:
-        log.info("%s: connected to app %r (%s)", self.peer, event.app, event.flash_ver or "?")
+        log.info(
+            "%s: connected to app '%s' (%s)",
+            self.peer,
+            escape_for_log(event.app),
+            escape_for_log(event.flash_ver or "?"),
+        )
         # From here on the idle limit applies, and the publish deadline until a publish.
         self._arm_idle_timer()
         self._arm_publish_deadline("connect")
@@ -399,10 +410,10 @@ class _RtmpProtocol(asyncio.Protocol):
         except PublishRefusedError as exc:
             if stream is not None:
                 self.server.hub.close(stream)
-            log.info("%s: publish refused: %s", self.peer, exc.reason)
+            log.info("%s: publish refused: %s", self.peer, escape_for_log(exc.reason))
             self._reject(exc.code, exc.reason)
         except StreamBusyError as exc:
-            log.info("%s: publish refused: room %s is already live", self.peer, exc)
+            log.info("%s: publish refused: room %s is already live", self.peer, escape_for_log(exc))
             self._reject("NetStream.Publish.BadName", "This stream is already being published.")
         except Exception:
             log.exception("%s: publish authorization failed", self.peer)
@@ -423,7 +434,7 @@ class _RtmpProtocol(asyncio.Protocol):
             # A publisher now: none of the limits on connections not publishing yet apply.
             self.server._forget(self)
             self._budgets = None
-            log.info("%s: room %s is live", self.peer, room)
+            log.info("%s: room %s is live", self.peer, escape_for_log(room))
         finally:
             self._auth_task = None
             if self.stream is None and not self._closing and not self.core.closed:
@@ -455,7 +466,7 @@ class _RtmpProtocol(asyncio.Protocol):
             try:
                 await grant.release()
             except Exception:
-                log.exception("%s: ending room %s failed", self.peer, grant.room)
+                log.exception("%s: ending room %s failed", self.peer, escape_for_log(grant.room))
 
         task = asyncio.get_running_loop().create_task(run())
         self.server.releases.add(task)
@@ -472,8 +483,8 @@ class _RtmpProtocol(asyncio.Protocol):
         log.info(
             "%s: room %s ended: %s; %d samples, %d bytes",
             self.peer,
-            stream.room,
-            reason,
+            escape_for_log(stream.room),
+            escape_for_log(reason),
             stream.samples,
             stream.bytes,
         )
@@ -491,7 +502,7 @@ class _RtmpProtocol(asyncio.Protocol):
         self._closing = True
         self.server._forget(self)
         if reason:
-            log.warning("%s: closing: %s", self.peer, reason)
+            log.warning("%s: closing: %s", self.peer, escape_for_log(reason))
         if self.stream is not None:
             self._end_stream(reason or "connection closed by the server")
         if self.transport is not None:

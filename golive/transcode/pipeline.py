@@ -39,6 +39,7 @@ from typing import Any
 import av
 from av.video.reformatter import Interpolation, VideoReformatter
 
+from ..logs import escape_for_log
 from ..media import Codec, Sample, TrackConfig
 from .degrade import Degrader
 from .events import (
@@ -223,7 +224,7 @@ class Pipeline:
             try:
                 frames = self.decoder.decode(packet)
             except av.FFmpegError as exc:
-                log.debug("undecodable video sample at %d ms: %s", sample.dts, exc)
+                log.debug("undecodable video sample at %d ms: %s", sample.dts, escape_for_log(exc))
                 frames = []
             for frame in frames:
                 self._picture(frame, out)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 
 from ..codecs import CodecError, describe
+from ..logs import escape_for_log
 from ..media import Sample, TrackConfig
 from .events import (
     Dropped,
@@ -79,13 +80,17 @@ class LadderSession:
         try:
             info = describe(video)
         except CodecError as exc:
-            log.warning("room %s: no ladder, unreadable video configuration: %s", self.room, exc)
+            log.warning(
+                "room %s: no ladder, unreadable video configuration: %s",
+                escape_for_log(self.room),
+                escape_for_log(exc),
+            )
             info = None
         planned = plan(self.ladder, info.width, info.height, fps) if info else ()
         if not planned and info is not None:
             log.info(
                 "room %s: no transcoded renditions below the source's %dx%d",
-                self.room,
+                escape_for_log(self.room),
                 info.width,
                 info.height,
             )
@@ -98,7 +103,7 @@ class LadderSession:
             self._worker.send(Start(video, planned, self.params, fps))
             log.info(
                 "room %s: transcoding to %s (%s worker, x264 preset %s)",
-                self.room,
+                escape_for_log(self.room),
                 ", ".join(f"{r.name} {r.width}x{r.height}" for r in planned),
                 self.status.worker,
                 self.ladder.preset,
@@ -123,7 +128,7 @@ class LadderSession:
             self.status.restarts += 1
             log.warning(
                 "room %s: the ladder is %d samples behind; dropped them, resuming at a keyframe",
-                self.room,
+                escape_for_log(self.room),
                 len(cleared),
             )
         if self._resync:
@@ -158,7 +163,7 @@ class LadderSession:
                 log.warning(
                     "room %s: the ladder is %.1f s behind real time; dropped rendition %s "
                     "(still made: %s)",
-                    self.room,
+                    escape_for_log(self.room),
                     event.lag,
                     name,
                     ", ".join(self.status.active) or "none",
@@ -166,7 +171,11 @@ class LadderSession:
             elif isinstance(event, Failed):
                 self.status.error = event.message
                 self.status.active = []
-                log.error("room %s: transcoding stopped: %s", self.room, event.message)
+                log.error(
+                    "room %s: transcoding stopped: %s",
+                    escape_for_log(self.room),
+                    escape_for_log(event.message),
+                )
             elif (
                 isinstance(event, Flushed)
                 and not event.restart
@@ -187,7 +196,9 @@ class LadderSession:
         try:
             await asyncio.wait_for(asyncio.shield(self._flushed), within)
         except TimeoutError:
-            log.warning("room %s: the ladder did not drain in %.0f s", self.room, within)
+            log.warning(
+                "room %s: the ladder did not drain in %.0f s", escape_for_log(self.room), within
+            )
         await worker.join(within)
 
     def abort(self) -> None:

@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import IO, Any, Protocol
 
+from ..logs import escape_every_handler
 from .events import Command, Event, Failed, Feed
 
 Deliver = Callable[[list[Event]], None]
@@ -210,6 +211,7 @@ def child_main(argv: list[str]) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[worker]: %(message)s"
     )
+    escape_every_handler()
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     # Nothing else may write to the event pipe.
     sys.stdout = sys.stderr

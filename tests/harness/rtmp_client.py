@@ -29,14 +29,19 @@ class TestPublisher:
         self.messages: list[RawMessage] = []
 
     @classmethod
-    async def connect(cls, port: int, app: str = "live") -> TestPublisher:
+    async def connect(
+        cls, port: int, app: str = "live", flash_ver: str | None = None
+    ) -> TestPublisher:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         client = cls(reader, writer)
         cls.opened.append(client)
         writer.write(b"\x03" + bytes(8) + os.urandom(1528))
         s0s1s2 = await reader.readexactly(1 + 1536 * 2)
         writer.write(s0s1s2[1 : 1 + 1536])
-        await client.command("connect", 1.0, {"app": app, "tcUrl": f"rtmp://127.0.0.1/{app}"})
+        info = {"app": app, "tcUrl": f"rtmp://127.0.0.1/{app}"}
+        if flash_ver is not None:
+            info["flashVer"] = flash_ver
+        await client.command("connect", 1.0, info)
         await client.expect_status("NetConnection.Connect.Success")
         return client
 
