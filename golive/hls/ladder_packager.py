@@ -179,6 +179,7 @@ class LadderPackager:
                     window=self.settings.window,
                     max_segment=self.settings.max_segment,
                     clock=self.room.source,
+                    room=self.room.name,
                 )
                 self.room.windows[p.name] = window
             window.begin()
