@@ -205,11 +205,12 @@ class Segmenter:
         self._new_segment = True
         out: list[SegmenterEvent] = [InitReady(tuple(specs), tuple(infos))]
         out.extend(self._sample(first))
-        # Audio older than the first keyframe cannot play without it and is dropped.
-        for early in self._early_audio:
-            if early.dts >= first.dts and early is not first:
-                out.extend(self._sample(early))
+        # Audio older than the first keyframe cannot play without it and is dropped. What is
+        # held may itself jump and restart the segmenter: it goes through push() again.
+        early_audio = [e for e in self._early_audio if e.dts >= first.dts and e is not first]
         self._early_audio.clear()
+        for early in early_audio:
+            out.extend(self.push(early))
         return out
 
     def _sample(self, sample: Sample) -> list[SegmenterEvent]:

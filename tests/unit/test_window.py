@@ -267,3 +267,18 @@ async def test_waiters_share_one_rendering_per_version() -> None:
         await asyncio.sleep(0)
     assert all(await asyncio.gather(*waiters))
     assert r.media_playlist_bytes() != first, "a new part, a new rendering"
+
+
+def test_audio_only_jumps_are_discontinuities_too() -> None:
+    r = LiveWindow("source", part_target=0.333, segment_target=2.0, window=60.0)
+    seg = r.segmenter()
+    r.begin()
+    for start, seconds in [(0, 1.0), (TEN_HOURS, 4.0), (0, 4.0)]:
+        for item in av_stream(seconds, start=start, video=False):
+            r.feed(seg.push(item))
+    r.feed(seg.finish())
+    r.end()
+    pl = parsed(r)
+    assert pl.target_duration == 2
+    assert max(s.duration for s in pl.segments) < 2.5
+    assert len([s for s in pl.segments if s.discontinuity]) == 2
