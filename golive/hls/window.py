@@ -9,9 +9,10 @@ integer, is at most the target, and the target does not change) is learned from 
 segment after a publisher (re)joins, while nobody can know the publisher's keyframe interval yet:
 until that segment completes it follows the segment in progress, rounded up. It is then fixed;
 the segmenter is asked to keep every later segment within it (``segment_limit``), cutting one
-that would outgrow it and marking a discontinuity. It never exceeds ``max_target``, and only a
-rejoining publisher with a longer keyframe interval can raise it, up to that bound; a timestamp
-jump cannot (it is a discontinuity, never a long segment).
+that would outgrow it and marking a discontinuity. It never exceeds ``max_target``. Only a new
+start of the segmenter (``begin``: a publisher rejoining, or the packager restarting after it
+fell behind) learns again, and then can only raise it, up to that bound, when the keyframe
+interval became longer; a timestamp jump cannot (it is a discontinuity, never a long segment).
 
 Many players wait on one window with blocking reloads. Every change releases them in batches of
 ``WAKE_BATCH`` per event-loop turn, so other requests are served in between, and the playlist
