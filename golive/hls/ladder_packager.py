@@ -60,9 +60,7 @@ class _VariantWriter:
         self.has_video = False  # the segmenter has had a picture (finish() needs one)
 
     def _segmenter(self) -> Segmenter:
-        return Segmenter(
-            part_target=self.settings.part_target, segment_target=self.settings.segment_target
-        )
+        return self.window.segmenter()
 
     def push(self, item: TrackConfig | Sample) -> None:
         self.window.feed(self.segmenter.push(item))
@@ -183,7 +181,9 @@ class LadderPackager:
                     part_target=self.settings.part_target,
                     segment_target=self.settings.segment_target,
                     window=self.settings.window,
+                    max_segment=self.settings.max_segment,
                     clock=self.room.source,
+                    room=self.room.name,
                 )
                 self.room.windows[p.name] = window
             window.begin()

@@ -16,7 +16,6 @@ from ..media import Sample, TrackConfig
 from ..transcode.ladder import NO_LADDER, Ladder
 from .ladder_packager import LadderPackager
 from .room import HlsRoom, RoomVariants
-from .segmenter import Segmenter
 from .settings import HlsSettings
 
 log = logging.getLogger("golive.hls")
@@ -62,9 +61,7 @@ class Packager:
 
     async def _package(self, room: HlsRoom, sub: Subscription) -> None:
         window = room.source
-        segmenter = Segmenter(
-            part_target=self.settings.part_target, segment_target=self.settings.segment_target
-        )
+        segmenter = window.segmenter()
         window.begin()
         try:
             async for item in sub:
@@ -72,10 +69,7 @@ class Packager:
                     # Frames were lost: close what we have and restart at the keyframe that
                     # follows, marked as a discontinuity.
                     window.feed(segmenter.finish())
-                    segmenter = Segmenter(
-                        part_target=self.settings.part_target,
-                        segment_target=self.settings.segment_target,
-                    )
+                    segmenter = window.segmenter()
                     window.begin()
                 elif isinstance(item, TrackConfig | Sample):
                     window.feed(segmenter.push(item))

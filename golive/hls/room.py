@@ -71,6 +71,8 @@ class HlsRoom:
             part_target=settings.part_target,
             segment_target=settings.segment_target,
             window=settings.window,
+            max_segment=settings.max_segment,
+            room=name,
         )
         # In multivariant playlist order: the source copy, then the ladder's, largest first.
         self.windows: dict[str, LiveWindow] = {SOURCE: self.source}

@@ -38,6 +38,11 @@ HLS_PREFIX = "/hls"
 MEDIA_CACHE = "public, max-age=3600, immutable"
 PLAYLIST_CACHE = "no-cache"
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Age, Date"}
+# The longest a blocking playlist reload or a hinted part is held, in seconds, whatever the
+# target duration: three target durations and a second (RFC 8216bis, 6.2.5.2 suggests a 503
+# after about three) up to a target of 3 s, then 12 s, which is longer than the longest segment
+# the default max_segment allows. A held request costs a socket and a little memory.
+BLOCKING_WAIT_LIMIT = 12.0
 
 _SEGMENT = re.compile(r"seg-(\d{1,12})\.m4s")
 _PART = re.compile(r"part-(\d{1,12})\.m4s")
@@ -50,6 +55,12 @@ def _not_found(what: str) -> HttpError:
 
 def _bad_request(message: str) -> HttpError:
     return HttpError(400, "bad_request", message)
+
+
+def blocking_wait(window: LiveWindow) -> float:
+    """How long a request may be held for a part or segment of ``window`` that does not exist
+    yet."""
+    return min(3 * window.target_duration + 1, BLOCKING_WAIT_LIMIT)
 
 
 def setup_hls_routes(
@@ -77,10 +88,13 @@ def setup_hls_routes(
             raise _not_found("no such rendition")
         return room, window
 
-    def playlist_response(text: str) -> web.Response:
+    def playlist_response(text: str | bytes) -> web.Response:
+        # Media playlists come rendered once for every request of the same version; what
+        # aiohttp does for text= (UTF-8, the charset in Content-Type) is done for them there.
         return web.Response(
-            text=text,
+            body=text.encode() if isinstance(text, str) else text,
             content_type=playlist.PLAYLIST_TYPE,
+            charset="utf-8",
             headers={"Cache-Control": PLAYLIST_CACHE, **CORS},
         )
 
@@ -141,10 +155,9 @@ def setup_hls_routes(
         msn, part = query.msn, query.part
         if msn is not None:
             # Blocking playlist reload (RFC 8216bis, 6.2.5.2): hold until the part exists;
-            # give up a little after three target durations.
-            timeout = 3 * window.target_duration + 1
+            # give up a little after three target durations, or at the bound.
             try:
-                found = await window.wait(msn, part, timeout)
+                found = await window.wait(msn, part, blocking_wait(window))
             except WaitTooFarError as exc:
                 raise _bad_request(str(exc)) from None
             if not found and not window.ended:
@@ -154,7 +167,7 @@ def setup_hls_routes(
             for name, other in room.ready_windows()
             if other is not window
         )
-        return playlist_response(window.media_playlist(skip=query.skip, reports=reports))
+        return playlist_response(window.media_playlist_bytes(skip=query.skip, reports=reports))
 
     async def media_file(request: web.Request) -> web.Response:
         _room, window = window_of(request)
@@ -164,7 +177,7 @@ def setup_hls_routes(
             part = window.parts.get(number)
             if part is None:
                 # The preload-hinted part is held until it exists (RFC 8216bis, 4.4.5.3).
-                part = await window.wait_part(number, 3 * window.target_duration + 1)
+                part = await window.wait_part(number, blocking_wait(window))
             if part is None:
                 raise _not_found("no such part")
             return media_response(part.data)

@@ -8,6 +8,14 @@ and parts": iOS rejects much shorter parts). Audio rides in the same fragments a
 moof, one traf per track), cut at the video part's end time. Audio-only and video-only streams
 work the same way.
 
+Timeline sanity (RFC 8216bis, 4.4.3.1: every segment, rounded to the nearest second, fits the
+target duration; 4.4.4.3 and 6.2.1: a timestamp sequence that breaks gets EXT-X-DISCONTINUITY): a
+step in the lead track's decode times beyond a segment target, forwards or backwards, is a jump
+of the publisher's clock, not a long frame. The segment closes before it and the segmenter starts
+over at the next keyframe behind a ``Discontinuity``. The same happens to a segment that would
+outgrow the limit its live window sets (``limit``): it is cut before the frame that would take it
+past, the frames up to the next keyframe are dropped, and a discontinuity follows.
+
 Times arrive in milliseconds (FLV); fragments use a 90 kHz video timescale and the audio sample
 rate. AAC frames are exactly 1024 (or 960) samples long, which milliseconds cannot express, so
 audio decode times are counted in samples and only re-anchored to the millisecond clock when
@@ -17,6 +25,7 @@ they drift by more than one frame (a gap in the publisher's audio).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..codecs import TrackInfo, describe
@@ -53,7 +62,15 @@ class PartReady:
     new_segment: bool  # first part of a new segment
 
 
-SegmenterEvent = InitReady | PartReady
+@dataclass(frozen=True, slots=True)
+class Discontinuity:
+    """The publisher's timeline broke (or a segment had to be cut short): what follows starts
+    a new segment after EXT-X-DISCONTINUITY. ``reason`` is for the log."""
+
+    reason: str
+
+
+SegmenterEvent = InitReady | PartReady | Discontinuity
 
 
 @dataclass(slots=True)
@@ -74,9 +91,13 @@ class Segmenter:
         *,
         part_target: float = _DEFAULTS.part_target,
         segment_target: float = _DEFAULTS.segment_target,
+        limit: Callable[[], float] | None = None,
     ) -> None:
         self.part_target_ms = round(part_target * 1000)
         self.segment_target_ms = round(segment_target * 1000)
+        # The longest segment allowed, in seconds, asked at each video frame: the live window
+        # fixes its target duration after its first segment and lowers this to fit it.
+        self._limit = limit
         self._configs: dict[Kind, TrackConfig] = {}
         self._video: _Track | None = None
         self._audio: _Track | None = None
@@ -130,10 +151,14 @@ class Segmenter:
         # A real change mid-stream (a new resolution, say): flush and start over at the next
         # keyframe with a new init segment; the live window marks the discontinuity.
         out = self.finish()
+        self._reset()
+        return out
+
+    def _reset(self) -> None:
+        """Wait for a keyframe again, as at the start."""
         self._started = False
         self._video = self._audio = None
         self._part_start_ms = self._segment_start_ms = None
-        return out
 
     def _before_start(self, sample: Sample) -> list[SegmenterEvent]:
         video = self._configs.get(Kind.VIDEO)
@@ -180,11 +205,12 @@ class Segmenter:
         self._new_segment = True
         out: list[SegmenterEvent] = [InitReady(tuple(specs), tuple(infos))]
         out.extend(self._sample(first))
-        # Audio older than the first keyframe cannot play without it and is dropped.
-        for early in self._early_audio:
-            if early.dts >= first.dts and early is not first:
-                out.extend(self._sample(early))
+        # Audio older than the first keyframe cannot play without it and is dropped. What is
+        # held may itself jump and restart the segmenter: it goes through push() again.
+        early_audio = [e for e in self._early_audio if e.dts >= first.dts and e is not first]
         self._early_audio.clear()
+        for early in early_audio:
+            out.extend(self.push(early))
         return out
 
     def _sample(self, sample: Sample) -> list[SegmenterEvent]:
@@ -192,13 +218,35 @@ class Segmenter:
         if track is None:
             return []  # a track that was not there at the start: ignored until a restart
         out: list[SegmenterEvent] = []
+        lead = self._video or self._audio
+        lead_dts = lead.pending.dts if lead is not None and lead.pending is not None else None
+        off = lead_dts is not None and abs(sample.dts - lead_dts) > self.segment_target_ms
+        if off and track is not lead:
+            # Audio far off the video's timeline would wait for a part that never comes (or
+            # belong to one long gone): dropped; a jump of both tracks restarts at the video's.
+            return out
         previous = track.pending
+        if previous is not None and track is lead:
+            step = sample.dts - previous.dts
+            if abs(step) > self.segment_target_ms:
+                return self._restart(sample, f"timestamps jumped by {step} ms")
         track.pending = sample
         if previous is None:
             return out
         if track is self._video:
             # The decision to cut is made when a video frame's duration becomes known.
             assert self._part_start_ms is not None and self._segment_start_ms is not None
+            if (
+                self._limit is not None
+                and sample.dts - self._segment_start_ms > self._limit() * 1000
+            ):
+                # No keyframe in time: the segment ends where this frame's predecessor begins,
+                # and the predecessor is dropped.
+                track.pending = None
+                length = (previous.dts - self._segment_start_ms) / 1000
+                return self._restart(
+                    sample, f"no keyframe within the segment limit ({length:.3f} s without one)"
+                )
             if (
                 sample.keyframe
                 and previous.dts >= self._segment_start_ms
@@ -228,6 +276,18 @@ class Segmenter:
                 if new_segment:
                     self._segment_start_ms = sample.dts
                     self._new_segment = True
+        return out
+
+    def _restart(self, sample: Sample, reason: str) -> list[SegmenterEvent]:
+        """Close what is buffered, then start over at the next keyframe (``sample`` if it is
+        one) behind a discontinuity."""
+        out = self.finish()
+        out.append(Discontinuity(reason))
+        self._reset()
+        self._first_audio_ms = None
+        # Audio held from before the break belongs to the old timeline.
+        self._early_audio.clear()
+        out.extend(self._before_start(sample))
         return out
 
     def _release(self, track: _Track, sample: Sample, next_dts: int | None) -> None:

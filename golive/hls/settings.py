@@ -1,5 +1,5 @@
-"""The HLS packager's settings: LL-HLS part and segment targets, the playlist window and how
-long an ended stream stays readable."""
+"""The HLS packager's settings: LL-HLS part and segment targets, the longest segment, the playlist
+window and how long an ended stream stays readable."""
 
 from __future__ import annotations
 
@@ -12,3 +12,7 @@ class HlsSettings:
     segment_target: float = 2.0  # seconds; shortest segment, cut at the next keyframe after it
     window: float = 36.0  # seconds of segments in the live playlist; defaults to 36
     linger: float = 60.0  # seconds an ended stream's playlist stays readable; defaults to 60
+    # seconds; bounds EXT-X-TARGETDURATION and so every segment, whatever the publisher's
+    # keyframes and timestamps: a longer one is cut and marked as a discontinuity. Defaults to
+    # 10, which takes OBS's default 250-frame keyframe interval (8.3 s at 30 fps) as it is.
+    max_segment: float = 10.0

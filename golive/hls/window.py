@@ -3,11 +3,26 @@
 Parts and segments live in memory (RFC 8216bis, 6.2.2: the server keeps the segments of the
 playlist available; 6.2.5.2: blocking reloads are held until the requested part exists). The
 window slides by duration, so memory per stream is bounded by the window and the bitrate.
+
+EXT-X-TARGETDURATION (RFC 8216bis, 4.4.3.1: every segment's duration, rounded to the nearest
+integer, is at most the target, and the target does not change) is learned from the first
+segment after a publisher (re)joins, while nobody can know the publisher's keyframe interval yet:
+until that segment completes it follows the segment in progress, rounded up. It is then fixed;
+the segmenter is asked to keep every later segment within it (``segment_limit``), cutting one
+that would outgrow it and marking a discontinuity. It never exceeds ``max_target``. Only a new
+start of the segmenter (``begin``: a publisher rejoining, or the packager restarting after it
+fell behind) learns again, and then can only raise it, up to that bound, when the keyframe
+interval became longer; a timestamp jump cannot (it is a discontinuity, never a long segment).
+
+Many players wait on one window with blocking reloads. Every change releases them in batches of
+``WAKE_BATCH`` per event-loop turn, so other requests are served in between, and the playlist
+text is rendered once per version of the window and shared (``media_playlist_bytes``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections import deque
@@ -16,8 +31,32 @@ from datetime import UTC, datetime
 
 from ..formats import fmp4
 from . import playlist
-from .segmenter import VIDEO_TIMESCALE, VIDEO_TRACK_ID, InitReady, PartReady, SegmenterEvent
+from .segmenter import (
+    VIDEO_TIMESCALE,
+    VIDEO_TRACK_ID,
+    Discontinuity,
+    InitReady,
+    PartReady,
+    Segmenter,
+    SegmenterEvent,
+)
 from .settings import HlsSettings
+
+log = logging.getLogger("golive.hls")
+
+# Blocked requests resumed per event-loop turn when the window changes. Each costs 0.1 to 0.4 ms
+# (mostly sending the answer and closing), so a turn stays around a millisecond and the loop
+# serves other connections before the next batch; 4,000 held reloads go out in about a second.
+WAKE_BATCH = 8
+# One log line per window at most this often (seconds) about discontinuities the publisher's
+# timestamps cause; the others are counted into the next line.
+_BREAK_LOG_EVERY = 10.0
+# Rendered playlists kept for the current version of the window, one per (delta update,
+# rendition reports) combination asked for.
+_RENDERED_KEPT = 16
+# A segment may exceed the target by less than half a second: its duration rounded to the
+# nearest integer is then still at most the target (RFC 8216bis, 4.4.3.1).
+_ROUNDING = 0.499
 
 
 @dataclass(slots=True)
@@ -95,10 +134,13 @@ class LiveWindow:
         part_target: float,
         segment_target: float,
         window: float = HlsSettings().window,
+        max_segment: float = HlsSettings().max_segment,
         parts_kept: int = 4,
         clock: LiveWindow | None = None,
+        room: str = "",
     ) -> None:
         self.name = name
+        self.room = room  # for log lines
         # A rendition made from another (a transcoded one, from the source copy) dates its
         # segments on that one's clock: the same media time gets the same
         # EXT-X-PROGRAM-DATE-TIME in every variant, which players use to line variants up
@@ -121,11 +163,19 @@ class LiveWindow:
         self.next_msn = 0
         self.discontinuity_sequence = 0
         self.max_segment_duration = segment_target
+        # The bound on EXT-X-TARGETDURATION, whatever the publisher sends; a segment target
+        # set above it wins (a segment lasts at least the segment target).
+        self.max_target = max(1, math.ceil(max(max_segment, segment_target) - 0.01))
+        self._target: int | None = None  # fixed once the first segment of a publish completes
+        self._learning = True
+        self._break_logged_at = -math.inf
+        self._breaks_unlogged = 0
         self.ended = False
         self._join_pending = False
         self._clock_anchor: tuple[int, float] | None = None  # (stream ms, wall clock s)
         self._sequence = 0  # mfhd sequence numbers
-        self._changed = asyncio.Event()
+        self._waiters: list[asyncio.Future[None]] = []
+        self._rendered: dict[tuple[bool, tuple[playlist.RenditionReport, ...]], bytes] = {}
         self._seen_bytes: deque[tuple[float, int]] = deque()
         self.peak_bandwidth = 0
         self.average_bandwidth = 0
@@ -134,18 +184,31 @@ class LiveWindow:
 
     # --- feeding ------------------------------------------------------------------------
 
+    def segmenter(self) -> Segmenter:
+        """A segmenter for this window: its targets, and segments kept within the window's
+        target duration."""
+        return Segmenter(
+            part_target=self.part_target,
+            segment_target=self.segment_target,
+            limit=self.segment_limit,
+        )
+
     def begin(self) -> None:
         """A publisher (re)joins: what follows is a discontinuity if anything came before."""
         self.ended = False
         self._clock_anchor = None
         if self.segments:
             self._join_pending = True
+        # The new publish's keyframe interval may be longer: learn from its first segment.
+        self._learning = True
         self._notify()
 
     def feed(self, events: list[SegmenterEvent]) -> None:
         for event in events:
             if isinstance(event, InitReady):
                 self._init(event)
+            elif isinstance(event, Discontinuity):
+                self._break(event)
             else:
                 self._part(event)
         if events:
@@ -156,6 +219,27 @@ class LiveWindow:
             self._complete(self.segments[-1])
         self.ended = True
         self._notify()
+
+    def _break(self, event: Discontinuity) -> None:
+        """The segmenter starts over on a new timeline: its next segment follows
+        EXT-X-DISCONTINUITY (RFC 8216bis, 4.4.4.3), with dates anchored again."""
+        now = time.monotonic()
+        if now - self._break_logged_at >= _BREAK_LOG_EVERY:
+            more = f" ({self._breaks_unlogged} more before)" if self._breaks_unlogged else ""
+            log.info(
+                "room %s, %s: %s; a discontinuity follows%s",
+                self.room,
+                self.name,
+                event.reason,
+                more,
+            )
+            self._break_logged_at = now
+            self._breaks_unlogged = 0
+        else:
+            self._breaks_unlogged += 1
+        self._clock_anchor = None
+        if self.segments:
+            self._join_pending = True
 
     def _init(self, event: InitReady) -> None:
         data = fmp4.init_segment(event.tracks)
@@ -214,6 +298,9 @@ class LiveWindow:
     def _complete(self, segment: _Segment) -> None:
         segment.complete = True
         self.max_segment_duration = max(self.max_segment_duration, segment.duration)
+        if self._learning:
+            self._target = max(self._target or 0, self._rounded_up(segment.duration))
+            self._learning = False
 
     def _slide(self) -> None:
         total = sum(s.duration for s in self.segments)
@@ -250,8 +337,33 @@ class LiveWindow:
             self.peak_bandwidth = self.average_bandwidth
 
     def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self._rendered.clear()
+        if self._waiters:
+            waiters, self._waiters = self._waiters, []
+            self._release(waiters, 0)
+
+    def _release(self, waiters: list[asyncio.Future[None]], start: int) -> None:
+        """Resume one batch of blocked requests now, and the next one on the next turn."""
+        end = start + WAKE_BATCH
+        for waiter in waiters[start:end]:
+            if not waiter.done():
+                waiter.set_result(None)
+        if end < len(waiters):
+            asyncio.get_running_loop().call_soon(self._release, waiters, end)
+
+    async def _changed(self, within: float) -> bool:
+        """Wait for the next change of the window, at most ``within`` seconds."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(within):
+                await waiter
+        except TimeoutError:
+            return False
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+        return True
 
     # --- reading ------------------------------------------------------------------------
 
@@ -291,11 +403,7 @@ class LiveWindow:
             if self.ended:
                 return False
             remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                return False
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
+            if remaining <= 0 or not await self._changed(remaining):
                 return False
         return True
 
@@ -306,11 +414,7 @@ class LiveWindow:
         deadline = asyncio.get_running_loop().time() + within
         while number >= self.next_part and not self.ended:
             remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                return None
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
+            if remaining <= 0 or not await self._changed(remaining):
                 return None
         return self.parts.get(number)
 
@@ -319,14 +423,41 @@ class LiveWindow:
             return None
         return self.segments[msn - self.segments[0].msn]
 
+    def _rounded_up(self, duration: float) -> int:
+        # 10 ms of slack: the last frame of a stream has a guessed duration.
+        return min(self.max_target, max(1, math.ceil(max(duration, self.segment_target) - 0.01)))
+
     @property
     def target_duration(self) -> int:
-        # Rounded-up maximum produced, the one in progress included (RFC 8216bis, 4.4.3.1).
-        longest = self.max_segment_duration
-        if self.segments:
-            longest = max(longest, self.segments[-1].duration)
-        # 10 ms of slack: the last frame of a stream has a guessed duration.
-        return max(1, math.ceil(longest - 0.01))
+        """EXT-X-TARGETDURATION (RFC 8216bis, 4.4.3.1): fixed once a publish's first segment is
+        complete; until then, the longest segment so far rounded up, the one in progress
+        included."""
+        target = self._target or 0
+        if self._learning:
+            longest = self.max_segment_duration if self._target is None else 0.0
+            if self.segments and not self.segments[-1].complete:
+                longest = max(longest, self.segments[-1].duration)
+            target = max(target, self._rounded_up(longest))
+        return target
+
+    def segment_limit(self) -> float:
+        """The longest segment the segmenter may make, in seconds: the target duration plus
+        the rounding RFC 8216bis, 4.4.3.1 allows (the bound on it while it is learned)."""
+        target = self.max_target if self._learning else self.target_duration
+        return target + _ROUNDING
+
+    def media_playlist_bytes(
+        self, skip: bool = False, reports: tuple[playlist.RenditionReport, ...] = ()
+    ) -> bytes:
+        """``media_playlist`` as UTF-8, rendered once per version of the window and shared by
+        every request that asks the same."""
+        key = (skip, reports)
+        text = self._rendered.get(key)
+        if text is None:
+            if len(self._rendered) >= _RENDERED_KEPT:
+                self._rendered.clear()
+            text = self._rendered[key] = self.media_playlist(skip, reports).encode()
+        return text
 
     def media_playlist(
         self, skip: bool = False, reports: tuple[playlist.RenditionReport, ...] = ()

@@ -44,6 +44,7 @@ def test_the_parts_made_without_settings_use_the_settings_defaults() -> None:
     assert _default(Segmenter, "part_target") == s.hls.part_target
     assert _default(Segmenter, "segment_target") == s.hls.segment_target
     assert _default(LiveWindow, "window") == s.hls.window
+    assert _default(LiveWindow, "max_segment") == s.hls.max_segment
     required = [
         _default(StreamHub, "takeover_after"),
         _default(Previews, "interval"),

@@ -7,9 +7,10 @@ import asyncio
 import pytest
 
 from golive.hls import playlist, playlist_parser
+from golive.hls.routes import BLOCKING_WAIT_LIMIT, blocking_wait
 from golive.hls.segmenter import Segmenter
 from golive.hls.window import LiveWindow, WaitTooFarError
-from golive.media import Codec, TrackConfig
+from golive.media import Codec, Kind, Sample, TrackConfig
 from tests.harness.streams import AVC, av_stream
 
 
@@ -116,3 +117,168 @@ def test_reconnect_marks_the_parts_in_progress_too() -> None:
     assert pl.trailing_parts and pl.trailing_discontinuity
     text = r.media_playlist()
     assert text.index("#EXT-X-DISCONTINUITY") < text.index(pl.trailing_parts[0].uri)
+
+
+TEN_HOURS = 36_000_000  # ms
+
+
+def feed_spans(r: LiveWindow, spans: list[tuple[int, float]], gop: float = 2.0) -> None:
+    """One publish whose clock jumps: (start ms, seconds) spans sent back to back through one
+    segmenter, as the publisher's timestamps arrive after the RTMP unwrap."""
+    seg = r.segmenter()
+    r.begin()
+    first = True
+    for start, seconds in spans:
+        for item in av_stream(seconds, start=start, gop=gop):
+            if isinstance(item, TrackConfig) and not first:
+                continue  # the configurations come once, at the start
+            r.feed(seg.push(item))
+        first = False
+    r.feed(seg.finish())
+
+
+@pytest.mark.parametrize(
+    "spans",
+    [
+        [(0, 6.0), (TEN_HOURS, 6.0)],  # ten hours ahead
+        [(TEN_HOURS, 6.0), (0, 6.0)],  # ten hours back
+    ],
+    ids=["forward", "backward"],
+)
+def test_a_timestamp_jump_is_a_discontinuity_not_a_huge_segment(
+    spans: list[tuple[int, float]],
+) -> None:
+    r = LiveWindow("source", part_target=0.333, segment_target=2.0, window=60.0)
+    feed_spans(r, spans)
+    pl = parsed(r)
+    assert pl.target_duration == 2
+    assert max(s.duration for s in pl.segments) < 2.5
+    assert [s.msn for s in pl.segments] == list(range(len(pl.segments)))
+    assert [s.msn for s in pl.segments if s.discontinuity] == [3]
+    assert {s.map_uri for s in pl.segments} == {"init-1.mp4"}
+    # The dates follow the wall clock, not the publisher's jump.
+    dates = [s.program_date_time for s in pl.segments if s.program_date_time]
+    assert abs((dates[-1] - dates[0]).total_seconds()) < 60
+
+
+def test_jumps_do_not_raise_the_target_of_a_reconnect_within_the_linger() -> None:
+    r = LiveWindow("source", part_target=0.333, segment_target=2.0, window=60.0)
+    feed_spans(r, [(0, 4.0), (TEN_HOURS, 4.0)])
+    r.end()
+    publish(r, 4.0)  # the same publisher again, its clock at 0
+    pl = parsed(r)
+    assert pl.target_duration == 2 and not pl.ended
+    assert len([s for s in pl.segments if s.discontinuity]) == 2
+
+
+def test_audio_far_off_the_video_timeline_is_dropped_not_held() -> None:
+    r = LiveWindow("source", part_target=0.333, segment_target=2.0, window=60.0)
+    seg = r.segmenter()
+    r.begin()
+    for item in av_stream(6.0):
+        if isinstance(item, Sample) and item.kind is Kind.AUDIO:
+            item = Sample(item.codec, item.dts + TEN_HOURS, 0, True, item.data)
+        r.feed(seg.push(item))
+    assert sum(len(t.ready) for t in seg._tracks()) < 50, "nothing piles up"
+    r.feed(seg.finish())
+    assert parsed(r).target_duration == 2
+
+
+def test_the_target_is_learned_from_the_first_segment() -> None:
+    r = LiveWindow("source", part_target=0.333, segment_target=2.0, window=60.0)
+    # A 4 s keyframe interval makes 4 s segments: the target follows the first one as it grows,
+    # then stays.
+    seg = r.segmenter()
+    r.begin()
+    targets = []
+    for item in av_stream(12.0, gop=4.0):
+        r.feed(seg.push(item))
+        if r.ready:
+            targets.append(r.target_duration)
+    assert targets[-1] == 4 and sorted(targets) == targets
+    assert max(s.duration for s in parsed(r).segments) < 4.5
+    assert not any(s.discontinuity for s in parsed(r).segments)
+
+
+def test_segments_never_exceed_the_bound_whatever_the_keyframe_interval() -> None:
+    r = LiveWindow("source", part_target=0.333, segment_target=2.0, window=120.0)
+    publish_gop(r, 40.0, gop=30.0)
+    r.end()
+    pl = parsed(r)
+    assert pl.target_duration == 10 == r.max_target
+    assert all(round(s.duration) <= 10 for s in pl.segments)
+    assert any(s.discontinuity for s in pl.segments), "cut where no keyframe came in time"
+
+
+def publish_gop(r: LiveWindow, seconds: float, gop: float) -> None:
+    seg = r.segmenter()
+    r.begin()
+    for item in av_stream(seconds, gop=gop):
+        r.feed(seg.push(item))
+    r.feed(seg.finish())
+
+
+def test_a_fixed_target_cuts_a_longer_gop_and_marks_a_discontinuity() -> None:
+    r = LiveWindow("source", part_target=0.333, segment_target=2.0, window=120.0)
+    seg = r.segmenter()
+    r.begin()
+    items = list(av_stream(8.0, gop=2.0))
+    for item in items:
+        r.feed(seg.push(item))
+    assert r.target_duration == 2
+    # The same publish continues with 6 s between keyframes: a frame past 2.5 s is not listed
+    # in the same segment.
+    for item in av_stream(12.0, start=8000, gop=6.0):
+        if isinstance(item, Sample):
+            r.feed(seg.push(item))
+    r.feed(seg.finish())
+    r.end()
+    pl = parsed(r)
+    assert pl.target_duration == 2
+    assert all(s.duration < 2.5 for s in pl.segments)
+    assert any(s.discontinuity for s in pl.segments)
+
+
+def test_blocking_waits_are_bounded_by_a_constant() -> None:
+    r = LiveWindow("source", part_target=0.333, segment_target=2.0, window=120.0)
+    publish_gop(r, 20.0, gop=2.0)
+    assert blocking_wait(r) == 7.0, "three target durations and a second, as before"
+    long = LiveWindow("source", part_target=0.333, segment_target=2.0, window=120.0)
+    publish_gop(long, 40.0, gop=30.0)
+    assert blocking_wait(long) == BLOCKING_WAIT_LIMIT == 12.0
+
+
+async def test_waiters_share_one_rendering_per_version() -> None:
+    r = LiveWindow("source", part_target=0.333, segment_target=2.0)
+    seg = r.segmenter()
+    r.begin()
+    items = list(av_stream(6.0))
+    for item in items[:100]:
+        r.feed(seg.push(item))
+    first = r.media_playlist_bytes()
+    assert first == r.media_playlist().encode() and r.media_playlist_bytes() is first
+    msn, part = r.last_part()
+    waiters = [asyncio.create_task(r.wait(msn, part + 1, 5.0)) for _ in range(1000)]
+    await asyncio.sleep(0)
+    for item in items[100:]:
+        r.feed(seg.push(item))
+        if all(w.done() for w in waiters):
+            break
+        await asyncio.sleep(0)
+    assert all(await asyncio.gather(*waiters))
+    assert r.media_playlist_bytes() != first, "a new part, a new rendering"
+
+
+def test_audio_only_jumps_are_discontinuities_too() -> None:
+    r = LiveWindow("source", part_target=0.333, segment_target=2.0, window=60.0)
+    seg = r.segmenter()
+    r.begin()
+    for start, seconds in [(0, 1.0), (TEN_HOURS, 4.0), (0, 4.0)]:
+        for item in av_stream(seconds, start=start, video=False):
+            r.feed(seg.push(item))
+    r.feed(seg.finish())
+    r.end()
+    pl = parsed(r)
+    assert pl.target_duration == 2
+    assert max(s.duration for s in pl.segments) < 2.5
+    assert len([s for s in pl.segments if s.discontinuity]) == 2
