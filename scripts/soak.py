@@ -78,7 +78,6 @@ from tests.harness.rtmp_client import TestPublisher  # noqa: E402
 from tests.harness.samples import sample  # noqa: E402
 
 WRAP = 1 << 32  # RTMP timestamps are 32-bit milliseconds
-MIB = 1024 * 1024
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0  # seconds an abusive client waits before coming back
 HELD_LONG = 5.0  # seconds: a connection held this long resets the backoff
 # Seconds: a longer EXT-X-TARGETDURATION means a reconnect or a wrap broke a room's timeline
@@ -335,14 +334,11 @@ async def follow(session: aiohttp.ClientSession, room: str, stats: Stats, stop_a
         text = await response.text()
     pl = parse_media(text)
     parts, complete = listed(pl)
-    last = parts[-1][:2] if parts else None
+    # The last part seen; before the first one, the one before part 0 of the first segment.
+    last = parts[-1][:2] if parts else (pl.media_sequence, -1)
     while not pl.ended and time.monotonic() < stop_at:
-        if last is None:
-            want = (pl.media_sequence, 0)
-        elif last[0] in complete:
-            want = (last[0] + 1, 0)
-        else:
-            want = (last[0], last[1] + 1)
+        msn, index = last
+        want = (msn + 1, 0) if msn in complete else (msn, index + 1)
         query = {"_HLS_msn": str(want[0]), "_HLS_part": str(want[1])}
         asked = time.monotonic()
         async with session.get(base + "index.m3u8", params=query) as response:
@@ -356,7 +352,7 @@ async def follow(session: aiohttp.ClientSession, room: str, stats: Stats, stop_a
         stats.targets[room] = max(pl.target_duration, stats.targets.get(room, 0))
         parts, complete = listed(pl)
         for msn, index, uri in parts:
-            if last is not None and (msn, index) <= last:
+            if (msn, index) <= last:
                 continue
             async with session.get(base + uri) as response:
                 if response.status != 200:
