@@ -16,9 +16,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from golive.rtmp.limits import RtmpLimits
 from tests.harness.ingest import Golive, GoliveFactory
-from tests.harness.rtmp_client import TestPublisher
-from tests.integration.test_rtmp_server import AVC_FRAME, logged, publishing, wait_for
+from tests.harness.rtmp_client import AVC_FRAME, TestPublisher, logged, publishing, wait_for
 
 MiB = 1024 * 1024
 
@@ -36,6 +36,14 @@ def type0(csid: int, length: int, type_id: int = 9) -> bytes:
     """A type 0 chunk header (RTMP 1.0, 5.3.1.2.1) on a chunk stream id from 2 to 319."""
     basic = bytes((csid,)) if csid < 64 else bytes((0, csid - 64))
     return basic + bytes(3) + length.to_bytes(3, "big") + bytes((type_id, 1, 0, 0, 0))
+
+
+# The budgets for connections not publishing yet close these attackers long before they hold
+# much (test_rtmp_fairness.py). These tests are about what is left past them, for a publisher
+# with a key: so the budgets are lifted here, and the reader's own bounds must hold.
+UNBUDGETED = RtmpLimits(
+    unpublished_messages_per_second=1 << 30, unpublished_bytes_per_second=1 << 40
+)
 
 
 async def set_chunk_size(client: TestPublisher, size: int) -> None:
@@ -96,7 +104,7 @@ async def test_incomplete_messages_on_many_chunk_streams_hold_bounded_memory(
     # Three connections try to hold 60 messages of 4 MiB each (720 MiB in all; the server
     # once kept them all), a fourth 200 small ones on as many chunk stream ids.
     caplog.set_level(logging.WARNING, logger="golive")
-    golive = await golive_rtmp()
+    golive = await golive_rtmp(limits=UNBUDGETED)
     async with healthy_stream(golive):
         peak = before = vm_rss()
 
@@ -130,7 +138,7 @@ async def test_trickling_into_a_huge_pending_message_keeps_the_loop_responsive(
     # 2^31 - 1), send all of it but 300 kB, then trickle 100 bytes every 2 ms: a reader that
     # joins the pending chunk again on every read spends milliseconds on each, for each
     # connection, in every turn of the event loop.
-    golive = await golive_rtmp()
+    golive = await golive_rtmp(limits=UNBUDGETED)
     length = 0xFFFFFF
     clients: list[TestPublisher] = []
     for _ in range(8):
