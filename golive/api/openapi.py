@@ -13,7 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from ..accounts.domain import PASSWORD_MAX, PASSWORD_MIN, TITLE_MAX
-from .auth import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
+from .auth import (
+    CSRF_COOKIE,
+    CSRF_HEADER,
+    DEVICE_COOKIE_PATH,
+    DEVICE_COOKIE_PREFIX,
+    SESSION_COOKIE,
+)
 from .body import FORM, JSON, MAX_BODY
 
 Schema = dict[str, Any]
@@ -277,7 +283,11 @@ _PATHS: Schema = {
             "summary": "Log in",
             "description": (
                 f"Sets the HttpOnly ``{SESSION_COOKIE}`` cookie and the ``{CSRF_COOKIE}`` "
-                "cookie; the token is also usable as a bearer token."
+                "cookie; the token is also usable as a bearer token. Also sets a device "
+                f"cookie, ``{DEVICE_COOKIE_PREFIX}<name>`` (HttpOnly; SameSite=Lax; "
+                f"Path={DEVICE_COOKIE_PATH}; a year): a later login that sends it back is "
+                "counted against that browser only, not against the account's or the "
+                "address's limits (SECURITY.md)."
             ),
             "requestBody": _body("LogIn"),
             "responses": {
