@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..accounts.domain import PASSWORD_MAX, PASSWORD_MIN, TITLE_MAX
+from ..accounts.domain import PASSWORD_MAX, PASSWORD_MIN, TITLE_FORBIDDEN, TITLE_MAX
 from .auth import (
     CSRF_COOKIE,
     CSRF_HEADER,
@@ -144,8 +144,12 @@ _SCHEMAS: Schema = {
             "title": {
                 "type": "string",
                 "maxLength": TITLE_MAX,
-                "pattern": "^[^\\x00-\\x1f]*$",
-                "description": "no control characters; surrounding spaces are trimmed",
+                "pattern": f"^[^{TITLE_FORBIDDEN.pattern[1:-1]}]*$",
+                "description": (
+                    "no control, bidirectional (U+202A-U+202E, U+2066-U+2069) or zero-width"
+                    " (U+200B, U+2060, U+FEFF) characters; U+200C and U+200D only between two"
+                    " visible characters; surrounding spaces are trimmed"
+                ),
             }
         },
     },

@@ -299,6 +299,30 @@ async def test_sign_ups_are_throttled_per_address(accounts: Accounts) -> None:
         await accounts.sign_up("x", "x@example.org", "password1", "10.0.0.2")
 
 
+@pytest.mark.parametrize(
+    "title",
+    ["a\x00b", "tab\there", "\u202eevil", "a\u202ab", "\u2066x\u2069", "zero\u200bwidth",
+     "a\u2060b", "\ufeffbom", "x" * 141,
+     # Joiners that join nothing: at an end, beside a space, doubled.
+     "\u200dlead", "trail\u200c", "a \u200d b", "a\u200c\u200cb", "  \u200dx"],
+)  # fmt: skip
+async def test_titles_refuse_controls_bidi_overrides_and_zero_width(
+    accounts: Accounts, title: str
+) -> None:
+    user = await accounts.sign_up("alice", "alice@example.org", "password1")
+    with pytest.raises(InvalidInput) as info:
+        await accounts.set_title(user, title)
+    assert info.value.field == "title"
+
+
+async def test_titles_keep_any_other_text(accounts: Accounts) -> None:
+    user = await accounts.sign_up("alice", "alice@example.org", "password1")
+    # Joiners between visible characters are writing: an emoji ZWJ sequence, Persian.
+    persian = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"  # "I want"
+    for title in ("Speedrun ☕ día 3", "שלום עולם", "👩\u200d💻 " * 20, persian, "x" * 140):
+        assert await accounts.set_title(user, title) == title.strip()
+
+
 async def test_sessions_expire(accounts: Accounts, clock: Clock) -> None:
     await accounts.sign_up("alice", "alice@example.org", "password1")
     _, token = await accounts.log_in("alice", "password1")
