@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -206,6 +206,13 @@ async def test_guesses_sent_at_once_cannot_slip_past_the_throttle(
     assert sum(isinstance(r, RateLimited) for r in results) == 45
 
 
+async def wrong_logins(accounts: Accounts, attempts: Iterable[tuple[str, str]]) -> None:
+    """A wrong password for each (username, address), each refused as wrong (not throttled)."""
+    for username, address in attempts:
+        with pytest.raises(WrongCredentials):
+            await accounts.log_in(username, "nope-nope", address)
+
+
 async def test_the_owners_device_logs_in_while_others_are_locked_out(
     accounts: Accounts, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -215,9 +222,7 @@ async def test_the_owners_device_logs_in_while_others_are_locked_out(
     await accounts.log_in("alice", "password1", "10.0.0.1")
     device = await accounts.new_device_cookie(alice)
     # Guessing from 10 addresses locks alice's account for every untrusted client...
-    for i in range(30):
-        with pytest.raises(WrongCredentials):
-            await accounts.log_in("alice", "nope-nope", f"10.1.{i % 10}.1")
+    await wrong_logins(accounts, (("alice", f"10.1.{i % 10}.1") for i in range(30)))
     with caplog.at_level("INFO", logger="golive.accounts"), pytest.raises(RateLimited):
         await accounts.log_in("alice", "password1", "10.0.0.1")
     assert "limit 'user' reached" in caplog.text and "'alice'" in caplog.text
@@ -261,9 +266,7 @@ async def test_a_noisy_address_holds_its_neighbours_off_only_briefly(
     await accounts.log_in("carol", "password1", "192.0.2.1")
     device = await accounts.new_device_cookie(carol)
     # One client behind the NAT tries 30 accounts in a burst: the address is locked...
-    for i in range(30):
-        with pytest.raises(WrongCredentials):
-            await accounts.log_in(f"user{i}", "whatever1", "192.0.2.1")
+    await wrong_logins(accounts, ((f"user{i}", "192.0.2.1") for i in range(30)))
     with pytest.raises(RateLimited) as info:
         await accounts.log_in("dave", "password1", "192.0.2.1")
     assert 0 < info.value.retry_after <= 60
@@ -274,15 +277,12 @@ async def test_a_noisy_address_holds_its_neighbours_off_only_briefly(
     await accounts.log_in("dave", "password1", "192.0.2.1")
     # Guessing is still stopped: 30 accounts a minute from one address, and one account
     # from it 10 times in 5 minutes.
-    for i in range(30):
-        with pytest.raises(WrongCredentials):
-            await accounts.log_in(f"user{i}", "whatever1", "192.0.2.1")
+    await wrong_logins(accounts, ((f"user{i}", "192.0.2.1") for i in range(30)))
     with pytest.raises(RateLimited):
         await accounts.log_in("user99", "whatever1", "192.0.2.1")
     clock.advance(60)
-    for _ in range(8):  # user0 was tried twice from there in the last 5 minutes
-        with pytest.raises(WrongCredentials):
-            await accounts.log_in("user0", "whatever1", "192.0.2.1")
+    # user0 was tried twice from there in the last 5 minutes: 8 more, then no more.
+    await wrong_logins(accounts, [("user0", "192.0.2.1")] * 8)
     with pytest.raises(RateLimited) as info:
         await accounts.log_in("user0", "whatever1", "192.0.2.1")
     assert info.value.retry_after > 60  # the pair's 5-minute window
