@@ -20,7 +20,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from .accounts.ports import RoomRegistry, SessionStore, UserRepository
+from .accounts.ports import RoomRegistry, SecretStore, SessionStore, UserRepository
 from .accounts.services import Accounts, LiveRooms
 from .adapters._common import redact_url
 from .adapters.argon2 import Argon2Hasher
@@ -69,6 +69,9 @@ class Stores:
     sessions: SessionStore
     rooms: RoomRegistry
     closers: list[_Closable] = field(default_factory=list)
+    # Where the key that signs device cookies lives: the accounts database, so that every
+    # node of it agrees. None: a key per process (a single node; tests).
+    secrets: SecretStore | None = None
 
     async def close(self) -> None:
         await _close_all(self.closers)
@@ -95,6 +98,7 @@ async def open_stores(settings: Settings) -> Stores:
             closers.append(mongo)
             users: UserRepository = mongo.users
             sessions: SessionStore = mongo.sessions
+            secrets: SecretStore = mongo.secrets
             log.info("accounts in MongoDB at %s", redact_url(database))
         elif database == "" or database.startswith("sqlite://"):
             from .adapters.sqlite import open_sqlite
@@ -104,7 +108,7 @@ async def open_stores(settings: Settings) -> Stores:
             )
             sqlite = await open_sqlite(path)
             closers.append(sqlite)
-            users, sessions = sqlite.users, sqlite.sessions
+            users, sessions, secrets = sqlite.users, sqlite.sessions, sqlite.secrets
             log.info("accounts in SQLite at %s", path)
         else:
             raise ConfigError(
@@ -132,7 +136,7 @@ async def open_stores(settings: Settings) -> Stores:
     except BaseException:
         await _close_all(closers)
         raise
-    return Stores(users, sessions, rooms, closers)
+    return Stores(users, sessions, rooms, closers, secrets)
 
 
 def build_app(settings: Settings, stores: Stores) -> web.Application:
@@ -146,6 +150,7 @@ def build_app(settings: Settings, stores: Stores) -> web.Application:
         stores.sessions,
         Argon2Hasher(),
         session_ttl=timedelta(days=settings.session_days),
+        secrets=stores.secrets,
     )
     rooms = LiveRooms(
         stores.users, stores.rooms, HubPublishes(hub), node=node, ttl=settings.room_ttl

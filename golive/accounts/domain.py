@@ -27,6 +27,19 @@ EMAIL_MAX = 254  # RFC 5321, 4.5.3.1.3: a path holds at most 256 octets with its
 PASSWORD_MIN = 8
 PASSWORD_MAX = 1024  # argon2 takes any length; a bound keeps one request's CPU bounded
 TITLE_MAX = 140
+# What a title may not hold: C0 controls; the bidirectional embeddings, overrides and isolates
+# (Unicode UAX #9: U+202A-U+202E, U+2066-U+2069), which could make a title shown beside a
+# username read as something else; and the invisible zero-width space, word joiner and
+# byte order mark (U+200B, U+2060, U+FEFF), which make two titles that look the same differ.
+# Usernames are ASCII already.
+TITLE_FORBIDDEN = re.compile("[\\x00-\\x1f\\u202a-\\u202e\\u2066-\\u2069\\u200b\\u2060\\ufeff]")
+# The zero-width non-joiner and joiner (U+200C, U+200D) are refused too, except between two
+# visible characters, where they are writing: Persian and Indic scripts need the non-joiner,
+# emoji sequences (a ZWJ sequence such as "woman technologist") the joiner. At either end,
+# beside a space or doubled, they only hide.
+TITLE_STRAY_JOINER = re.compile(
+    "(?:^|[\\s\\u200c\\u200d])[\\u200c\\u200d]|[\\u200c\\u200d](?:\\s|$)"
+)
 # Names that the web pages and the API use at the top level, so no channel can shadow them.
 RESERVED_NAMES = frozenset(
     {"api", "hls", "assets", "static", "login", "logout", "signup", "dashboard", "rooms",
@@ -121,8 +134,16 @@ def check_password(password: object) -> str:
 
 
 def check_title(title: object) -> str:
-    if not isinstance(title, str) or len(title) > TITLE_MAX or any(ord(c) < 0x20 for c in title):
-        raise InvalidInput("title", f"at most {TITLE_MAX} characters, no control characters")
+    if (
+        not isinstance(title, str)
+        or len(title) > TITLE_MAX
+        or TITLE_FORBIDDEN.search(title)
+        or TITLE_STRAY_JOINER.search(title)
+    ):
+        raise InvalidInput(
+            "title",
+            f"at most {TITLE_MAX} characters, no control, bidirectional or zero-width characters",
+        )
     return title.strip()
 
 

@@ -48,6 +48,15 @@ class SessionStore(Protocol):
     async def close(self) -> None: ...
 
 
+class SecretStore(Protocol):
+    """Server secrets that every node must share (the key that signs device cookies), kept
+    with the accounts so that all nodes of one database agree on them."""
+
+    async def secret(self, name: str, candidate: str) -> str:
+        """The secret stored under ``name``; ``candidate`` is stored first when there is
+        none. Atomic: nodes that race with different candidates all get the same one."""
+
+
 class RoomRegistry(Protocol):
     """Which rooms are live, on which node; shared by every node when it lives in Redis.
 

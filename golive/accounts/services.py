@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from .devices import DeviceCookies
 from .domain import (
     InvalidInput,
     NotAuthenticated,
@@ -40,6 +41,7 @@ from .ports import (
     LivePublishes,
     PasswordHasher,
     RoomRegistry,
+    SecretStore,
     SessionStore,
     UserRepository,
 )
@@ -83,6 +85,7 @@ class Accounts:
         session_ttl: timedelta,
         throttle: LoginThrottle | None = None,
         signup_throttle: LoginThrottle | None = None,
+        secrets: SecretStore | None = None,
         clock: Clock = utcnow,
     ) -> None:
         self.users = users
@@ -92,8 +95,10 @@ class Accounts:
         self.throttle = throttle or LoginThrottle()
         # Every sign-up costs an argon2 hash (CPU and 64 MiB): at most 10 an hour per address.
         self.signup_throttle = signup_throttle or LoginThrottle(
-            10, 3600.0, address_factor=1, refusal="too many sign-ups; try again later"
-        )
+            10, 3600.0, address_factor=1, address_window=3600.0,
+            refusal="too many sign-ups; try again later", name="sign-up",
+        )  # fmt: skip
+        self.devices = DeviceCookies(secrets)
         self.clock = clock
         self._dummy_hash: str | None = None
 
@@ -117,15 +122,25 @@ class Accounts:
         return user
 
     async def log_in(
-        self, username: object, password: object, address: str = ""
+        self, username: object, password: object, address: str = "", device: str | None = None
     ) -> tuple[User, str]:
-        """Return the user and a new session token (given once; only its digest is kept)."""
+        """Return the user and a new session token (given once; only its digest is kept).
+
+        ``device`` is the device cookie the client presented for this username, if any
+        (golive.accounts.devices): a valid one makes the attempt count against that device
+        only, not against the account's or the address's limits.
+        """
         if not isinstance(username, str) or not username:
             raise InvalidInput("username", "required")
         if not isinstance(password, str) or not password:
             raise InvalidInput("password", "required")
         # Bounded keys: a username longer than any valid one cannot grow the table.
-        keys = self.throttle.keys(room_name(username[:64]), address)
+        account = room_name(username[:64])
+        nonce = await self.devices.verify(account, device) if device else None
+        if nonce is None:
+            keys: tuple[str, ...] = self.throttle.keys(account, address)
+        else:
+            keys = self.throttle.device_keys(account, nonce)
         stamp = self.throttle.begin(*keys)
         user = await self.users.by_name(room_name(username))
         # The same work whether or not the user exists, and whatever the password's length,
@@ -153,6 +168,11 @@ class Accounts:
         )
         log.info("user %s logged in", user.name)
         return user, token
+
+    async def new_device_cookie(self, user: User) -> str:
+        """A device cookie's value for a browser ``user`` just logged in with (a new one
+        after each login, as OWASP recommends)."""
+        return await self.devices.issue(user.name)
 
     async def authenticate(self, token: str | None) -> User:
         if not token:

@@ -69,6 +69,14 @@ class MemorySessions:
         pass
 
 
+class MemorySecrets:
+    def __init__(self) -> None:
+        self._secrets: dict[str, str] = {}
+
+    async def secret(self, name: str, candidate: str) -> str:
+        return self._secrets.setdefault(name, candidate)
+
+
 class MemoryRooms:
     """Rooms of one node. Expiry is checked on read against a monotonic clock."""
 

@@ -19,6 +19,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -208,8 +209,27 @@ class MongoSessions(_Part):
         return result.deleted_count
 
 
+class MongoSecrets:
+    """SecretStore on the ``secrets`` collection, one document per secret keyed by name. Not a
+    closing part of the store: the store's close (or its users' and sessions') closes it."""
+
+    def __init__(self, collection: AsyncCollection[Doc]) -> None:
+        self._coll = collection
+
+    async def secret(self, name: str, candidate: str) -> str:
+        # Two upserts racing on _id: one inserts, the other fails with a duplicate key.
+        with contextlib.suppress(DuplicateKeyError):
+            # $setOnInsert: the first node's value stays; later upserts change nothing.
+            await self._coll.update_one(
+                {"_id": name}, {"$setOnInsert": {"value": candidate}}, upsert=True
+            )
+        doc = await self._coll.find_one({"_id": name})
+        assert doc is not None  # upserted above, and never deleted
+        return str(doc["value"])
+
+
 class MongoStore:
-    """Users and sessions in one MongoDB database, on one client.
+    """Users, sessions and server secrets in one MongoDB database, on one client.
 
     ``close()`` closes the client; so does closing both ``users`` and ``sessions``.
     """
@@ -220,6 +240,7 @@ class MongoStore:
         self._owner = SharedClose(client.close, parts=2)
         self.users = MongoUsers(database["users"], self._owner)
         self.sessions = MongoSessions(database["sessions"], self._owner)
+        self.secrets = MongoSecrets(database["secrets"])
 
     async def close(self) -> None:
         await self._owner.close()

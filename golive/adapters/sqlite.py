@@ -67,6 +67,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX sessions_expires_at ON sessions (expires_at)",
         "CREATE INDEX sessions_user_id ON sessions (user_id)",
     ),
+    (
+        # Server secrets every node of this database shares (SecretStore).
+        "CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT",
+    ),
 )
 
 _USER_COLUMNS = "id, username, email, password_hash, stream_key, created_at, title"
@@ -200,6 +204,24 @@ class SqliteSessions(_Part):
             return cursor.rowcount
 
 
+class SqliteSecrets:
+    """SecretStore on the ``secrets`` table. Not a closing part of the store: the store's
+    close (or its users' and sessions') closes the connection."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def secret(self, name: str, candidate: str) -> str:
+        # The primary key keeps the first writer's value, whichever process that was.
+        await self._db.execute(
+            "INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)", (name, candidate)
+        )
+        async with self._db.execute("SELECT value FROM secrets WHERE name = ?", (name,)) as cur:
+            row = await cur.fetchone()
+        assert row is not None  # inserted above, and never deleted
+        return str(row[0])
+
+
 class SchemaTooNew(RuntimeError):
     """The file was written by a newer golive; this one must not guess at its schema."""
 
@@ -232,7 +254,7 @@ async def _migrate(db: aiosqlite.Connection, migrations: Sequence[Sequence[str]]
 
 
 class SqliteStore:
-    """Users and sessions in one SQLite file, on one connection.
+    """Users, sessions and server secrets in one SQLite file, on one connection.
 
     ``close()`` closes the connection; so does closing both ``users`` and ``sessions``.
     """
@@ -242,6 +264,7 @@ class SqliteStore:
         self._owner = SharedClose(db.close, parts=2)
         self.users = SqliteUsers(db, self._owner)
         self.sessions = SqliteSessions(db, self._owner)
+        self.secrets = SqliteSecrets(db)
 
     async def close(self) -> None:
         await self._owner.close()

@@ -8,6 +8,11 @@ on the cookie must echo the CSRF cookie in ``X-CSRF-Token``: another site can ma
 browser send cookies, but it can neither read them nor set that header without a CORS
 preflight, which this API never grants. A bearer token is not sent by the browser on its
 own, so bearer requests need no CSRF token.
+
+After each login the browser also gets a device cookie for that account
+(golive.accounts.devices), ``golive_device_<room name>``: one per account, so that people who
+share a browser do not replace each other's, HttpOnly, SameSite=Lax, sent only to the login
+route (Path=/api/sessions) and kept for :data:`DEVICE_COOKIE_DAYS`.
 """
 
 from __future__ import annotations
@@ -19,13 +24,18 @@ from dataclasses import dataclass
 
 from aiohttp import hdrs, web
 
-from ..accounts.domain import NotAuthenticated, User
+from ..accounts.domain import USERNAME_RE, NotAuthenticated, User, room_name
 from ..accounts.services import Accounts
 from ..http_errors import HttpError
 
 SESSION_COOKIE = "golive_session"
 CSRF_COOKIE = "golive_csrf"
 CSRF_HEADER = "X-CSRF-Token"
+DEVICE_COOKIE_PREFIX = "golive_device_"
+DEVICE_COOKIE_PATH = "/api/sessions"
+# How long a browser stays trusted for an account without logging in again; defaults to a
+# year (each login renews it).
+DEVICE_COOKIE_DAYS = 365
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # What domain.new_token makes (token_urlsafe); anything else cannot be a session, and
 # refusing it early keeps odd bytes (lone surrogates, kilobytes) away from the stores.
@@ -119,3 +129,26 @@ def clear_session_cookies(response: web.StreamResponse, request: web.Request) ->
     secure = is_secure(request)
     response.del_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax", secure=secure)
     response.del_cookie(CSRF_COOKIE, path="/", samesite="Strict", secure=secure)
+
+
+def device_cookie_name(username: str) -> str | None:
+    """The device cookie's name for ``username`` as typed at login; None for a string that
+    is no username (no cookie name is made of arbitrary input)."""
+    if not USERNAME_RE.fullmatch(username):
+        return None
+    return DEVICE_COOKIE_PREFIX + room_name(username)
+
+
+def device_cookie(request: web.Request, username: object) -> str | None:
+    """The device cookie the request carries for ``username``, unchecked."""
+    name = device_cookie_name(username) if isinstance(username, str) else None
+    return request.cookies.get(name) if name else None
+
+
+def set_device_cookie(
+    response: web.StreamResponse, request: web.Request, user: User, value: str
+) -> None:
+    response.set_cookie(
+        DEVICE_COOKIE_PREFIX + user.name, value, max_age=DEVICE_COOKIE_DAYS * 86400,
+        path=DEVICE_COOKIE_PATH, httponly=True, samesite="Lax", secure=is_secure(request),
+    )  # fmt: skip

@@ -12,8 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..accounts.domain import PASSWORD_MAX, PASSWORD_MIN, TITLE_MAX
-from .auth import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
+from ..accounts.domain import PASSWORD_MAX, PASSWORD_MIN, TITLE_FORBIDDEN, TITLE_MAX
+from .auth import (
+    CSRF_COOKIE,
+    CSRF_HEADER,
+    DEVICE_COOKIE_PATH,
+    DEVICE_COOKIE_PREFIX,
+    SESSION_COOKIE,
+)
 from .body import FORM, JSON, MAX_BODY
 
 Schema = dict[str, Any]
@@ -138,8 +144,12 @@ _SCHEMAS: Schema = {
             "title": {
                 "type": "string",
                 "maxLength": TITLE_MAX,
-                "pattern": "^[^\\x00-\\x1f]*$",
-                "description": "no control characters; surrounding spaces are trimmed",
+                "pattern": f"^[^{TITLE_FORBIDDEN.pattern[1:-1]}]*$",
+                "description": (
+                    "no control, bidirectional (U+202A-U+202E, U+2066-U+2069) or zero-width"
+                    " (U+200B, U+2060, U+FEFF) characters; U+200C and U+200D only between two"
+                    " visible characters; surrounding spaces are trimmed"
+                ),
             }
         },
     },
@@ -277,7 +287,11 @@ _PATHS: Schema = {
             "summary": "Log in",
             "description": (
                 f"Sets the HttpOnly ``{SESSION_COOKIE}`` cookie and the ``{CSRF_COOKIE}`` "
-                "cookie; the token is also usable as a bearer token."
+                "cookie; the token is also usable as a bearer token. Also sets a device "
+                f"cookie, ``{DEVICE_COOKIE_PREFIX}<name>`` (HttpOnly; SameSite=Lax; "
+                f"Path={DEVICE_COOKIE_PATH}; a year): a later login that sends it back is "
+                "counted against that browser only, not against the account's or the "
+                "address's limits (SECURITY.md)."
             ),
             "requestBody": _body("LogIn"),
             "responses": {

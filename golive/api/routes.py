@@ -80,8 +80,12 @@ class _Api:
 
     async def log_in(self, request: web.Request) -> web.Response:
         body = await json_object(request)
+        username = string_field(body, "username")
         user, token = await self.accounts.log_in(
-            string_field(body, "username"), string_field(body, "password"), request.remote or ""
+            username,
+            string_field(body, "password"),
+            request.remote or "",
+            device=auth.device_cookie(request, username),
         )
         csrf = auth.new_csrf_token()
         response = web.json_response(
@@ -91,6 +95,8 @@ class _Api:
         )
         max_age = int(self.accounts.session_ttl.total_seconds())
         auth.set_session_cookies(response, request, token, csrf, max_age)
+        device = await self.accounts.new_device_cookie(user)
+        auth.set_device_cookie(response, request, user, device)
         return response
 
     async def log_out(self, request: web.Request) -> web.Response:

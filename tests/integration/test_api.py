@@ -317,6 +317,12 @@ GOOD_SIGN_UP = {"username": "Carol", "email": "carol@example.com", "password": P
         ("PATCH", "/api/me", {"title": 1}, "title"),
         ("PATCH", "/api/me", {"title": "x" * 141}, "title"),
         ("PATCH", "/api/me", {"title": "line\nbreak"}, "title"),
+        # Bidirectional controls and zero-width characters make a title read as another.
+        *(
+            ("PATCH", "/api/me", {"title": f"live{c}now"}, "title")
+            for c in "\u202a\u202e\u2066\u2069\u200b\u2060\ufeff"
+        ),
+        ("PATCH", "/api/me", {"title": "live now\u200d"}, "title"),  # a joiner joining nothing
     ],
 )
 async def test_each_bad_field_is_a_400_that_names_it(

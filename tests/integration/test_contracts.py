@@ -42,11 +42,11 @@ from golive.accounts.domain import (
     new_id,
     new_stream_key,
 )
-from golive.accounts.ports import RoomRegistry, SessionStore, UserRepository
+from golive.accounts.ports import RoomRegistry, SecretStore, SessionStore, UserRepository
 from golive.adapters import mongo as mongo_adapter
 from golive.adapters import redis as redis_adapter
 from golive.adapters import sqlite as sqlite_adapter
-from golive.adapters.memory import MemoryRooms, MemorySessions, MemoryUsers
+from golive.adapters.memory import MemoryRooms, MemorySecrets, MemorySessions, MemoryUsers
 from golive.adapters.mongo import MongoStore, MongoUnavailable, open_mongo
 from golive.adapters.redis import RedisRooms, RedisStore, RedisUnavailable, open_redis
 from golive.adapters.sqlite import SchemaTooNew, open_sqlite
@@ -128,6 +128,27 @@ async def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
     else:
         async with account_stores(request.param, tmp_path) as (_, store):
             yield store
+
+
+@pytest.fixture(params=["memory", "sqlite", "mongo"])
+async def secret_stores(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[SecretStore, SecretStore]]:
+    """A SecretStore and the same store as another node opens it."""
+    if request.param == "memory":
+        memory = MemorySecrets()
+        yield memory, memory
+    elif request.param == "sqlite":
+        one = await open_sqlite(tmp_path / "golive.db")
+        two = await open_sqlite(tmp_path / "golive.db")
+        try:
+            yield one.secrets, two.secrets
+        finally:
+            await one.close()
+            await two.close()
+    else:
+        async with mongo_store() as mongo:
+            yield mongo.secrets, mongo_adapter.MongoSecrets(mongo.database["secrets"])
 
 
 @dataclass
@@ -487,6 +508,34 @@ async def test_room_fields_round_trip(rooms: Rooms, changes: dict[str, Any]) -> 
     assert isinstance(got.description.renditions, tuple)
     assert got.started_at.utcoffset() == timedelta(0)
     assert await rooms.registry.all() == [room]
+
+
+# -- SecretStore ---------------------------------------------------------------------------
+
+
+async def test_the_first_secret_stored_is_every_nodes(
+    secret_stores: tuple[SecretStore, SecretStore],
+) -> None:
+    one, two = secret_stores
+    assert await one.secret("key", "first") == "first"
+    assert await two.secret("key", "second") == "first"
+    assert await one.secret("key", "third") == "first"
+    # Nodes racing on a new name all get the same one.
+    racers = [one, two] * 5
+    got = await asyncio.gather(*(store.secret("race", str(i)) for i, store in enumerate(racers)))
+    assert len(set(got)) == 1 and got[0] in {str(i) for i in range(10)}
+    assert await two.secret("other", "x") == "x"
+
+
+async def test_sqlite_keeps_the_secret_across_restarts(tmp_path: Path) -> None:
+    store = await open_sqlite(tmp_path / "golive.db")
+    await store.secrets.secret("key", "kept")
+    await store.close()
+    store = await open_sqlite(tmp_path / "golive.db")
+    try:
+        assert await store.secrets.secret("key", "new") == "kept"
+    finally:
+        await store.close()
 
 
 # -- SQLite: the file, the schema -------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -206,6 +206,88 @@ async def test_guesses_sent_at_once_cannot_slip_past_the_throttle(
     assert sum(isinstance(r, RateLimited) for r in results) == 45
 
 
+async def wrong_logins(accounts: Accounts, attempts: Iterable[tuple[str, str]]) -> None:
+    """A wrong password for each (username, address), each refused as wrong (not throttled)."""
+    for username, address in attempts:
+        with pytest.raises(WrongCredentials):
+            await accounts.log_in(username, "nope-nope", address)
+
+
+async def test_the_owners_device_logs_in_while_others_are_locked_out(
+    accounts: Accounts, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # limit 3 (the fixture): 3 per device, 30 per account for untrusted clients.
+    alice = await accounts.sign_up("alice", "alice@example.org", "password1")
+    await accounts.sign_up("bob", "bob@example.org", "password1")
+    await accounts.log_in("alice", "password1", "10.0.0.1")
+    device = await accounts.new_device_cookie(alice)
+    # Guessing from 10 addresses locks alice's account for every untrusted client...
+    await wrong_logins(accounts, (("alice", f"10.1.{i % 10}.1") for i in range(30)))
+    with caplog.at_level("INFO", logger="golive.accounts"), pytest.raises(RateLimited):
+        await accounts.log_in("alice", "password1", "10.0.0.1")
+    assert "limit 'user' reached" in caplog.text and "'alice'" in caplog.text
+    # ...but not her own browser, whatever address it comes from (or the guesser's).
+    await accounts.log_in("alice", "password1", "10.0.0.1", device=device)
+    await accounts.log_in("ALICE", "password1", "10.1.0.1", device=device)
+    # A device cookie is worth nothing altered, or for another account.
+    nonce, _, signature = device.partition(".")
+    for forged in (
+        f"{nonce}.{signature[:-1]}{'A' if signature[-1] != 'A' else 'B'}",
+        f"{'A' if nonce[0] != 'A' else 'B'}{nonce[1:]}.{signature}",
+        device + "x",
+        "",
+    ):
+        with pytest.raises(RateLimited):
+            await accounts.log_in("alice", "password1", "10.0.0.1", device=forged)
+    with pytest.raises(WrongCredentials):  # bob is not locked: the cookie just does not count
+        await accounts.log_in("bob", "nope-nope", "10.0.0.9", device=device)
+    # A trusted device gets its own 3 guesses, then only it is locked.
+    for _ in range(3):
+        with pytest.raises(WrongCredentials):
+            await accounts.log_in("alice", "nope-nope", "10.0.0.1", device=device)
+    with pytest.raises(RateLimited):
+        await accounts.log_in("alice", "password1", "10.0.0.1", device=device)
+    other = await accounts.new_device_cookie(alice)
+    await accounts.log_in("alice", "password1", "10.0.0.1", device=other)
+    clock.advance(61)
+    await accounts.log_in("alice", "password1", "10.0.0.1", device=device)
+
+
+async def test_a_noisy_address_holds_its_neighbours_off_only_briefly(
+    users: MemoryUsers, clock: Clock
+) -> None:
+    throttle = LoginThrottle(monotonic=clock.monotonic)  # the defaults
+    accounts = Accounts(
+        users, MemorySessions(), PlainHasher(), session_ttl=timedelta(hours=1),
+        throttle=throttle, clock=clock,
+    )  # fmt: skip
+    carol = await accounts.sign_up("carol", "carol@example.org", "password1")
+    await accounts.sign_up("dave", "dave@example.org", "password1")
+    await accounts.log_in("carol", "password1", "192.0.2.1")
+    device = await accounts.new_device_cookie(carol)
+    # One client behind the NAT tries 30 accounts in a burst: the address is locked...
+    await wrong_logins(accounts, ((f"user{i}", "192.0.2.1") for i in range(30)))
+    with pytest.raises(RateLimited) as info:
+        await accounts.log_in("dave", "password1", "192.0.2.1")
+    assert 0 < info.value.retry_after <= 60
+    # ...except for a neighbour's browser that logged in before,
+    await accounts.log_in("carol", "password1", "192.0.2.1", device=device)
+    # and for a minute only (not the 5 minutes of the other limits).
+    clock.advance(60)
+    await accounts.log_in("dave", "password1", "192.0.2.1")
+    # Guessing is still stopped: 30 accounts a minute from one address, and one account
+    # from it 10 times in 5 minutes.
+    await wrong_logins(accounts, ((f"user{i}", "192.0.2.1") for i in range(30)))
+    with pytest.raises(RateLimited):
+        await accounts.log_in("user99", "whatever1", "192.0.2.1")
+    clock.advance(60)
+    # user0 was tried twice from there in the last 5 minutes: 8 more, then no more.
+    await wrong_logins(accounts, [("user0", "192.0.2.1")] * 8)
+    with pytest.raises(RateLimited) as info:
+        await accounts.log_in("user0", "whatever1", "192.0.2.1")
+    assert info.value.retry_after > 60  # the pair's 5-minute window
+
+
 async def test_sign_ups_are_throttled_per_address(accounts: Accounts) -> None:
     for i in range(10):
         await accounts.sign_up(f"user{i}", f"u{i}@example.org", "password1", "10.0.0.1")
@@ -215,6 +297,30 @@ async def test_sign_ups_are_throttled_per_address(accounts: Accounts) -> None:
     # Invalid input is not an attempt.
     with pytest.raises(InvalidInput):
         await accounts.sign_up("x", "x@example.org", "password1", "10.0.0.2")
+
+
+@pytest.mark.parametrize(
+    "title",
+    ["a\x00b", "tab\there", "\u202eevil", "a\u202ab", "\u2066x\u2069", "zero\u200bwidth",
+     "a\u2060b", "\ufeffbom", "x" * 141,
+     # Joiners that join nothing: at an end, beside a space, doubled.
+     "\u200dlead", "trail\u200c", "a \u200d b", "a\u200c\u200cb", "  \u200dx"],
+)  # fmt: skip
+async def test_titles_refuse_controls_bidi_overrides_and_zero_width(
+    accounts: Accounts, title: str
+) -> None:
+    user = await accounts.sign_up("alice", "alice@example.org", "password1")
+    with pytest.raises(InvalidInput) as info:
+        await accounts.set_title(user, title)
+    assert info.value.field == "title"
+
+
+async def test_titles_keep_any_other_text(accounts: Accounts) -> None:
+    user = await accounts.sign_up("alice", "alice@example.org", "password1")
+    # Joiners between visible characters are writing: an emoji ZWJ sequence, Persian.
+    persian = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"  # "I want"
+    for title in ("Speedrun ☕ día 3", "שלום עולם", "👩\u200d💻 " * 20, persian, "x" * 140):
+        assert await accounts.set_title(user, title) == title.strip()
 
 
 async def test_sessions_expire(accounts: Accounts, clock: Clock) -> None:
