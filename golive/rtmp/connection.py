@@ -47,6 +47,21 @@ from .messages import (
 )
 from .timeline import Unwrapper
 
+# Commands and data messages (connect, publish, onMetaData...) are a few hundred bytes from
+# every encoder; 16 KiB leaves room for long metadata while an AMF decode of the worst input
+# that size stays within a few milliseconds.
+MAX_AMF_MESSAGE = 16 * 1024
+_AMF_TYPES = frozenset(
+    {
+        MessageType.COMMAND_AMF0,
+        MessageType.COMMAND_AMF3,
+        MessageType.DATA_AMF0,
+        MessageType.DATA_AMF3,
+        MessageType.SHARED_OBJECT_AMF0,
+        MessageType.SHARED_OBJECT_AMF3,
+    }
+)
+
 # --- events -------------------------------------------------------------------------------
 
 
@@ -291,6 +306,13 @@ class RtmpConnection:
     def _handle(
         self, type_id: int, timestamp: int, stream_id: int, body: bytes, events: list[Event]
     ) -> None:
+        if type_id in _AMF_TYPES and len(body) > MAX_AMF_MESSAGE:
+            # Decoding AMF costs about a microsecond a byte on hostile input, all of it on the
+            # event loop: a command as large as a message may be would hold it for seconds.
+            raise ProtocolError(
+                f"{MessageType(type_id).name} message of {len(body)} bytes, over the limit of "
+                f"{MAX_AMF_MESSAGE} bytes for commands and data"
+            )
         if type_id == MessageType.VIDEO or type_id == MessageType.AUDIO:
             self._media(type_id, timestamp, stream_id, body, events)
         elif type_id == MessageType.COMMAND_AMF0:

@@ -299,3 +299,19 @@ def test_arbitrary_media_bodies_on_a_live_stream_raise_only_protocol_errors(data
     for type_id in (8, 9, 18, 22):
         with contextlib.suppress(ProtocolError):
             client.send(type_id, data, 0, 1, 4)
+
+
+@pytest.mark.parametrize("type_id", [15, 16, 17, 18, 19, 20])
+def test_commands_and_data_over_16_kib_are_refused_before_decoding(type_id: int) -> None:
+    # A live publisher's metadata at the limit passes; one byte more closes the connection
+    # before any AMF is decoded (an AMF decode of hostile bytes holds the event loop).
+    limit = 16 * 1024
+    fits = amf0.encode("@setDataFrame", "onMetaData", amf0.EcmaArray(title="x" * 100))
+    fits += amf0.encode("p" * (limit - len(fits) - 3))
+    assert len(fits) == limit
+    ok = live_client()
+    ok.send(18, fits, sid=1)
+    assert ok.conn.state is State.PUBLISHING
+    client = live_client()
+    with pytest.raises(ProtocolError, match=r"of 16385 bytes, over the limit of 16384 bytes"):
+        client.send(type_id, bytes([0x05]) * (limit + 1), sid=1)
