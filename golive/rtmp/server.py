@@ -230,6 +230,10 @@ class _RtmpProtocol(asyncio.Protocol):
         self._last_data = time.monotonic()
         self._timer: asyncio.TimerHandle | None = None  # the idle check
         self._deadline: asyncio.TimerHandle | None = None  # handshake, then publish
+        # When the running publish deadline falls due (loop time), and since what: a publish
+        # that is withdrawn or refused does not renew it.
+        self._publish_by = 0.0
+        self._publish_since = ""
         self._auth_task: asyncio.Task[None] | None = None
         self._closing = False
         # Bytes read and not yet given to the core, from _offset; reading is paused meanwhile.
@@ -438,8 +442,9 @@ class _RtmpProtocol(asyncio.Protocol):
         finally:
             self._auth_task = None
             if self.stream is None and not self._closing and not self.core.closed:
-                # The peer withdrew its publish meanwhile: it must publish again in time.
-                self._arm_publish_deadline("its publish was withdrawn")
+                # The peer withdrew its publish meanwhile, or it was refused: the deadline from
+                # connect still runs (publishing and withdrawing in a loop buys no time).
+                self._arm_publish_deadline(None)
         self._flush()
         if self.core.closed:
             self.close("")
@@ -517,12 +522,19 @@ class _RtmpProtocol(asyncio.Protocol):
             self._deadline.cancel()
             self._deadline = None
 
-    def _arm_publish_deadline(self, since: str) -> None:
-        """Without it one byte now and then would keep a connection that never publishes."""
+    def _arm_publish_deadline(self, since: str | None) -> None:
+        """Without it one byte now and then would keep a connection that never publishes.
+        ``since`` starts a new deadline (``connect``, the end of a publish); None resumes the
+        running one (a publish was withdrawn or refused: asking again must not buy time)."""
         self._cancel_deadline()
+        loop = asyncio.get_running_loop()
         timeout = self.server.limits.publish_timeout
-        self._deadline = asyncio.get_running_loop().call_later(
-            timeout, self.close, f"no publish within {timeout:g} s of {since}"
+        if since is not None:
+            self._publish_by, self._publish_since = loop.time() + timeout, since
+        self._deadline = loop.call_at(
+            self._publish_by,
+            self.close,
+            f"no publish within {timeout:g} s of {self._publish_since} (publish_timeout)",
         )
 
     def _arm_idle_timer(self) -> None:

@@ -244,3 +244,29 @@ async def test_a_publisher_gets_in_while_a_thousand_squatters_try(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         squatters.close()
+
+
+async def test_publishing_and_withdrawing_in_a_loop_buys_no_time(
+    golive_rtmp: GoliveFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A publish that is withdrawn (deleteStream) while it is being refused leaves the
+    # connection open; asking again and again must not renew the deadline from connect.
+    async def refuse(app: str, key: str, query: str) -> PublishGrant:
+        await asyncio.sleep(0.01)
+        raise PublishRefusedError("unknown stream key")
+
+    golive = await golive_rtmp(authorize=refuse, limits=RtmpLimits(publish_timeout=0.5))
+    client = await TestPublisher.connect(golive.port)
+    start = time.monotonic()
+
+    async def churn() -> None:
+        while True:
+            await client.publish("bogus")
+            await client.command("deleteStream", 3.0, None, 1.0)
+            await asyncio.sleep(0.05)
+
+    async with running(churn()):
+        assert await client.closed_by_server()
+    assert time.monotonic() - start < 2.0
+    await wait_for(lambda: logged(caplog, "(publish_timeout)"))
+    assert golive.rtmp.unpublished == 0
