@@ -61,6 +61,12 @@ _AMF_TYPES = frozenset(
         MessageType.SHARED_OBJECT_AMF3,
     }
 )
+# What an aggregate message may carry, and how many parts: servers that relay aggregate a
+# few frames at a time.
+_AGGREGATE_PARTS = frozenset(
+    {MessageType.AUDIO, MessageType.VIDEO, MessageType.DATA_AMF0, MessageType.DATA_AMF3}
+)
+MAX_AGGREGATE_PARTS = 1024
 
 # --- events -------------------------------------------------------------------------------
 
@@ -326,9 +332,23 @@ class RtmpConnection:
         elif type_id == MessageType.DATA_AMF3:
             self._data(stream_id, amf0.decode_all(body[1:]), events)
         elif type_id == MessageType.AGGREGATE:
-            for sub_type, sub_ts, sub_body in split_aggregate(body, timestamp):
-                if sub_type == MessageType.AGGREGATE:
-                    raise ProtocolError("aggregate message inside an aggregate message")
+            # RTMP 1.0, 7.1.6: an aggregate carries a stream's audio, video and data (FLV
+            # tags). Each part counts as a message, for the budgets before a publish; a cap on
+            # parts and on their AMF bytes keeps one aggregate within a few milliseconds.
+            amf_bytes = 0
+            for parts, (sub_type, sub_ts, sub_body) in enumerate(
+                split_aggregate(body, timestamp), 1
+            ):
+                if sub_type not in _AGGREGATE_PARTS:
+                    raise ProtocolError(f"message of type {sub_type} inside an aggregate message")
+                if sub_type != MessageType.AUDIO and sub_type != MessageType.VIDEO:
+                    amf_bytes += len(sub_body)
+                if parts > MAX_AGGREGATE_PARTS or amf_bytes > MAX_AMF_MESSAGE:
+                    raise ProtocolError(
+                        f"aggregate message of over {MAX_AGGREGATE_PARTS} parts or "
+                        f"{MAX_AMF_MESSAGE} bytes of data"
+                    )
+                self.messages_received += 1
                 self._handle(sub_type, sub_ts, stream_id, sub_body, events)
         elif type_id == MessageType.SET_CHUNK_SIZE:
             pass  # applied by the chunk reader as the message completed

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import cast
@@ -42,6 +43,8 @@ log = logging.getLogger("golive.rtmp")
 # whatever the peer sends; the turn, checked between slices, stops a 256 KiB read from
 # chaining them. Slicing costs about 2 ms per second of a 6 Mbps publisher.
 _SLICE = 1024
+# Bytes waiting to be read by the peer before the connection is closed.
+_MAX_UNREAD = 1024 * 1024
 _TURN = 0.001
 
 
@@ -387,10 +390,14 @@ class _RtmpProtocol(asyncio.Protocol):
             self._connected(event)
 
     def _connected(self, event: Connected) -> None:
+        # The app up to a '/' or '?': an encoder set up with its stream key in the server URL
+        # ("rtmp://host/live/KEY") sends the key in it, and a key never reaches a log line.
+        app = re.split(r"[/?]", event.app, maxsplit=1)[0]
         log.info(
-            "%s: connected to app '%s' (%s)",
+            "%s: connected to app '%s%s' (%s)",
             self.peer,
-            escape_for_log(event.app),
+            escape_for_log(app),
+            "/..." if app != event.app else "",
             escape_for_log(event.flash_ver or "?"),
         )
         # From here on the idle limit applies, and the publish deadline until a publish.
@@ -500,6 +507,10 @@ class _RtmpProtocol(asyncio.Protocol):
         data = self.core.data_to_send()
         if data and self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
+            # A publisher is sent little (acknowledgements, pings, status): a peer that lets
+            # that pile up is not reading, and would make the server hold its answers forever.
+            if self.transport.get_write_buffer_size() > _MAX_UNREAD:
+                self.close(f"over {_MAX_UNREAD} bytes sent and not read by the peer")
 
     def close(self, reason: str) -> None:
         if self._closing:

@@ -145,3 +145,18 @@ async def test_a_malformed_request_is_one_info_line(
     assert len(lines) == 1, http_log.getvalue()
     assert lines[0].startswith("INFO aiohttp.server: malformed HTTP request from 127.0.0.1: ")
     assert "Traceback" not in http_log.getvalue() and "ERROR" not in http_log.getvalue()
+
+
+async def test_a_stream_key_in_the_app_never_reaches_the_log(
+    golive_rtmp: GoliveFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A streamer who pasted the whole URL with the key into OBS's server field.
+    golive = await golive_rtmp()
+    key = "live_1234_SeCrEtStReAmKeY"
+    for app in (f"live/{key}", f"live?key={key}"):
+        client = await TestPublisher.connect(golive.port, app=app)
+        client.close()
+    await asyncio.sleep(0.1)
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("connected to app 'live/...'" in line for line in lines) == 2
+    assert not [line for line in lines if key in line]

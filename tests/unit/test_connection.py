@@ -215,19 +215,20 @@ def test_amf3_command_message() -> None:
     assert result[3]["objectEncoding"] == 3.0
 
 
+def tag(type_id: int, ts: int, data: bytes) -> bytes:
+    """One part of an aggregate message: an FLV tag (RTMP 1.0, 7.1.6)."""
+    header = (
+        bytes([type_id])
+        + len(data).to_bytes(3, "big")
+        + (ts & 0xFFFFFF).to_bytes(3, "big")
+        + bytes([ts >> 24])
+        + bytes(3)
+    )
+    return header + data + (11 + len(data)).to_bytes(4, "big")
+
+
 def test_aggregate_message_splits_into_media_with_rebased_times() -> None:
     client = live_client()
-
-    def tag(type_id: int, ts: int, data: bytes) -> bytes:
-        header = (
-            bytes([type_id])
-            + len(data).to_bytes(3, "big")
-            + (ts & 0xFFFFFF).to_bytes(3, "big")
-            + bytes([ts >> 24])
-            + bytes(3)
-        )
-        return header + data + (11 + len(data)).to_bytes(4, "big")
-
     body = tag(8, 500, AAC_HEADER) + tag(8, 523, bytes.fromhex("af01") + b"aac")
     events = client.send(22, body, 1000, sid=1, csid=4)
     assert events[0] == flv.ConfigChanged(TrackConfig(Codec.AAC, bytes.fromhex("1190")))
@@ -315,3 +316,30 @@ def test_commands_and_data_over_16_kib_are_refused_before_decoding(type_id: int)
     client = live_client()
     with pytest.raises(ProtocolError, match=r"of 16385 bytes, over the limit of 16384 bytes"):
         client.send(type_id, bytes([0x05]) * (limit + 1), sid=1)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # A ping inside an aggregate would make the server answer each: not a stream's part.
+        (tag(4, 0, bytes.fromhex("0006 00000001")), "message of type 4 inside an aggregate"),
+        (tag(20, 0, amf0.encode("publish", 0.0, None)), "message of type 20 inside"),
+        (b"".join(tag(9, i, bytes.fromhex("2701000000")) for i in range(1025)), "1024 parts"),
+        (
+            b"".join(tag(18, i, amf0.encode("onTextData", "x" * 4000)) for i in range(5)),
+            "16384 bytes of data",
+        ),
+    ],
+)
+def test_aggregate_messages_carry_a_bounded_stream_part(body: bytes, message: str) -> None:
+    client = live_client()
+    with pytest.raises(ProtocolError, match=message):
+        client.send(22, body, 1000, sid=1, csid=4)
+
+
+def test_each_part_of_an_aggregate_counts_as_a_message() -> None:
+    client = live_client()
+    before = client.conn.messages_received
+    body = b"".join(tag(9, i, bytes.fromhex("2701000000") + b"x") for i in range(1024))
+    client.send(22, body, 1000, sid=1, csid=4)
+    assert client.conn.messages_received - before == 1 + 1024
