@@ -80,11 +80,10 @@ class Settings:
     # Seconds a room's preview image is served before a newer keyframe is decoded (only while
     # someone asks for it); defaults to 5.
     preview_interval: float = 5.0
-    # Per-connection RTMP limits, [rtmp] in the config file: handshake_timeout,
-    # idle_timeout, max_message_size, max_connections, max_pending_bytes and
-    # max_chunk_streams.
+    # The RTMP listener's limits, [rtmp] in the config file: every field of RtmpLimits
+    # (golive/rtmp/limits.py), each with its default there.
     rtmp: RtmpLimits = field(default_factory=RtmpLimits)
-    # The HLS packager, [hls]: part_target, segment_target, window and linger.
+    # The HLS packager, [hls]: every field of HlsSettings (golive/hls/settings.py).
     hls: HlsSettings = field(default_factory=HlsSettings)
     # Transcoding, [transcode]: renditions made beside the source copy, never at or above the
     # source's height, as [[transcode.rendition]] tables (name, height, bitrate, fps), and

@@ -27,12 +27,17 @@ EMAIL_MAX = 254  # RFC 5321, 4.5.3.1.3: a path holds at most 256 octets with its
 PASSWORD_MIN = 8
 PASSWORD_MAX = 1024  # argon2 takes any length; a bound keeps one request's CPU bounded
 TITLE_MAX = 140
-# What a title may not hold: C0 controls; the bidirectional embeddings, overrides and isolates
-# (Unicode UAX #9: U+202A-U+202E, U+2066-U+2069), which could make a title shown beside a
-# username read as something else; and the invisible zero-width space, word joiner and
-# byte order mark (U+200B, U+2060, U+FEFF), which make two titles that look the same differ.
-# Usernames are ASCII already.
-TITLE_FORBIDDEN = re.compile("[\\x00-\\x1f\\u202a-\\u202e\\u2066-\\u2069\\u200b\\u2060\\ufeff]")
+# What a title may not hold: C0 and C1 controls and DEL; the line and paragraph separators
+# (U+2028, U+2029); every bidirectional control (Unicode UAX #9: the marks U+061C, U+200E,
+# U+200F, the embeddings and overrides U+202A-U+202E, the isolates U+2066-U+2069), which could
+# make a title shown beside a username read as something else; and the invisible zero-width
+# space, word joiner and byte order mark (U+200B, U+2060, U+FEFF), which make two titles that
+# look the same differ. (Tag characters stay: emoji subdivision flags are written with them.)
+# Usernames are ASCII.
+TITLE_FORBIDDEN = re.compile(
+    "[\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e"
+    "\\u2060\\u2066-\\u2069\\ufeff]"
+)
 # The zero-width non-joiner and joiner (U+200C, U+200D) are refused too, except between two
 # visible characters, where they are writing: Persian and Indic scripts need the non-joiner,
 # emoji sequences (a ZWJ sequence such as "woman technologist") the joiner. At either end,

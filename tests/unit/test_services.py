@@ -303,6 +303,9 @@ async def test_sign_ups_are_throttled_per_address(accounts: Accounts) -> None:
     "title",
     ["a\x00b", "tab\there", "\u202eevil", "a\u202ab", "\u2066x\u2069", "zero\u200bwidth",
      "a\u2060b", "\ufeffbom", "x" * 141,
+     # DEL and C1 controls, line separators, the bidi marks.
+     "del\x7f", "nel\x85", "csi\x9b[2J", "a\u200eb", "a\u200fb", "a\u061cb", "a\u2028b",
+     "a\u2029b",
      # Joiners that join nothing: at an end, beside a space, doubled.
      "\u200dlead", "trail\u200c", "a \u200d b", "a\u200c\u200cb", "  \u200dx"],
 )  # fmt: skip
