@@ -39,13 +39,17 @@ log = logging.getLogger("golive.rtmp")
 
 # Bytes handed to the core at a time, and how long one connection may parse before the loop
 # goes on to the others. Parsing costs about 5 us per message whatever its size, and a chunk
-# can carry a whole message in a few bytes, so 1 KiB bounds one call to about a millisecond
-# whatever the peer sends; the turn, checked between slices, stops a 256 KiB read from
-# chaining them. Slicing costs about 2 ms per second of a 6 Mbps publisher.
+# can carry a whole message in a few bytes, so a slice is sized to hold about _SLICE_MESSAGES
+# messages of the size the last slice had: 1 KiB for a flood of tiny ones (about a
+# millisecond), up to _MAX_SLICE for media, so a 6 Mbps publisher is not cut into thousands
+# of calls a second. _MAX_SLICE of the smallest messages still parses in a few milliseconds.
+# The turn, checked between slices, stops a 256 KiB read from chaining them.
 _SLICE = 1024
+_MAX_SLICE = 8 * 1024
+_SLICE_MESSAGES = 200
+_TURN = 0.001
 # Bytes waiting to be read by the peer before the connection is closed.
 _MAX_UNREAD = 1024 * 1024
-_TURN = 0.001
 
 
 class PublishRefusedError(Exception):
@@ -242,6 +246,7 @@ class _RtmpProtocol(asyncio.Protocol):
         # Bytes read and not yet given to the core, from _offset; reading is paused meanwhile.
         self._pending = b""
         self._offset = 0
+        self._slice = _SLICE  # sized by what the last slice held (see _SLICE_MESSAGES)
         self._paused = False
         self._next_turn: asyncio.Handle | None = None
         # Messages and bytes per second, until the publish is accepted; then None.
@@ -289,10 +294,13 @@ class _RtmpProtocol(asyncio.Protocol):
         start = time.perf_counter()
         data, pos = self._pending, self._offset
         while pos < len(data) and not self._closing:
-            piece = data[pos : pos + _SLICE]
+            piece = data[pos : pos + self._slice]
             pos += len(piece)
+            before = self.core.messages_received
             if not self._receive(piece):
                 return
+            made = self.core.messages_received - before
+            self._slice = min(_MAX_SLICE, max(_SLICE, len(piece) * _SLICE_MESSAGES // max(made, 1)))
             if pos < len(data) and time.perf_counter() - start >= _TURN:
                 self._offset = pos
                 self._flush()
