@@ -359,9 +359,6 @@ def render_media(pl: MediaPlaylist, skip: bool = False) -> str:
     out = [
         "#EXTM3U",
         f"#EXT-X-VERSION:{version}",
-        # RFC 8216bis, 4.4.2.1: every segment starts with a key frame (the segmenter cuts
-        # only there), so a client may decode any segment without the one before.
-        "#EXT-X-INDEPENDENT-SEGMENTS",
         f"#EXT-X-TARGETDURATION:{pl.target_duration}",
     ]
     server_control = _server_control(pl)
@@ -466,7 +463,12 @@ def render_multivariant(pl: MultivariantPlaylist) -> str:
     No EXT-X-VERSION: nothing here needs more than version 1 (RFC 8216bis, 4.4.1.2 and 7),
     and each media playlist states its own.
     """
-    out = ["#EXTM3U", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    # No EXT-X-INDEPENDENT-SEGMENTS (RFC 8216bis, 4.4.2.1) here or in media playlists: a
+    # keyframe interval longer than the target duration is split into a segment that starts
+    # without a keyframe rather than losing frames, and the tag cannot come and go (6.2.1).
+    # Parts say which of them start with one (INDEPENDENT=YES), which is what LL-HLS
+    # players start from.
+    out = ["#EXTM3U"]
     out.extend(variant.render() for variant in pl.variants)
     out.append("")
     return "\n".join(out)

@@ -12,9 +12,11 @@ Timeline sanity (RFC 8216bis, 4.4.3.1: every segment, rounded to the nearest sec
 target duration; 4.4.4.3 and 6.2.1: a timestamp sequence that breaks gets EXT-X-DISCONTINUITY): a
 step in the lead track's decode times beyond a segment target, forwards or backwards, is a jump
 of the publisher's clock, not a long frame. The segment closes before it and the segmenter starts
-over at the next keyframe behind a ``Discontinuity``. The same happens to a segment that would
-outgrow the limit its live window sets (``limit``): it is cut before the frame that would take it
-past, the frames up to the next keyframe are dropped, and a discontinuity follows.
+over at the next keyframe behind a ``Discontinuity``. A segment that would outgrow the limit its
+live window sets (``limit``, for a keyframe interval longer than the target duration) is cut
+before the frame that would take it past, and the next segment starts with that frame: no frame
+is lost and the timeline does not break, but that segment does not begin with a keyframe, so
+playlists do not claim EXT-X-INDEPENDENT-SEGMENTS.
 
 Times arrive in milliseconds (FLV); fragments use a 90 kHz video timescale and the audio sample
 rate. AAC frames are exactly 1024 (or 960) samples long, which milliseconds cannot express, so
@@ -64,8 +66,8 @@ class PartReady:
 
 @dataclass(frozen=True, slots=True)
 class Discontinuity:
-    """The publisher's timeline broke (or a segment had to be cut short): what follows starts
-    a new segment after EXT-X-DISCONTINUITY. ``reason`` is for the log."""
+    """The publisher's timeline broke: what follows starts a new segment after
+    EXT-X-DISCONTINUITY. ``reason`` is for the log."""
 
     reason: str
 
@@ -239,14 +241,18 @@ class Segmenter:
             if (
                 self._limit is not None
                 and sample.dts - self._segment_start_ms > self._limit() * 1000
+                and previous.dts > self._segment_start_ms
             ):
                 # No keyframe in time: the segment ends where this frame's predecessor begins,
-                # and the predecessor is dropped.
-                track.pending = None
-                length = (previous.dts - self._segment_start_ms) / 1000
-                return self._restart(
-                    sample, f"no keyframe within the segment limit ({length:.3f} s without one)"
-                )
+                # and the next one starts with the predecessor, without a keyframe. The
+                # timeline goes on and nothing is dropped; a player that joins there shows
+                # the picture from the next keyframe (its parts say INDEPENDENT=NO).
+                self._close_part(out, previous.dts)
+                self._part_start_ms = self._segment_start_ms = previous.dts
+                self._new_segment = True
+                self._part_independent = previous.keyframe
+                self._release(track, previous, sample.dts)
+                return out
             if (
                 sample.keyframe
                 and previous.dts >= self._segment_start_ms

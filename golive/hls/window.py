@@ -5,14 +5,14 @@ playlist available; 6.2.5.2: blocking reloads are held until the requested part 
 window slides by duration, so memory per stream is bounded by the window and the bitrate.
 
 EXT-X-TARGETDURATION (RFC 8216bis, 4.4.3.1: every segment's duration, rounded to the nearest
-integer, is at most the target, and the target does not change) is learned from the first
-segment after a publisher (re)joins, while nobody can know the publisher's keyframe interval yet:
-until that segment completes it follows the segment in progress, rounded up. It is then fixed;
-the segmenter is asked to keep every later segment within it (``segment_limit``), cutting one
-that would outgrow it and marking a discontinuity. It never exceeds ``max_target``. Only a new
-start of the segmenter (``begin``: a publisher rejoining, or the packager restarting after it
-fell behind) learns again, and then can only raise it, up to that bound, when the keyframe
-interval became longer; a timestamp jump cannot (it is a discontinuity, never a long segment).
+integer, is at most the target, and the target does not change) is learned once, from the
+window's first segment, while nobody can know the publisher's keyframe interval yet: the media
+playlist is not served (``ready`` is false) until that segment completes, so no client ever sees
+a target that later moves. It never exceeds ``max_target``. The segmenter is then asked to keep
+every later segment within it (``segment_limit``): a keyframe interval that outgrows it, in the
+same publish or after a publisher rejoins within the linger, is split at a frame boundary into a
+segment that starts without a keyframe (nothing is dropped, the timeline goes on), and a
+timestamp jump is a discontinuity, never a long segment.
 
 Many players wait on one window with blocking reloads. Every change releases them in batches of
 ``WAKE_BATCH`` per event-loop turn, so other requests are served in between, and the playlist
@@ -162,12 +162,10 @@ class LiveWindow:
         self.next_part = 0
         self.next_msn = 0
         self.discontinuity_sequence = 0
-        self.max_segment_duration = segment_target
         # The bound on EXT-X-TARGETDURATION, whatever the publisher sends; a segment target
         # set above it wins (a segment lasts at least the segment target).
         self.max_target = max(1, math.ceil(max(max_segment, segment_target) - 0.01))
-        self._target: int | None = None  # fixed once the first segment of a publish completes
-        self._learning = True
+        self._target: int | None = None  # fixed once the window's first segment completes
         self._break_logged_at = -math.inf
         self._breaks_unlogged = 0
         self.ended = False
@@ -199,8 +197,8 @@ class LiveWindow:
         self._clock_anchor = None
         if self.segments:
             self._join_pending = True
-        # The new publish's keyframe interval may be longer: learn from its first segment.
-        self._learning = True
+        # The target stays: players hold it for the playlist's life. A longer keyframe interval
+        # of the new publish is split to fit (``segment_limit``).
         self._notify()
 
     def feed(self, events: list[SegmenterEvent]) -> None:
@@ -297,10 +295,8 @@ class LiveWindow:
 
     def _complete(self, segment: _Segment) -> None:
         segment.complete = True
-        self.max_segment_duration = max(self.max_segment_duration, segment.duration)
-        if self._learning:
-            self._target = max(self._target or 0, self._rounded_up(segment.duration))
-            self._learning = False
+        if self._target is None:
+            self._target = self._rounded_up(segment.duration)
 
     def _slide(self) -> None:
         total = sum(s.duration for s in self.segments)
@@ -369,7 +365,8 @@ class LiveWindow:
 
     @property
     def ready(self) -> bool:
-        return bool(self.segments) and bool(self.segments[0].parts)
+        """Servable: a first part exists and the target duration is fixed."""
+        return self._target is not None and bool(self.segments) and bool(self.segments[0].parts)
 
     @property
     def media_sequence(self) -> int:
@@ -429,21 +426,18 @@ class LiveWindow:
 
     @property
     def target_duration(self) -> int:
-        """EXT-X-TARGETDURATION (RFC 8216bis, 4.4.3.1): fixed once a publish's first segment is
-        complete; until then, the longest segment so far rounded up, the one in progress
-        included."""
-        target = self._target or 0
-        if self._learning:
-            longest = self.max_segment_duration if self._target is None else 0.0
-            if self.segments and not self.segments[-1].complete:
-                longest = max(longest, self.segments[-1].duration)
-            target = max(target, self._rounded_up(longest))
-        return target
+        """EXT-X-TARGETDURATION (RFC 8216bis, 4.4.3.1): fixed once the window's first segment
+        is complete; until then (the playlist is not served yet), the segment in progress
+        rounded up."""
+        if self._target is not None:
+            return self._target
+        growing = self.segments[-1].duration if self.segments else 0.0
+        return self._rounded_up(growing)
 
     def segment_limit(self) -> float:
         """The longest segment the segmenter may make, in seconds: the target duration plus
         the rounding RFC 8216bis, 4.4.3.1 allows (the bound on it while it is learned)."""
-        target = self.max_target if self._learning else self.target_duration
+        target = self.max_target if self._target is None else self._target
         return target + _ROUNDING
 
     def media_playlist_bytes(

@@ -101,10 +101,9 @@ async def _release_blocked_reloads() -> None:
     window: LiveWindow = room.source
     segmenter = Segmenter()
     window.begin()
-    items = list(av_stream(8.0))
-    for item in items[:80]:
-        window.feed(segmenter.push(item))
-    rest = iter(items[80:])
+    rest = iter(av_stream(8.0))
+    while not window.ready:  # served once its first segment fixed the target duration
+        window.feed(segmenter.push(next(rest)))
     msn, part = window.last_part()
 
     async def health(request: web.Request) -> web.Response:

@@ -184,20 +184,26 @@ def test_audio_far_off_the_video_timeline_is_dropped_not_held() -> None:
     assert parsed(r).target_duration == 2
 
 
-def test_the_target_is_learned_from_the_first_segment() -> None:
+def test_the_target_is_learned_from_the_first_segment_before_anyone_sees_it() -> None:
     r = LiveWindow("source", part_target=0.333, segment_target=2.0, window=60.0)
-    # A 4 s keyframe interval makes 4 s segments: the target follows the first one as it grows,
-    # then stays.
+    # A 4 s keyframe interval makes 4 s segments. The playlist is not served until the first
+    # one is complete, so every client sees the same target (RFC 8216bis, 4.4.3.1).
     seg = r.segmenter()
     r.begin()
     targets = []
     for item in av_stream(12.0, gop=4.0):
         r.feed(seg.push(item))
         if r.ready:
-            targets.append(r.target_duration)
-    assert targets[-1] == 4 and sorted(targets) == targets
+            targets.append(parsed(r).target_duration)
+        else:
+            assert not any(s.complete for s in r.segments)
+    assert targets and set(targets) == {4}
     assert max(s.duration for s in parsed(r).segments) < 4.5
     assert not any(s.discontinuity for s in parsed(r).segments)
+
+
+def media_seconds(r: LiveWindow) -> float:
+    return sum(s.duration for s in r.segments)
 
 
 def test_segments_never_exceed_the_bound_whatever_the_keyframe_interval() -> None:
@@ -207,7 +213,10 @@ def test_segments_never_exceed_the_bound_whatever_the_keyframe_interval() -> Non
     pl = parsed(r)
     assert pl.target_duration == 10 == r.max_target
     assert all(round(s.duration) <= 10 for s in pl.segments)
-    assert any(s.discontinuity for s in pl.segments), "cut where no keyframe came in time"
+    assert not any(s.discontinuity for s in pl.segments), "the timeline goes on"
+    assert media_seconds(r) == pytest.approx(40.0, abs=0.1), "no frame is dropped"
+    # Split where no keyframe came in time: that segment starts without one.
+    assert [s.parts[0].independent for s in r.segments] == [True, False, False, True]
 
 
 def publish_gop(r: LiveWindow, seconds: float, gop: float) -> None:
@@ -218,7 +227,7 @@ def publish_gop(r: LiveWindow, seconds: float, gop: float) -> None:
     r.feed(seg.finish())
 
 
-def test_a_fixed_target_cuts_a_longer_gop_and_marks_a_discontinuity() -> None:
+def test_a_fixed_target_splits_a_longer_gop_without_losing_frames() -> None:
     r = LiveWindow("source", part_target=0.333, segment_target=2.0, window=120.0)
     seg = r.segmenter()
     r.begin()
@@ -236,7 +245,22 @@ def test_a_fixed_target_cuts_a_longer_gop_and_marks_a_discontinuity() -> None:
     pl = parsed(r)
     assert pl.target_duration == 2
     assert all(s.duration < 2.5 for s in pl.segments)
-    assert any(s.discontinuity for s in pl.segments)
+    assert not any(s.discontinuity for s in pl.segments)
+    assert media_seconds(r) == pytest.approx(20.0, abs=0.1)
+    assert not all(s.parts[0].independent for s in r.segments)
+
+
+def test_a_reconnect_with_a_longer_gop_keeps_the_target() -> None:
+    r = LiveWindow("source", part_target=0.333, segment_target=2.0, window=120.0)
+    publish_gop(r, 6.0, gop=2.0)
+    r.end()
+    assert parsed(r).target_duration == 2
+    publish_gop(r, 12.0, gop=6.0)  # the streamer changed the keyframe interval, then rejoined
+    pl = parsed(r)
+    assert pl.target_duration == 2 and not pl.ended
+    assert all(round(s.duration) <= 2 for s in pl.segments)
+    assert len([s for s in pl.segments if s.discontinuity]) == 1, "only the rejoin"
+    assert media_seconds(r) == pytest.approx(18.0, abs=0.1)
 
 
 def test_blocking_waits_are_bounded_by_a_constant() -> None:
