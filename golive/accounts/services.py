@@ -483,11 +483,20 @@ class LiveRooms:
         room = await self.registry.get(room_name(name))
         if room is None:
             raise NotFound(f"no live room named {name!r}")
+        self._learn_urls([room])
         return room
 
     async def all(self) -> list[Room]:
         rooms = await self.registry.all()
+        self._learn_urls(rooms)
         return sorted(rooms, key=lambda r: r.started_at)
+
+    def _learn_urls(self, rooms: list[Room]) -> None:
+        """The URLs of the nodes of rooms just read, before their next announcement is read:
+        a page that shows a room may play it at once."""
+        for room in rooms:
+            if room.node_url:
+                self._node_urls[room.node] = room.node_url
 
 
 class Publish:

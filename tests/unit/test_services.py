@@ -437,7 +437,7 @@ async def test_viewers_are_sent_to_the_node_that_serves_the_room(
 
 
 async def test_nodes_announce_their_urls_at_once_and_with_every_beat(
-    users: MemoryUsers, clock: Clock
+    accounts: Accounts, users: MemoryUsers, clock: Clock
 ) -> None:
     registry = MemoryRooms(clock.monotonic)
     node_a = rooms_for(users, registry, clock, "node-a", url="http://a.example:8080")
@@ -446,6 +446,12 @@ async def test_nodes_announce_their_urls_at_once_and_with_every_beat(
     assert node_a.node_urls() == []  # B has not announced itself yet
     await node_b.upkeep(lambda name: None)
     assert node_b.node_urls() == ["http://a.example:8080"]
+    # A node that lists a room of another learns its URL then, without waiting for a beat.
+    other = rooms_for(users, registry, clock, "node-c", url="http://c.example")
+    carol = await other.go_live(await accounts.sign_up("carol", "c@example.org", "password1"))
+    await node_a.all()
+    assert node_a.node_urls() == ["http://c.example"]
+    await registry.remove("carol", carol.publish_id)
     # A learns of B at its next beat; the announcements outlive a TTL only while renewed.
     clock.advance(10)
     await node_a.upkeep(lambda name: None)
