@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -30,8 +31,9 @@ from .adapters.packager import PackagerDescriptions
 from .api.live import LIVE_DETAILS
 from .api.routes import setup_api
 from .config import ConfigError, Settings
+from .hls.elsewhere import elsewhere_middleware
 from .hls.packager import Packager
-from .hls.routes import setup_hls_routes
+from .hls.routes import CORS, setup_hls_routes
 from .hub import StreamHub
 from .ingest import accounts_authorizer
 from .live_figures import NodeLiveDetails
@@ -139,6 +141,41 @@ async def open_stores(settings: Settings) -> Stores:
     return Stores(users, sessions, rooms, closers, secrets)
 
 
+def _is_base_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0  # ValueError for one not a number
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and port_ok
+        and parts.username is None
+        and not any(c in url for c in "?# ")
+    )
+
+
+def public_url(settings: Settings) -> str:
+    """This node's public base URL: the setting, checked (an http or https URL with a host,
+    and no credentials, query or fragment, since other nodes send viewers to it and append
+    paths), or http://HOST:HTTP_PORT with the hostname for every interface."""
+    url = settings.public_url.strip().rstrip("/")
+    if not url:
+        host = settings.host
+        if host in ("", "0.0.0.0", "::"):
+            host = socket.gethostname()
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{settings.http_port}"
+    if not _is_base_url(url):
+        raise ConfigError(
+            f"setting 'public_url': {url!r} is not an http:// or https:// URL with a host "
+            "(and no user, query or fragment)"
+        )
+    return url
+
+
 def build_app(settings: Settings, stores: Stores) -> web.Application:
     app = web.Application(client_max_size=64 * 1024)
     app[SETTINGS] = settings
@@ -153,7 +190,12 @@ def build_app(settings: Settings, stores: Stores) -> web.Application:
         secrets=stores.secrets,
     )
     rooms = LiveRooms(
-        stores.users, stores.rooms, HubPublishes(hub), node=node, ttl=settings.room_ttl
+        stores.users,
+        stores.rooms,
+        HubPublishes(hub),
+        node=node,
+        ttl=settings.room_ttl,
+        url=public_url(settings),
     )
     app[ACCOUNTS] = accounts
     app[ROOMS] = rooms
@@ -174,10 +216,12 @@ def build_app(settings: Settings, stores: Stores) -> web.Application:
         nginx_callbacks=settings.nginx_callbacks,
     )
     audience = Audience()  # counted by HLS, shown by the API through this node's live figures
-    setup_hls_routes(app, packager, [audience_middleware(audience)])
+    # Rooms live on another node are redirected there, before they could count as viewers.
+    elsewhere = elsewhere_middleware(packager, rooms.served_elsewhere, headers=CORS)
+    setup_hls_routes(app, packager, [elsewhere, audience_middleware(audience)])
     previews = Previews(hub, interval=settings.preview_interval)
     app[LIVE_DETAILS] = NodeLiveDetails(audience, packager, previews)
-    setup_pages(app, web_dir=settings.web_dir)
+    setup_pages(app, web_dir=settings.web_dir, media_origins=rooms.node_urls)
     app.cleanup_ctx.append(_rtmp_listener)
     app.cleanup_ctx.append(_upkeep)
 
@@ -194,6 +238,7 @@ def build_app(settings: Settings, stores: Stores) -> web.Application:
 
 async def create_app(settings: Settings) -> web.Application:
     """Open the stores, then build the application (``web.run_app`` awaits this)."""
+    public_url(settings)  # a bad public_url stops the start before a store is opened
     stores = await open_stores(settings)
     return build_app(settings, stores)
 

@@ -60,6 +60,11 @@ class Settings:
     sessions_in_redis: bool = False
     # This node's name in the room registry; defaults to "<hostname>:<http_port>".
     node: str = ""
+    # The public base URL of this node's HTTP server ("https://node-a.example.org"): its rooms
+    # carry it in the registry, and other nodes send their viewers there (a redirect for HLS,
+    # absolute URLs in the API). Defaults to "http://<host>:<http_port>", the hostname when
+    # host is every interface; set it behind a load balancer, a reverse proxy or a CDN.
+    public_url: str = ""
     # Seconds a live room outlives its node's last heartbeat; defaults to 30.
     room_ttl: float = 30.0
     # Days a login session lasts; defaults to 30.

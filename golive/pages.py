@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -35,18 +37,23 @@ log = logging.getLogger("golive.pages")
 DEFAULT_DIST = Path(__file__).resolve().parent / "static"  # in the package: a wheel carries it
 PAGE_ROUTES = ("/", "/login", "/signup", "/dashboard")
 ASSET_CACHE = "public, max-age=31536000, immutable"
-# Everything the pages load comes from this origin (no CDN, no external font): a policy that
-# says so keeps injected markup from loading or sending anything elsewhere. hls.js feeds
+# Everything the pages load comes from this origin (no CDN, no external font), but the media
+# of rooms that other nodes of the same registry serve (their HLS, their previews): a policy
+# that says so keeps injected markup from loading or sending anything elsewhere. hls.js feeds
 # media through blob: URLs (MediaSource).
+CSP = (
+    "default-src 'self'; img-src 'self' data:{media}; media-src 'self' blob:{media}; "
+    "worker-src 'self' blob:; connect-src 'self'{media}; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
-        "worker-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-        "form-action 'self'; frame-ancestors 'none'"
-    ),
+    "Content-Security-Policy": CSP.format(media=""),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+# A CSP host-source with a scheme (CSP 3, 2.3.1): nothing that could end a directive or the
+# header, whatever a node wrote into the registry.
+_ORIGIN = re.compile(r"https?://([a-z0-9._~-]{1,253}|\[[0-9a-f:.]+\])(:[0-9]{1,5})?")
 _FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
 NOT_BUILT = """golive is running, but its web pages are not built.
@@ -74,9 +81,34 @@ def _file(folder: Path, name: str) -> Path | None:
         return None
 
 
+def origin(url: str) -> str | None:
+    """The origin of an http or https URL (``https://host:port``) fit for a CSP source list,
+    or None."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed IPv6 bracket
+        return None
+    found = f"{parts.scheme}://{parts.netloc}".lower()
+    return found if _ORIGIN.fullmatch(found) else None
+
+
+def security_headers(media_urls: Iterable[str]) -> dict[str, str]:
+    """The pages' security headers, their policy letting them load media from the origins of
+    ``media_urls`` too (the other nodes')."""
+    origins = sorted({o for url in media_urls if (o := origin(url)) is not None})
+    if not origins:
+        return SECURITY_HEADERS
+    media = "".join(f" {o}" for o in origins)
+    return {**SECURITY_HEADERS, "Content-Security-Policy": CSP.format(media=media)}
+
+
 class _Pages:
-    def __init__(self, dist: Path) -> None:
+    def __init__(self, dist: Path, media_urls: Callable[[], Iterable[str]]) -> None:
         self.dist = dist
+        self.media_urls = media_urls
+
+    def headers(self) -> dict[str, str]:
+        return {"Cache-Control": "no-cache", **security_headers(self.media_urls())}
 
     async def page(self, request: web.Request) -> web.StreamResponse:
         """index.html for every route the app knows; the app picks the page."""
@@ -86,7 +118,7 @@ class _Pages:
         index = _file(self.dist, "index.html")
         if index is None:
             return web.Response(status=503, text=NOT_BUILT, headers={"Cache-Control": "no-store"})
-        return web.FileResponse(index, headers={"Cache-Control": "no-cache", **SECURITY_HEADERS})
+        return web.FileResponse(index, headers=self.headers())
 
     async def asset(self, request: web.Request) -> web.StreamResponse:
         path = _file(self.dist / "assets", request.match_info["file"])
@@ -101,11 +133,18 @@ class _Pages:
         if path is None:
             raise web.HTTPNotFound()
         # /index.html itself comes this way too: it gets the same policy as the app routes.
-        return web.FileResponse(path, headers={"Cache-Control": "no-cache", **SECURITY_HEADERS})
+        return web.FileResponse(path, headers=self.headers())
 
 
-def setup_pages(app: web.Application, *, web_dir: str = "") -> None:
-    """Serve the pages on ``app`` from ``web_dir`` (default: golive/static)."""
+def setup_pages(
+    app: web.Application,
+    *,
+    web_dir: str = "",
+    media_origins: Callable[[], Iterable[str]] = lambda: (),
+) -> None:
+    """Serve the pages on ``app`` from ``web_dir`` (default: golive/static); their policy lets
+    them load media from the origins of the URLs ``media_origins`` gives when asked (the other
+    nodes' public URLs)."""
     dist = Path(web_dir) if web_dir else DEFAULT_DIST
 
     async def warn_unbuilt(app: web.Application) -> None:
@@ -116,7 +155,7 @@ def setup_pages(app: web.Application, *, web_dir: str = "") -> None:
             )
 
     app.on_startup.append(warn_unbuilt)
-    pages = _Pages(dist)
+    pages = _Pages(dist, media_origins)
     router = app.router
     for path in PAGE_ROUTES:
         router.add_get(path, pages.page)

@@ -220,6 +220,9 @@ class Room:
     ``publish_id`` names one publish; ending a publish removes the room only while it is
     still that publish's, so a publisher that took over (or another node) keeps it.
     ``description`` stays empty until the node that packages the stream knows what it carries.
+    ``node_url`` is the public base URL of that node's HTTP server (its HLS, previews), as the
+    node advertises it; empty when it is unknown (an ingest in front such as nginx-rtmp), in
+    which case no other node can send viewers there.
     """
 
     name: str
@@ -230,3 +233,4 @@ class Room:
     node: str
     publish_id: str
     description: RoomDescription = field(default_factory=RoomDescription)
+    node_url: str = ""

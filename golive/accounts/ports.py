@@ -61,7 +61,9 @@ class RoomRegistry(Protocol):
     """Which rooms are live, on which node; shared by every node when it lives in Redis.
 
     Entries expire ``ttl`` seconds after they were put or last refreshed, so the rooms of a
-    node that died without ending them disappear on their own.
+    node that died without ending them disappear on their own. Beside the rooms, each node
+    announces the public URL of its HTTP server, so that the pages of one node may load
+    media from the others (golive.pages' Content-Security-Policy).
     """
 
     async def put(self, room: Room, ttl: float) -> None:
@@ -78,6 +80,13 @@ class RoomRegistry(Protocol):
     async def get(self, name: str) -> Room | None: ...
 
     async def all(self) -> list[Room]: ...
+
+    async def announce(self, node: str, url: str, ttl: float) -> None:
+        """Record that ``node`` serves HTTP at the public base URL ``url``, for ``ttl``
+        seconds (a node announces itself again with its heartbeats)."""
+
+    async def nodes(self) -> dict[str, str]:
+        """The public base URL of every node announced and not expired, by node name."""
 
     async def close(self) -> None: ...
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from .devices import DeviceCookies
 from .domain import (
+    USERNAME_RE,
     InvalidInput,
     NotAuthenticated,
     NotFound,
@@ -217,6 +218,11 @@ class LiveRooms:
     this node is alive. Publishes are stopped only here, through ``publishes``. An ingest in
     front of this node (nginx-rtmp) has live rooms of its own (:meth:`for_node`), kept by
     its callbacks (``outside_publish_*``).
+
+    ``url`` is the public base URL of this node's HTTP server: its rooms carry it, and it is
+    announced in the registry, so that the other nodes can send viewers of these rooms here
+    (:meth:`served_elsewhere`, :meth:`url_of`) and let their pages load media from here
+    (:meth:`node_urls`). Empty: nobody is sent here.
     """
 
     def __init__(
@@ -227,6 +233,7 @@ class LiveRooms:
         *,
         node: str,
         ttl: float,
+        url: str = "",
         clock: Clock = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -235,6 +242,10 @@ class LiveRooms:
         self.publishes = publishes
         self.node = node
         self.ttl = ttl
+        self.url = url
+        # Every node's public URL as last read from the registry, by node name.
+        self._node_urls: dict[str, str] = {}
+        self._announced = False
         self.clock = clock
         self.local: dict[str, Room] = {}  # room name -> the room this node put
         # publish id -> digest of the stream key it was authorized with (never the key).
@@ -245,7 +256,8 @@ class LiveRooms:
     def for_node(self, node: str, *, ttl: float) -> LiveRooms:
         """The live rooms of another ingest node in front of this one (nginx-rtmp), over the
         same accounts, registry and clocks: the rooms it puts name ``node``. They live on that
-        ingest's updates (:meth:`outside_publish_update`), not on this node's upkeep."""
+        ingest's updates (:meth:`outside_publish_update`), not on this node's upkeep. Their
+        media is not served by golive, so they carry no URL."""
         return LiveRooms(
             self.users,
             self.registry,
@@ -289,6 +301,7 @@ class LiveRooms:
             started_at=self.clock(),
             node=self.node,
             publish_id=new_id(),
+            node_url=self.url,
         )
         await self.registry.put(room, self.ttl)  # RoomAlreadyLive when another node holds it
         self.local[room.name] = room
@@ -341,9 +354,13 @@ class LiveRooms:
         """Keep this node's rooms current; called about once a second.
 
         Records what each stream carries once ``describe`` knows it, and every
-        :attr:`beat_interval` refreshes the rooms in the registry (:meth:`heartbeat`) and
-        stops the publishes whose stream key was replaced since, through any node.
+        :attr:`beat_interval` refreshes the rooms in the registry (:meth:`heartbeat`), this
+        node's announcement (:meth:`announce`, also at the first call) and stops the publishes
+        whose stream key was replaced since, through any node.
         """
+        if not self._announced:
+            await self.announce()
+            self._announced = True
         for room in list(self.local.values()):
             description = describe(room.name)
             if description is not None and description != room.description:
@@ -352,6 +369,7 @@ class LiveRooms:
         if now - self._last_beat >= self.beat_interval:
             self._last_beat = now
             await self.heartbeat()
+            await self.announce()
             for room in await self.revoked():
                 self.publishes.stop(room.name, KEY_REPLACED)
 
@@ -382,6 +400,37 @@ class LiveRooms:
                     await self.registry.remove(room.name, room.publish_id)
             elif current.publish_id != room.publish_id:
                 del self.local[room.name]
+
+    async def announce(self) -> None:
+        """Announce this node's public URL for another TTL (when it has one), and read every
+        node's."""
+        if self.url:
+            await self.registry.announce(self.node, self.url, self.ttl)
+        self._node_urls = await self.registry.nodes()
+
+    def node_urls(self) -> list[str]:
+        """The public URLs of the other nodes, as last announced: where this node's pages may
+        load media from."""
+        return sorted({url for node, url in self._node_urls.items() if node != self.node})
+
+    def url_of(self, room: Room) -> str:
+        """Where viewers of ``room`` go: the base URL of the node that serves it when that is
+        another node with a known URL; "" for this node (or an unknown one), whose paths are
+        relative to whoever was asked."""
+        return room.node_url if room.node != self.node else ""
+
+    async def served_elsewhere(self, name: str) -> str | None:
+        """The public base URL of the node that serves the room ``name`` (in its canonical,
+        lowercase form), when that is another node with a known URL; None when the room is
+        not live, live here, or its node's URL is unknown. Only URLs that nodes wrote into the
+        registry come out of here, never anything a viewer sent."""
+        # No room can have another name; the check keeps odd strings out of the registry.
+        if not USERNAME_RE.fullmatch(name):
+            return None
+        room = await self.registry.get(name)
+        if room is None:
+            return None
+        return self.url_of(room) or None
 
     async def _outside_publisher(self, stream_key: str, stream: str) -> User:
         user = await self.authorize_publish(stream_key)
@@ -434,11 +483,20 @@ class LiveRooms:
         room = await self.registry.get(room_name(name))
         if room is None:
             raise NotFound(f"no live room named {name!r}")
+        self._learn_urls([room])
         return room
 
     async def all(self) -> list[Room]:
         rooms = await self.registry.all()
+        self._learn_urls(rooms)
         return sorted(rooms, key=lambda r: r.started_at)
+
+    def _learn_urls(self, rooms: list[Room]) -> None:
+        """The URLs of the nodes of rooms just read, before their next announcement is read:
+        a page that shows a room may play it at once."""
+        for room in rooms:
+            if room.node_url:
+                self._node_urls[room.node] = room.node_url
 
 
 class Publish:

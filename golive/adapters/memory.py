@@ -83,6 +83,7 @@ class MemoryRooms:
     def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._now = monotonic
         self._rooms: dict[str, tuple[Room, float]] = {}  # name -> (room, expires at)
+        self._nodes: dict[str, tuple[str, float]] = {}  # node -> (its URL, expires at)
 
     def _live(self, name: str) -> Room | None:
         entry = self._rooms.get(name)
@@ -118,6 +119,15 @@ class MemoryRooms:
 
     async def all(self) -> list[Room]:
         return [room for name in list(self._rooms) if (room := self._live(name)) is not None]
+
+    async def announce(self, node: str, url: str, ttl: float) -> None:
+        self._nodes[node] = (url, self._now() + ttl)
+
+    async def nodes(self) -> dict[str, str]:
+        now = self._now()
+        for node in [n for n, (_, until) in self._nodes.items() if until <= now]:
+            del self._nodes[node]
+        return {node: url for node, (url, _) in self._nodes.items()}
 
     async def close(self) -> None:
         pass

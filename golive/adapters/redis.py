@@ -9,6 +9,9 @@ then writes (put, refresh, remove) is one Lua script, which Redis runs atomicall
 racing for a room cannot both win, and a publish that ended cannot remove or refresh the room
 of the publish that took over.
 
+Nodes: one key per node, ``{prefix}node:{name}``, holding the public base URL of its HTTP
+server, with the same TTL as its rooms and refreshed with them.
+
 Sessions: one key per session, ``{prefix}session:{token digest}``, holding JSON, with a TTL
 equal to the session's remaining lifetime, so Redis forgets it at its expiry.
 """
@@ -110,6 +113,8 @@ def _room_from_json(raw: str | bytes) -> Room:
         started_at=time_from_text(doc["started_at"]),
         node=str(doc["node"]),
         publish_id=str(doc["publish_id"]),
+        # Absent from the rooms of a node older than the field: no URL known.
+        node_url=str(doc.get("node_url", "")),
         description=RoomDescription(
             # JSON has no tuples: give back the tuples the dataclass declares.
             codecs=tuple(str(c) for c in doc.get("codecs", ())),
@@ -233,6 +238,14 @@ class RedisRooms(_Part):
         suits a Redis that holds the registry of a few nodes, not a shared cache."""
         pattern = _glob_escape(self._prefix + "room:") + "*"
         return [_room_from_json(raw) for _, raw in await self._scan(pattern)]
+
+    async def announce(self, node: str, url: str, ttl: float) -> None:
+        await self._client.set(f"{self._prefix}node:{node}", url, px=_millis(ttl))
+
+    async def nodes(self) -> dict[str, str]:
+        head = f"{self._prefix}node:"
+        found = await self._scan(_glob_escape(head) + "*")
+        return {key[len(head) :]: _text(url) for key, url in found}
 
 
 def utcnow() -> datetime:

@@ -188,8 +188,16 @@ _SCHEMAS: Schema = {
             "renditions": {"type": "array", "items": {"type": "string"}},
             "width": {"type": ["integer", "null"]},
             "height": {"type": ["integer", "null"]},
-            "hls_url": {"type": "string", "description": "the multivariant playlist"},
-            "preview_url": {"type": "string", "description": "a recent frame, as a JPEG"},
+            "hls_url": {
+                "type": "string",
+                "description": "the multivariant playlist: a path on this node, or an absolute "
+                "URL on the node that serves the room when that is another one",
+            },
+            "preview_url": {
+                "type": "string",
+                "description": "a recent frame, as a JPEG: a path on this node, or an absolute "
+                "URL on the node that serves the room",
+            },
             "viewers": {
                 "type": "integer",
                 "minimum": 0,

@@ -30,7 +30,7 @@ from dataclasses import replace
 
 from aiohttp import web
 
-from ..accounts.domain import USERNAME_RE, InvalidInput, NotFound
+from ..accounts.domain import USERNAME_RE, InvalidInput, NotFound, Room
 from ..accounts.services import Accounts, LiveRooms
 from ..hub import StreamHub
 from . import auth
@@ -39,7 +39,7 @@ from .errors import error_middleware
 from .live import LiveFigures, live_details
 from .nginx_callbacks import setup_nginx_callbacks
 from .openapi import OPENAPI
-from .views import room_json, user_json
+from .views import JsonObject, room_json, user_json
 
 API_PREFIX = "/api"
 # RFC 9110, 7.2 and RFC 3986, 3.2.2: a reg-name (unreserved characters only: what DNS and
@@ -142,9 +142,13 @@ class _Api:
         details = live_details(request)
         return details.figures(name) if details is not None else None
 
+    def _room_json(self, request: web.Request, room: Room) -> JsonObject:
+        # A room of another node: its figures are that node's, its media on that node.
+        return room_json(room, self._figures(request, room.name), self.rooms.url_of(room))
+
     async def all_rooms(self, request: web.Request) -> web.Response:
         rooms = await self.rooms.all()
-        body = {"rooms": [room_json(room, self._figures(request, room.name)) for room in rooms]}
+        body = {"rooms": [self._room_json(request, room) for room in rooms]}
         return web.json_response(body, headers=NO_CACHE)
 
     @staticmethod
@@ -157,9 +161,7 @@ class _Api:
 
     async def room(self, request: web.Request) -> web.Response:
         room = await self.rooms.get(self._room_name(request))
-        return web.json_response(
-            room_json(room, self._figures(request, room.name)), headers=NO_CACHE
-        )
+        return web.json_response(self._room_json(request, room), headers=NO_CACHE)
 
     async def preview(self, request: web.Request) -> web.Response:
         """A JPEG of a recent keyframe of a room live on this node (golive.previews)."""

@@ -3,6 +3,9 @@ match the ``User`` and ``Room`` schemas of the OpenAPI document. The password ha
 stream key are left out on purpose: only the stream-key endpoints ever send the key.
 
 A room is shown with this node's live figures (golive.api.live): its viewer count and bitrate.
+Its media (HLS, preview) is named by a path on this node, or, for a room that another node
+serves, by an absolute URL on that node (its public URL from the room registry), so that a
+viewer's player goes there without a detour.
 """
 
 from __future__ import annotations
@@ -32,15 +35,16 @@ def user_json(user: User) -> JsonObject:
     }
 
 
-def hls_url(name: str) -> str:
-    return f"/hls/{name}/index.m3u8"
+def hls_url(name: str, base: str = "") -> str:
+    return f"{base}/hls/{name}/index.m3u8"
 
 
-def preview_url(name: str) -> str:
-    return f"/api/rooms/{name}/preview.jpg"
+def preview_url(name: str, base: str = "") -> str:
+    return f"{base}/api/rooms/{name}/preview.jpg"
 
 
-def room_json(room: Room, figures: LiveFigures | None = None) -> JsonObject:
+def room_json(room: Room, figures: LiveFigures | None = None, base: str = "") -> JsonObject:
+    """``base``: the public URL of the node that serves the room when that is another one."""
     figures = figures or LiveFigures()
     return {
         "name": room.name,
@@ -51,8 +55,8 @@ def room_json(room: Room, figures: LiveFigures | None = None) -> JsonObject:
         "renditions": list(room.description.renditions),
         "width": room.description.width,
         "height": room.description.height,
-        "hls_url": hls_url(room.name),
-        "preview_url": preview_url(room.name),
+        "hls_url": hls_url(room.name, base),
+        "preview_url": preview_url(room.name, base),
         "viewers": figures.viewers,
         "bitrate": figures.bitrate,
     }

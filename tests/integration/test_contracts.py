@@ -360,13 +360,27 @@ async def test_redis_holds_each_room_as_one_flat_json_object() -> None:
         assert json.loads(raw) == {
             "name": "alice", "user_id": room.user_id, "streamer": "Alice",
             "title": "alice live", "started_at": "2024-05-06T07:08:09.123456+00:00",
-            "node": "node-a", "publish_id": room.publish_id, "codecs": ["avc1.64001f"],
-            "renditions": ["source"], "width": 2, "height": 4,
+            "node": "node-a", "publish_id": room.publish_id, "node_url": "",
+            "codecs": ["avc1.64001f"], "renditions": ["source"], "width": 2, "height": 4,
         }  # fmt: skip
         assert list(json.loads(raw)) == [
             "name", "user_id", "streamer", "title", "started_at", "node", "publish_id",
-            "codecs", "renditions", "width", "height",
+            "node_url", "codecs", "renditions", "width", "height",
         ]  # fmt: skip
+
+
+async def test_redis_reads_a_room_written_without_a_node_url() -> None:
+    # A node of an older golive writes rooms without the field: no URL is known for them.
+    async with redis_store() as store:
+        room = make_room("alice", node_url="http://a.example:8080")
+        await store.rooms.put(room, 30)
+        key = f"{store.prefix}room:alice"
+        raw = await store.client.get(key)
+        assert raw is not None
+        doc = json.loads(raw)
+        del doc["node_url"]
+        await store.client.set(key, json.dumps(doc))
+        assert await store.rooms.get("alice") == replace(room, node_url="")
 
 
 async def test_redis_session_key_lives_as_long_as_the_session() -> None:
@@ -495,6 +509,7 @@ async def test_rooms_expire_after_their_ttl(rooms: Rooms) -> None:
             ),
             "title": 'Ünïcode ☕ "quoted" title',
             "started_at": datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+            "node_url": "https://node-a.example.org:8443/live",
         },
     ],
     ids=["defaults", "described"],
@@ -508,6 +523,31 @@ async def test_room_fields_round_trip(rooms: Rooms, changes: dict[str, Any]) -> 
     assert isinstance(got.description.renditions, tuple)
     assert got.started_at.utcoffset() == timedelta(0)
     assert await rooms.registry.all() == [room]
+
+
+async def test_nodes_announce_their_urls_to_every_node(rooms: Rooms) -> None:
+    assert await rooms.registry.nodes() == {}
+    await rooms.registry.announce("node-a", "http://a.example:8080", 30)
+    await rooms.other_node.announce("node-b", "https://b.example", 30)
+    expected = {"node-a": "http://a.example:8080", "node-b": "https://b.example"}
+    assert await rooms.registry.nodes() == expected
+    assert await rooms.other_node.nodes() == expected
+    # Announcing again replaces the URL; nodes are not rooms.
+    await rooms.other_node.announce("node-b", "https://b2.example", 30)
+    assert (await rooms.registry.nodes())["node-b"] == "https://b2.example"
+    assert await rooms.registry.all() == []
+
+
+async def test_node_announcements_expire_unless_renewed(rooms: Rooms) -> None:
+    await rooms.registry.announce("node-a", "http://a.example", 0.4)
+    await rooms.registry.announce("node-b", "http://b.example", 0.2)
+    await rooms.elapse(0.25)
+    await rooms.registry.announce("node-a", "http://a.example", 0.4)
+    assert await rooms.registry.nodes() == {"node-a": "http://a.example"}
+    await rooms.elapse(0.25)  # past node-a's first expiry, before the renewed one
+    assert await rooms.other_node.nodes() == {"node-a": "http://a.example"}
+    await rooms.elapse(0.35)
+    assert await rooms.registry.nodes() == {}
 
 
 # -- SecretStore ---------------------------------------------------------------------------

@@ -88,6 +88,7 @@ def rooms_for(
     clock: Clock,
     node: str,
     publishes: Publishes | None = None,
+    url: str = "",
 ) -> LiveRooms:
     return LiveRooms(
         users,
@@ -95,6 +96,7 @@ def rooms_for(
         publishes or Publishes(),
         node=node,
         ttl=30,
+        url=url,
         clock=clock,
         monotonic=clock.monotonic,
     )
@@ -407,6 +409,58 @@ async def test_one_publisher_per_room_across_nodes(
     second = await node_a.go_live(user)
     await node_a.end_live("alice", first.publish_id)
     assert (await node_a.get("alice")).publish_id == second.publish_id
+
+
+async def test_viewers_are_sent_to_the_node_that_serves_the_room(
+    accounts: Accounts, users: MemoryUsers, clock: Clock
+) -> None:
+    registry = MemoryRooms(clock.monotonic)
+    node_a = rooms_for(users, registry, clock, "node-a", url="http://a.example:8080")
+    node_b = rooms_for(users, registry, clock, "node-b", url="https://b.example")
+    alice = await accounts.sign_up("Alice", "alice@example.org", "password1")
+    room = await node_a.go_live(alice)
+    assert room.node_url == "http://a.example:8080"
+    # Node B sends viewers to A; A serves its own room (relative paths, no redirect).
+    assert await node_b.served_elsewhere("alice") == "http://a.example:8080"
+    assert node_b.url_of(room) == "http://a.example:8080"
+    assert await node_a.served_elsewhere("alice") is None
+    assert node_a.url_of(room) == ""
+    # Only the canonical name of a live room finds anything.
+    assert await node_b.served_elsewhere("Alice") is None
+    assert await node_b.served_elsewhere("bob") is None
+    # A room whose node has no known URL (an ingest in front) sends nobody anywhere.
+    bob = await accounts.sign_up("bob", "bob@example.org", "password1")
+    outside = node_a.for_node("nginx-rtmp", ttl=90)
+    await outside.outside_publish_start(bob.stream_key, "bob")
+    assert (await registry.get("bob")).node_url == ""  # type: ignore[union-attr]
+    assert await node_b.served_elsewhere("bob") is None
+
+
+async def test_nodes_announce_their_urls_at_once_and_with_every_beat(
+    accounts: Accounts, users: MemoryUsers, clock: Clock
+) -> None:
+    registry = MemoryRooms(clock.monotonic)
+    node_a = rooms_for(users, registry, clock, "node-a", url="http://a.example:8080")
+    node_b = rooms_for(users, registry, clock, "node-b", url="https://b.example")
+    await node_a.upkeep(lambda name: None)
+    assert node_a.node_urls() == []  # B has not announced itself yet
+    await node_b.upkeep(lambda name: None)
+    assert node_b.node_urls() == ["http://a.example:8080"]
+    # A node that lists a room of another learns its URL then, without waiting for a beat.
+    other = rooms_for(users, registry, clock, "node-c", url="http://c.example")
+    carol = await other.go_live(await accounts.sign_up("carol", "c@example.org", "password1"))
+    await node_a.all()
+    assert node_a.node_urls() == ["http://c.example"]
+    await registry.remove("carol", carol.publish_id)
+    # A learns of B at its next beat; the announcements outlive a TTL only while renewed.
+    clock.advance(10)
+    await node_a.upkeep(lambda name: None)
+    assert node_a.node_urls() == ["https://b.example"]
+    for _ in range(3):
+        clock.advance(10)
+        await node_a.upkeep(lambda name: None)  # B stopped beating
+    assert await registry.nodes() == {"node-a": "http://a.example:8080"}
+    assert node_a.node_urls() == []
 
 
 async def test_rooms_of_a_dead_node_expire_and_heartbeats_keep_them(
