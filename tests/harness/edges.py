@@ -43,7 +43,7 @@ class Edge:
 
     def origin_requests(self) -> int:
         """Requests the edge sent to golive since it started."""
-        if self.kind == "nginx":
+        if self.kind.startswith("nginx"):
             log = self.workdir / "logs" / "edge.log"
             lines = log.read_text().splitlines() if log.exists() else []
             return sum(1 for line in lines if "upstream=-" not in line)
@@ -53,9 +53,10 @@ class Edge:
         return self.server.stop()
 
 
-def start_nginx_edge(workdir: Path, origin_port: int) -> Edge:
+def start_nginx_edge(workdir: Path, origin_port: int, *, lock: bool = True) -> Edge:
     """Debian's nginx with deploy/nginx/golive-edge.conf in front of golive on
-    ``origin_port``; its cache, logs and temporary files under ``workdir``."""
+    ``origin_port``; its cache, logs and temporary files under ``workdir``. ``lock=False``
+    turns the cache lock off, the trade the file's comments describe."""
     port = free_port()
     prefix = workdir
     cmd = prepare(prefix)
@@ -66,6 +67,8 @@ def start_nginx_edge(workdir: Path, origin_port: int) -> Edge:
     conf = _replace_once(conf, "server 127.0.0.1:8080;", f"server 127.0.0.1:{origin_port};")
     conf = _replace_once(conf, "listen 80;", f"listen 127.0.0.1:{port};")
     conf = _replace_once(conf, "path /var/cache/nginx/golive ", f"path {cache} ")
+    if not lock:
+        conf = _replace_once(conf, "proxy_cache_lock on;", "proxy_cache_lock off;")
     conf = _replace_once(conf, "/var/log/nginx/golive-edge.log", str(prefix / "logs/edge.log"))
     # Debian's own nginx.conf around it: the sendfile and tcp_nopush the edge must undo.
     head = ["sendfile on", "tcp_nopush on"]
@@ -75,7 +78,8 @@ def start_nginx_edge(workdir: Path, origin_port: int) -> Edge:
     (prefix / "nginx.conf").write_text(
         user + nginx_conf(prefix, http_block(prefix, conf, head), worker_connections=4096)
     )
-    return Edge("nginx", Server("nginx-edge", cmd, http_port=port), prefix)
+    kind = "nginx" if lock else "nginx-nolock"
+    return Edge(kind, Server("nginx-edge", cmd, http_port=port), prefix)
 
 
 def start_varnish_edge(workdir: Path, origin_port: int) -> Edge:
@@ -106,5 +110,12 @@ def varnish_counter(workdir: Path, name: str) -> int:
     return int(match.group(1)) if match else 0
 
 
+EDGES = ("nginx", "nginx-nolock", "varnish")
+
+
 def start_edge(kind: str, workdir: Path, origin_port: int) -> Edge:
-    return (start_nginx_edge if kind == "nginx" else start_varnish_edge)(workdir, origin_port)
+    """One of ``EDGES``: the shipped nginx edge, the same without its cache lock, or the
+    shipped Varnish edge."""
+    if kind == "varnish":
+        return start_varnish_edge(workdir, origin_port)
+    return start_nginx_edge(workdir, origin_port, lock=kind == "nginx")
