@@ -184,6 +184,7 @@ class LadderPackager:
                     max_segment=self.settings.max_segment,
                     clock=self.room.source,
                     room=self.room.name,
+                    first_number=self.room.first_number,
                 )
                 self.room.windows[p.name] = window
             window.begin()

@@ -4,6 +4,7 @@ how the room describes what it serves to the HTTP routes, the API and the room r
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 
 from ..hub import LiveStream
@@ -12,6 +13,18 @@ from .settings import HlsSettings
 from .window import LiveWindow
 
 SOURCE = "source"  # the source copy's rendition name, first in the multivariant playlist
+# Numbers a room may use per second of its life: parts are at least a frame (10 ms at 100 fps).
+_NUMBERS_PER_SECOND = 100
+
+
+def first_number(now: float | None = None) -> int:
+    """Where a new room starts its media sequence and part numbers: the wall clock in
+    hundredths of a second. A room counts more slowly than that (a part lasts at least a
+    frame), so a later room of the same name starts above every number an earlier one used,
+    and ``seg-N.m4s`` or ``part-N.m4s`` never names two different things: caches keep them for
+    an hour (docs/caching.md, "Numbers"). Twelve digits, which the routes accept, last until
+    the year 2286."""
+    return int((time.time() if now is None else now) * _NUMBERS_PER_SECOND)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +79,7 @@ class HlsRoom:
     def __init__(self, name: str, settings: HlsSettings) -> None:
         self.name = name
         self.settings = settings
+        self.first_number = first_number()
         self.source = LiveWindow(
             SOURCE,
             part_target=settings.part_target,
@@ -73,6 +87,7 @@ class HlsRoom:
             window=settings.window,
             max_segment=settings.max_segment,
             room=name,
+            first_number=self.first_number,
         )
         # In multivariant playlist order: the source copy, then the ladder's, largest first.
         self.windows: dict[str, LiveWindow] = {SOURCE: self.source}

@@ -14,7 +14,12 @@ Nothing is read from disk, so a path can only name something in these dictionari
 HLS is an aiohttp sub-application mounted at ``/hls``. Every error it answers (its own
 refusals, a path or method it does not have, a 500) has golive's one error shape
 (golive.http_errors) and carries the CORS headers, so that players on other origins can read
-it too; error answers carry no Cache-Control.
+it too.
+
+Every answer says how long a shared cache (a CDN, nginx, Varnish) may keep it, by what it is
+(docs/caching.md has the table and the reasons): a blocking reload names one version of the
+playlist and is kept for a few target durations, a plain playlist is never reused unchecked,
+media is immutable, and errors are kept for a second at most or not at all.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from aiohttp import web
-from aiohttp.typedefs import Middleware
+from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler, Middleware
 
 from ..http_errors import HttpError, http_error_middleware
 from . import playlist
@@ -36,7 +41,24 @@ HLS_PREFIX = "/hls"
 # Parts and segments never change once listed: caches may keep them (RFC 8216bis, 6.2.5.2 notes
 # that the server should make them cacheable); playlists change every part.
 MEDIA_CACHE = "public, max-age=3600, immutable"
+# A playlist without _HLS_msn is the live edge now: it changes every part, and the shortest
+# lifetime HTTP can state beside 0 is a second, three parts. A cache must ask golive every
+# time (docs/caching.md, "Playlists").
 PLAYLIST_CACHE = "no-cache"
+# A blocking reload's answer (RFC 8216bis, 6.2.5.2) contains the version its URL asks for, so
+# every later request of that URL may get it: kept for this many target durations, as long as
+# golive would hold a request for it, so that late players still find it at the edge.
+BLOCKING_CACHE_TARGETS = 3
+# A blocking reload that could not be answered with the version it asked for (the stream
+# ended first): kept a second, long enough to answer the players that waited together.
+SHORT_CACHE = "max-age=1"
+# Errors by status: a 404 (no such room yet, rendition dropped, part gone or not there yet)
+# and a 503 (the part did not come in time) may change any moment but come in bursts from
+# players that asked together, so a cache answers the burst and asks again a second later;
+# anything else (a malformed or too-early query, a 500) is never stored, so junk URLs cannot
+# fill a cache and a query that becomes valid a part later is not refused from a copy.
+ERROR_CACHE = {404: SHORT_CACHE, 503: SHORT_CACHE}
+NO_STORE = "no-store"
 CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Age, Date"}
 # The longest a blocking playlist reload or a hinted part is held, in seconds, whatever the
 # target duration: three target durations and a second (RFC 8216bis, 6.2.5.2 suggests a 503
@@ -61,6 +83,26 @@ def blocking_wait(window: LiveWindow) -> float:
     """How long a request may be held for a part or segment of ``window`` that does not exist
     yet."""
     return min(3 * window.target_duration + 1, BLOCKING_WAIT_LIMIT)
+
+
+def blocking_cache(window: LiveWindow) -> str:
+    """Cache-Control of a blocking reload answered with the version it asked for."""
+    return f"public, max-age={BLOCKING_CACHE_TARGETS * window.target_duration}"
+
+
+def with_error_cache_control(errors: Middleware) -> Middleware:
+    """``errors`` (the error middleware) with Cache-Control on every error answer
+    (``ERROR_CACHE``), which shared caches would otherwise keep by their own defaults (Varnish:
+    two minutes for a 404). One middleware, not two: parts are served by the thousand."""
+
+    @web.middleware
+    async def answer_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await errors(request, handler)
+        if response.status >= 400 and hdrs.CACHE_CONTROL not in response.headers:
+            response.headers[hdrs.CACHE_CONTROL] = ERROR_CACHE.get(response.status, NO_STORE)
+        return response
+
+    return answer_errors
 
 
 def setup_hls_routes(
@@ -88,14 +130,14 @@ def setup_hls_routes(
             raise _not_found("no such rendition")
         return room, window
 
-    def playlist_response(text: str | bytes) -> web.Response:
+    def playlist_response(text: str | bytes, cache: str = PLAYLIST_CACHE) -> web.Response:
         # Media playlists come rendered once for every request of the same version; what
         # aiohttp does for text= (UTF-8, the charset in Content-Type) is done for them there.
         return web.Response(
             body=text.encode() if isinstance(text, str) else text,
             content_type=playlist.PLAYLIST_TYPE,
             charset="utf-8",
-            headers={"Cache-Control": PLAYLIST_CACHE, **CORS},
+            headers={"Cache-Control": cache, **CORS},
         )
 
     # Built once: parts are the most requested URLs, and a ready header dict saves aiohttp
@@ -153,6 +195,7 @@ def setup_hls_routes(
         except ReloadQueryError as exc:
             raise _bad_request(str(exc)) from None
         msn, part = query.msn, query.part
+        cache = PLAYLIST_CACHE
         if msn is not None:
             # Blocking playlist reload (RFC 8216bis, 6.2.5.2): hold until the part exists;
             # give up a little after three target durations, or at the bound.
@@ -162,12 +205,17 @@ def setup_hls_routes(
                 raise _bad_request(str(exc)) from None
             if not found and not window.ended:
                 raise HttpError(503, "timeout", "the part did not arrive in time")
+            # Ended, the playlist carries EXT-X-ENDLIST, which a publisher reconnecting within
+            # the linger takes back: not an answer to keep for long, found or not.
+            cache = blocking_cache(window) if found and not window.ended else SHORT_CACHE
         reports = tuple(
             playlist.RenditionReport(f"../{name}/index.m3u8", *other.last_part())
             for name, other in room.ready_windows()
             if other is not window
         )
-        return playlist_response(window.media_playlist_bytes(skip=query.skip, reports=reports))
+        return playlist_response(
+            window.media_playlist_bytes(skip=query.skip, reports=reports), cache
+        )
 
     async def media_file(request: web.Request) -> web.Response:
         _room, window = window_of(request)
@@ -194,7 +242,7 @@ def setup_hls_routes(
         raise _not_found("no such file")
 
     errors = http_error_middleware("no such HLS resource", logger="golive.hls", headers=CORS)
-    hls = web.Application(middlewares=[errors, *middlewares])
+    hls = web.Application(middlewares=[with_error_cache_control(errors), *middlewares])
     hls.router.add_get("/{room}/index.m3u8", multivariant)
     hls.router.add_get("/{room}/status.json", status)
     hls.router.add_get("/{room}/{rendition}/index.m3u8", media)

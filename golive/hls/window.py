@@ -138,6 +138,7 @@ class LiveWindow:
         parts_kept: int = 4,
         clock: LiveWindow | None = None,
         room: str = "",
+        first_number: int = 0,
     ) -> None:
         self.name = name
         self.room = room  # for log lines
@@ -159,8 +160,11 @@ class LiveWindow:
         # Parts are named by one counter across segments, so the preload hint can name the
         # next part before anyone knows whether a keyframe will start a new segment with it.
         self.parts: dict[int, _Part] = {}
-        self.next_part = 0
-        self.next_msn = 0
+        # The first media sequence number and part number; a room starts them where no earlier
+        # room of its name reached (golive.hls.room.first_number), so that a URL never names
+        # two different parts and caches may keep media for an hour.
+        self.next_part = first_number
+        self.next_msn = first_number
         self.discontinuity_sequence = 0
         # The bound on EXT-X-TARGETDURATION, whatever the publisher sends; a segment target
         # set above it wins (a segment lasts at least the segment target).

@@ -62,10 +62,13 @@ async def error_of(resp: Any, status: int) -> dict[str, str]:
     return error
 
 
-def assert_cors_and_no_cache_control(resp: Any) -> None:
+def assert_cors_and_error_cache_control(resp: Any) -> None:
+    """HLS errors carry CORS, and what shared caches may do with them (docs/caching.md): a 404
+    is kept a second, anything else never."""
     for name, value in CORS.items():
         assert resp.headers[name] == value
-    assert hdrs.CACHE_CONTROL not in resp.headers
+    expected = "max-age=1" if resp.status == 404 else "no-store"
+    assert resp.headers[hdrs.CACHE_CONTROL] == expected
 
 
 # -- a path the sub-application does not have ---------------------------------------------
@@ -87,7 +90,7 @@ async def test_an_unknown_path_is_a_json_404(
     resp = await client.request(method, path)
     assert await error_of(resp, 404) == {"code": "not_found", "message": miss}
     if path.startswith("/hls/"):
-        assert_cors_and_no_cache_control(resp)
+        assert_cors_and_error_cache_control(resp)
     else:
         assert not [h for h in resp.headers if h.lower().startswith("access-control-")]
 
@@ -112,7 +115,7 @@ async def test_a_wrong_method_is_a_json_405_with_allow(
     assert error == {"code": "method_not_allowed", "message": "method not allowed here"}
     assert allowed in resp.headers[hdrs.ALLOW].split(",")
     if path.startswith("/hls/"):
-        assert_cors_and_no_cache_control(resp)
+        assert_cors_and_error_cache_control(resp)
 
 
 # -- a bug in a handler -------------------------------------------------------------------
@@ -146,7 +149,7 @@ async def test_an_unexpected_error_is_a_logged_json_500_that_reveals_nothing(
         assert await error_of(resp, 500) == INTERNAL
         assert "secret" not in await resp.text()
         if url.startswith("/hls/"):
-            assert_cors_and_no_cache_control(resp)
+            assert_cors_and_error_cache_control(resp)
         logged = [r for r in caplog.records if r.name == logger and r.exc_info]
         path = url.partition("?")[0]
         assert len(logged) == 1 and f"{method} {path}" in logged[0].getMessage()
