@@ -6,11 +6,9 @@ keep getting each new part of a live stream published with the ffmpeg CLI."""
 from __future__ import annotations
 
 import asyncio
-import http.client
 import itertools
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import aiohttp
 import pytest
 
 from golive.hls import playlist_parser
+from tests.harness.api import health_probe
 from tests.harness.hls import wait_playlist
 from tests.harness.paths import ROOT
 from tests.harness.processes import Server, stop
@@ -26,18 +25,6 @@ from tests.harness.publishers import start_publisher
 pytestmark = pytest.mark.e2e
 
 ATTACK_SECONDS = 5.0
-
-
-def probe_health(port: int, stop_probe: threading.Event, latencies: list[float]) -> None:
-    """Time /api/health from a thread of its own, one request after another."""
-    while not stop_probe.is_set():
-        started = time.perf_counter()
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        conn.request("GET", "/api/health")
-        conn.getresponse().read()
-        conn.close()
-        latencies.append(time.perf_counter() - started)
-        time.sleep(0.01)
 
 
 async def follow_parts(
@@ -84,14 +71,8 @@ async def test_health_and_a_live_viewer_stay_on_time_under_rtmp_abuse(
     url = f"{served.http}/hls/room/source/index.m3u8"
     try:
         await wait_playlist(http, url)
-        latencies: list[float] = []
         arrivals: list[float] = []
-        stop_probe = threading.Event()
-        probe = threading.Thread(
-            target=probe_health, args=(served.http_port, stop_probe, latencies)
-        )
-        probe.start()
-        try:
+        async with health_probe(served.http_port, pause=0.01) as latencies:
             began = time.monotonic()
             viewer = asyncio.create_task(
                 follow_parts(http, url, began + ATTACK_SECONDS + 1.0, arrivals)
@@ -99,9 +80,6 @@ async def test_health_and_a_live_viewer_stay_on_time_under_rtmp_abuse(
             procs = await attackers(served.rtmp_port)
             outputs = [await p.communicate() for p in procs]
             await viewer
-        finally:
-            stop_probe.set()
-            await asyncio.to_thread(probe.join)
         for proc, (_out, err) in zip(procs, outputs, strict=True):
             assert proc.returncode == 0, err.decode(errors="replace")
     finally:

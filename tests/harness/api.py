@@ -3,8 +3,13 @@ streamer's first steps against a `golive serve` over HTTP."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import http.client
+import threading
+import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -65,3 +70,32 @@ async def rooms(http: aiohttp.ClientSession, base: str) -> dict[str, dict[str, A
     async with http.get(f"{base}/api/rooms") as resp:
         assert resp.status == 200
         return {r["name"]: r for r in (await resp.json())["rooms"]}
+
+
+@contextlib.asynccontextmanager
+async def health_probe(port: int, pause: float = 0.005) -> AsyncIterator[list[float]]:
+    """Time ``/api/health`` on 127.0.0.1:``port`` from a thread of its own, one request after
+    another with ``pause`` between them, while the block runs: what any client would wait,
+    whatever the event loop of the process under test (this one, maybe) is doing. Yields the
+    latencies (s)."""
+    latencies: list[float] = []
+    stop = threading.Event()
+
+    def probe() -> None:
+        while not stop.is_set():
+            started = time.perf_counter()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("GET", "/api/health")
+            conn.getresponse().read()
+            conn.close()
+            latencies.append(time.perf_counter() - started)
+            time.sleep(pause)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    try:
+        yield latencies
+    finally:
+        stop.set()
+        # Joined off the loop: the probe's last request may be waiting for a server in it.
+        await asyncio.to_thread(thread.join)

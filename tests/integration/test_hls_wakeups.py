@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import http.client
 import resource
 import sys
 import textwrap
-import threading
 import time
 
 from aiohttp import web
@@ -23,6 +21,7 @@ from golive.hls.segmenter import Segmenter
 from golive.hls.settings import HlsSettings
 from golive.hls.window import LiveWindow
 from golive.hub import StreamHub
+from tests.harness.api import health_probe
 from tests.harness.streams import av_stream
 
 WAITERS = 4000
@@ -66,18 +65,6 @@ _CLIENTS = textwrap.dedent(
     asyncio.run(main())
     """
 )
-
-
-def _probe_health(port: int, stop: threading.Event, latencies: list[float]) -> None:
-    """Time /api/health from outside the loop, again and again until ``stop``."""
-    while not stop.is_set():
-        started = time.perf_counter()
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("GET", "/api/health")
-        conn.getresponse().read()
-        conn.close()
-        latencies.append(time.perf_counter() - started)
-        time.sleep(0.005)
 
 
 async def test_releasing_thousands_of_blocked_reloads_keeps_health_fast() -> None:
@@ -128,11 +115,7 @@ async def _release_blocked_reloads() -> None:
         line = await asyncio.wait_for(clients.stdout.readline(), 30)
         assert line.strip() == b"sent"
         await asyncio.sleep(1.0)  # every request read by the server and waiting
-        latencies: list[float] = []
-        stop = threading.Event()
-        probe = threading.Thread(target=_probe_health, args=(server.port, stop, latencies))
-        probe.start()
-        try:
+        async with health_probe(server.port) as latencies:
             await asyncio.sleep(0.2)
             before = window.next_part
             released = time.perf_counter()
@@ -141,9 +124,6 @@ async def _release_blocked_reloads() -> None:
             answered = await asyncio.wait_for(clients.stdout.readline(), 30)
             released = time.perf_counter() - released
             await asyncio.sleep(0.1)
-        finally:
-            stop.set()
-            await asyncio.to_thread(probe.join)
         await clients.wait()
         assert int(answered) == WAITERS
         assert latencies, "the health probe ran"
