@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,11 +69,14 @@ def rss(server: Server) -> float:
     return total
 
 
-def sampled_rss(server: Server, seconds: float) -> float:
-    """The median of one reading a second for ``seconds``."""
+def sampled_rss(
+    server: Server, seconds: float, between: Callable[[int], object] = lambda i: None
+) -> float:
+    """The median of one reading a second for ``seconds``; ``between(i)`` after reading i."""
     readings = []
-    for _ in range(max(1, round(seconds))):
+    for i in range(max(1, round(seconds))):
         readings.append(rss(server))
+        between(i)
         time.sleep(1.0)
     return statistics.median(readings)
 
@@ -127,11 +131,15 @@ def run(name: str, server: Server, sample: Path, streams: int, fill: float, goli
             if any(p.poll() is not None for p in procs):
                 raise RuntimeError(f"a publisher to {name} stopped")
             server.check()
-            result.live = sampled_rss(server, 10)
-            if golive:
-                result.held = [
-                    s for i in range(streams) if (s := listed_seconds(server, f"s{i}")) is not None
-                ]
+
+            def held(i: int) -> None:
+                """Seconds of media a room holds, read from its playlist: one room a second,
+                the streams being in step, so that the segment in progress is seen at every
+                stage of its growth."""
+                if golive and (seconds := listed_seconds(server, f"s{i % streams}")) is not None:
+                    result.held.append(seconds)
+
+            result.live = sampled_rss(server, 10, held)
         finally:
             stop_all(procs)
         if golive:
@@ -199,7 +207,7 @@ def main() -> None:
             f"{r.per_stream(r.live):5.2f} MB per stream"
         )
         if r.held:
-            held = statistics.median(r.held)
+            held = statistics.mean(r.held)
             media = held * byte_rate / MB
             line += (
                 f" (media held {held:.1f} s = {media:.2f} MB, the rest "
