@@ -181,6 +181,7 @@ class LadderPackager:
                     part_target=self.settings.part_target,
                     segment_target=self.settings.segment_target,
                     window=self.settings.window,
+                    max_bytes=self.settings.max_window_bytes,
                     max_segment=self.settings.max_segment,
                     clock=self.room.source,
                     room=self.room.name,

@@ -85,6 +85,7 @@ class HlsRoom:
             part_target=settings.part_target,
             segment_target=settings.segment_target,
             window=settings.window,
+            max_bytes=settings.max_window_bytes,
             max_segment=settings.max_segment,
             room=name,
             first_number=self.first_number,

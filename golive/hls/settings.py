@@ -1,5 +1,5 @@
 """The HLS packager's settings: LL-HLS part and segment targets, the longest segment, the playlist
-window and how long an ended stream stays readable."""
+window, the bytes a window may hold and how long an ended stream stays readable."""
 
 from __future__ import annotations
 
@@ -10,9 +10,18 @@ from dataclasses import dataclass
 class HlsSettings:
     part_target: float = 0.333  # seconds; LL-HLS part target, defaults to 1/3 s
     segment_target: float = 2.0  # seconds; shortest segment, cut at the next keyframe after it
-    window: float = 36.0  # seconds of segments in the live playlist; defaults to 36
+    # Seconds of complete segments listed after the oldest one; defaults to 8, what LL-HLS
+    # needs with 2 s segments. Never less than three target durations plus a segment, whatever
+    # is set here (RFC 8216bis, 6.2.2; golive/hls/window.py, LiveWindow._slide). The window is
+    # in memory: a longer one (36 for a DVR window players can seek back in) costs the
+    # stream's bitrate times the seconds added, per rendition.
+    window: float = 8.0
     linger: float = 60.0  # seconds an ended stream's playlist stays readable; defaults to 60
     # seconds; bounds EXT-X-TARGETDURATION and so every segment, whatever the publisher's
     # keyframes and timestamps: a longer one is cut and marked as a discontinuity. Defaults to
     # 10, which takes OBS's default 250-frame keyframe interval (8.3 s at 30 fps) as it is.
     max_segment: float = 10.0
+    # Bytes of media one rendition's window may hold; past it the oldest segments go early,
+    # with a log line, so that a publisher's bitrate burst cannot grow memory without bound.
+    # Defaults to 64 MiB: 50 Mbit/s for the default window.
+    max_window_bytes: int = 64 * 1024 * 1024

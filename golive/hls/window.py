@@ -1,8 +1,11 @@
 """The live window of one rendition, and the waiting behind blocking playlist reloads.
 
 Parts and segments live in memory (RFC 8216bis, 6.2.2: the server keeps the segments of the
-playlist available; 6.2.5.2: blocking reloads are held until the requested part exists). The
-window slides by duration, so memory per stream is bounded by the window and the bitrate.
+playlist available; 6.2.5.2: blocking reloads are held until the requested part exists). Each
+part's bytes are kept once: a segment is its parts' bytes sent one after the other, never a
+joined copy. The window slides by duration, no longer than LL-HLS needs by default (``_slide``),
+and is capped in bytes against a publisher that bursts (``max_bytes``), so memory per stream is
+about the bitrate times the window plus the segment in progress.
 
 EXT-X-TARGETDURATION (RFC 8216bis, 4.4.3.1: every segment's duration, rounded to the nearest
 integer, is at most the target, and the target does not change) is learned once, from the
@@ -57,6 +60,16 @@ _RENDERED_KEPT = 16
 # A segment may exceed the target by less than half a second: its duration rounded to the
 # nearest integer is then still at most the target (RFC 8216bis, 4.4.3.1).
 _ROUNDING = 0.499
+# RFC 8216bis, 6.2.2: no segment is removed if that leaves a playlist shorter than three target
+# durations; and a part removed from the playlist stays downloadable for three target durations.
+_KEPT_TARGETS = 3
+# RFC 8216bis, 4.4.3.8: the Skip Boundary (CAN-SKIP-UNTIL) is at least six target durations.
+_SKIP_TARGETS = 6
+# One log line per window at most this often (seconds) about segments dropped for the byte cap.
+_CAP_LOG_EVERY = 10.0
+# Durations are sums of part durations in floating point: a millisecond of slack keeps 4 x 3 s
+# from counting as less than 12 s.
+_SLACK = 0.001
 
 
 @dataclass(slots=True)
@@ -76,7 +89,6 @@ class _Segment:
     discontinuity: bool
     parts: list[_Part] = field(default_factory=list)
     complete: bool = False
-    _bytes: bytes | None = None
     # A complete segment never changes: its playlist entry, with and without its parts, is
     # built once and reused by every playlist request.
     _listed: dict[bool, playlist.Segment] = field(default_factory=dict)
@@ -112,12 +124,16 @@ class _Segment:
     def size(self) -> int:
         return sum(len(p.data) for p in self.parts)
 
+    def chunks(self) -> list[bytes]:
+        """The segment's bytes as its parts' bytes, in order (RFC 8216bis, 3.2: a Parent
+        Segment holds the same samples as its Partial Segments): served one after the other,
+        so the media is never held twice."""
+        return [p.data for p in self.parts]
+
     def data(self) -> bytes:
-        if not self.complete:
-            return b"".join(p.data for p in self.parts)
-        if self._bytes is None:
-            self._bytes = b"".join(p.data for p in self.parts)
-        return self._bytes
+        """The segment as one bytes object, joined on every call and never kept (for tests and
+        tools that read a window back)."""
+        return b"".join(p.data for p in self.parts)
 
 
 class WaitTooFarError(Exception):
@@ -135,7 +151,8 @@ class LiveWindow:
         segment_target: float,
         window: float = HlsSettings().window,
         max_segment: float = HlsSettings().max_segment,
-        parts_kept: int = 4,
+        max_bytes: int = HlsSettings().max_window_bytes,
+        parts_kept: int = 1,
         clock: LiveWindow | None = None,
         room: str = "",
         first_number: int = 0,
@@ -149,8 +166,14 @@ class LiveWindow:
         self.clock = clock
         self.part_target = part_target
         self.segment_target = segment_target
-        self.window = window  # seconds of segments listed
-        self.parts_kept = parts_kept  # segments that keep their EXT-X-PART lines (>= 3 target)
+        self.window = window  # seconds of complete segments listed, at least (see _slide)
+        self.max_bytes = max_bytes  # bytes of media held, at most (see _cap)
+        # Complete segments that keep their EXT-X-PART lines, the newest ones (the segment in
+        # progress always does). Parts leave the playlist this early (RFC 8216bis, 6.2.1 allows
+        # removing EXT-X-PART tags no longer at the live edge) so that they need to stay
+        # downloadable only three target durations more (6.2.2), not six.
+        self.parts_kept = parts_kept
+        self.bytes = 0  # of every part held
         self.inits: dict[int, bytes] = {}
         self.init_id = 0
         self.codecs = ""
@@ -172,6 +195,8 @@ class LiveWindow:
         self._target: int | None = None  # fixed once the window's first segment completes
         self._break_logged_at = -math.inf
         self._breaks_unlogged = 0
+        self._cap_logged_at = -math.inf
+        self._capped_unlogged = 0
         self.ended = False
         self._join_pending = False
         self._clock_anchor: tuple[int, float] | None = None  # (stream ms, wall clock s)
@@ -284,7 +309,10 @@ class LiveWindow:
         self.next_part += 1
         current.parts.append(part)
         self.parts[part.number] = part
+        self.bytes += len(data)
         self._measure(len(data), event.duration)
+        if self.bytes > self.max_bytes:
+            self._cap()
 
     def _count_frames(self, event: PartReady) -> None:
         """FRAME-RATE from what was produced (RFC 8216bis, 4.4.6.2), not from metadata."""
@@ -303,17 +331,72 @@ class LiveWindow:
             self._target = self._rounded_up(segment.duration)
 
     def _slide(self) -> None:
-        total = sum(s.duration for s in self.segments)
-        while len(self.segments) > 2 and total - self.segments[0].duration >= self.window:
-            gone = self.segments.popleft()
-            total -= gone.duration
-            for part in gone.parts:
-                self.parts.pop(part.number, None)
-            if self.segments[0].discontinuity:
-                self.discontinuity_sequence += 1
+        """Remove the oldest segments the playlist no longer needs, when a new one starts.
+
+        The oldest segment goes once the complete segments after it last ``window`` seconds
+        and, after the next one, three target durations (RFC 8216bis, 6.2.2). The second rule
+        keeps two promises of 6.2.2: the playlist never gets shorter than three target
+        durations, and the parts of the oldest segment, which left the playlist when the
+        segment after it completed (``parts_kept``), stayed downloadable three target
+        durations since. With 2 s segments that is four complete segments (8 s) and the one
+        in progress; ``window`` asks for more (a DVR window), in memory.
+        """
+        # Until the target is learned, the bound on it: the window never shrinks below what
+        # the target will need.
+        floor = _KEPT_TARGETS * (self._target or self.max_target) - _SLACK
+        complete = [s for s in self.segments if s.complete]
+        after = sum(s.duration for s in complete[1:])
+        while len(complete) > 2:
+            following = complete[1]
+            if after < self.window - _SLACK or after - following.duration < floor:
+                break
+            self._drop_oldest()
+            complete.pop(0)
+            after -= following.duration
+        self._forget_inits()
+
+    def _drop_oldest(self) -> None:
+        gone = self.segments.popleft()
+        for part in gone.parts:
+            self.parts.pop(part.number, None)
+            self.bytes -= len(part.data)
+        if self.segments and self.segments[0].discontinuity:
+            self.discontinuity_sequence += 1
+
+    def _forget_inits(self) -> None:
         live_inits = {s.init_id for s in self.segments} | {self.init_id}
         for init_id in [i for i in self.inits if i not in live_inits]:
             del self.inits[init_id]
+
+    def _cap(self) -> None:
+        """Hold at most ``max_bytes`` of media, whatever the publisher sends: the window is
+        counted in seconds, so a burst of bitrate would otherwise grow it without bound. The
+        oldest complete segments go early (the playlist may then be shorter than RFC 8216bis,
+        6.2.2 asks: the publisher's bitrate is at fault, and it is logged); the segment in
+        progress is bounded by the segment limit."""
+        dropped = 0
+        while self.bytes > self.max_bytes and len(self.segments) > 1 and self.segments[0].complete:
+            self._drop_oldest()
+            dropped += 1
+        if not dropped:
+            return
+        self._forget_inits()
+        now = time.monotonic()
+        if now - self._cap_logged_at >= _CAP_LOG_EVERY:
+            more = f" ({self._capped_unlogged} more before)" if self._capped_unlogged else ""
+            log.warning(
+                "room %s, %s: the live window holds more than max_window_bytes (%.1f MiB); "
+                "%d oldest segment(s) dropped early%s",
+                self.room,
+                self.name,
+                self.max_bytes / (1 << 20),
+                dropped,
+                more,
+            )
+            self._cap_logged_at = now
+            self._capped_unlogged = 0
+        else:
+            self._capped_unlogged += dropped
 
     def _measure(self, size: int, duration: float) -> None:
         """BANDWIDTH is the peak over a segment-long span, AVERAGE-BANDWIDTH over the window
@@ -444,6 +527,15 @@ class LiveWindow:
         target = self.max_target if self._target is None else self._target
         return target + _ROUNDING
 
+    def skip_boundary(self) -> float | None:
+        """CAN-SKIP-UNTIL, six target durations (RFC 8216bis, 4.4.3.8), or None when the window
+        is too short for a delta update to skip anything: the segments older than the Skip
+        Boundary are the ones skipped (6.2.5.1), and a short window has none. Without the
+        attribute, clients ask for no delta update and a server ignores ``_HLS_skip``. The
+        target never changes, so neither does the answer."""
+        boundary = _SKIP_TARGETS * self.target_duration
+        return float(boundary) if self.window > boundary else None
+
     def media_playlist_bytes(
         self, skip: bool = False, reports: tuple[playlist.RenditionReport, ...] = ()
     ) -> bytes:
@@ -463,10 +555,10 @@ class LiveWindow:
         target = self.target_duration
         listed = list(self.segments)
         segments: list[playlist.Segment] = []
-        keep_parts_from = len(listed) - self.parts_kept
-        for i, seg in enumerate(listed):
-            if seg.complete:
-                segments.append(seg.listed(with_parts=i >= keep_parts_from))
+        complete = [seg for seg in listed if seg.complete]
+        keep_parts_from = len(complete) - self.parts_kept
+        for i, seg in enumerate(complete):
+            segments.append(seg.listed(with_parts=i >= keep_parts_from))
         trailing: tuple[playlist.Part, ...] = ()
         trailing_discontinuity = False
         trailing_map: str | None = None
@@ -490,7 +582,7 @@ class LiveWindow:
             preload_hint=hint,
             rendition_reports=reports,
             ended=self.ended,
-            can_skip_until=6.0 * target,
+            can_skip_until=self.skip_boundary(),
             part_hold_back=3.0 * self.part_target,
             trailing_discontinuity=trailing_discontinuity,
             trailing_map_uri=trailing_map,

@@ -70,7 +70,8 @@ class LadderServer:
 @contextlib.asynccontextmanager
 async def ladder_server(ladder: Ladder) -> AsyncIterator[LadderServer]:
     hub = StreamHub(takeover_after=5.0)
-    packager = Packager(hub, HlsSettings(linger=30), ladder=ladder)
+    # A window longer than the samples: every variant is read back whole once it ended.
+    packager = Packager(hub, HlsSettings(linger=30, window=30.0), ladder=ladder)
     rtmp = RtmpServer(hub, open_authorizer)
     await rtmp.start("127.0.0.1", 0)
     app = web.Application()

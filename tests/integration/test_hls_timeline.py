@@ -53,7 +53,8 @@ async def test_timestamp_jumps_keep_the_target_and_players_read_on(
     golive_rtmp: GoliveFactory,
 ) -> None:
     golive = await golive_rtmp()
-    packager = Packager(golive.hub, HlsSettings())
+    # A window longer than both publishes: the whole stream is read back at the end.
+    packager = Packager(golive.hub, HlsSettings(window=60.0))
     app = web.Application()
     setup_hls_routes(app, packager)
     server = TestServer(app, host="127.0.0.1")

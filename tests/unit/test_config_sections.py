@@ -45,6 +45,7 @@ def test_the_parts_made_without_settings_use_the_settings_defaults() -> None:
     assert _default(Segmenter, "segment_target") == s.hls.segment_target
     assert _default(LiveWindow, "window") == s.hls.window
     assert _default(LiveWindow, "max_segment") == s.hls.max_segment
+    assert _default(LiveWindow, "max_bytes") == s.hls.max_window_bytes
     required = [
         _default(StreamHub, "takeover_after"),
         _default(Previews, "interval"),
@@ -66,13 +67,14 @@ def test_sections_from_file_environment_and_flags(tmp_path: Path) -> None:
     env = {
         "GOLIVE_RTMP_IDLE_TIMEOUT": "4.5",
         "GOLIVE_HLS_WINDOW": "18",
+        "GOLIVE_HLS_MAX_WINDOW_BYTES": "1048576",
         "GOLIVE_TRANSCODE_MAX_LAG": "2",
         "GOLIVE_TRANSCODE_TUNE": "zerolatency",
     }
     s = config.load(str(path), environ=env)
     assert s.rtmp_port == 1940  # [rtmp] port is the server's own rtmp_port
     assert s.rtmp == RtmpLimits(idle_timeout=4.5, max_connections=7)
-    assert s.hls == HlsSettings(part_target=0.5, window=18.0)
+    assert s.hls == HlsSettings(part_target=0.5, window=18.0, max_window_bytes=1 << 20)
     assert s.transcode == Ladder(
         (RenditionSpec("480p", 480, 1_500_000),), preset="fast", tune="zerolatency", max_lag=2.0
     )

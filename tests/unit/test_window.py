@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable, Iterator
 
 import pytest
 
@@ -36,8 +37,8 @@ def test_window_slides_and_media_sequence_rises() -> None:
     assert pl.media_sequence == 9 and len(pl.segments) == 5 and len(pl.trailing_parts) == 7
     assert pl.target_duration == 2
     assert pl.segments[0].program_date_time is not None
-    # Parts are listed only for the last segments.
-    assert [bool(s.parts) for s in pl.segments] == [False, False, True, True, True]
+    # Parts are listed only for the newest complete segment (and the one in progress).
+    assert [bool(s.parts) for s in pl.segments] == [False, False, False, False, True]
     assert r.segment(3) is None, "slid out"
 
 
@@ -306,3 +307,129 @@ def test_audio_only_jumps_are_discontinuities_too() -> None:
     assert pl.target_duration == 2
     assert max(s.duration for s in pl.segments) < 2.5
     assert len([s for s in pl.segments if s.discontinuity]) == 2
+
+
+# --- retention: what the window holds, and for how long (RFC 8216bis, 6.2.2) -------------
+
+
+def listed_seconds(pl: playlist.MediaPlaylist) -> float:
+    return sum(s.duration for s in pl.segments)
+
+
+def test_the_default_window_holds_what_ll_hls_needs_and_no_more() -> None:
+    r = LiveWindow("source", part_target=0.333, segment_target=2.0)
+    publish_gop(r, 60.0, gop=2.0)
+    pl = parsed(r)
+    # Four complete segments: three target durations after the newest complete segment's
+    # predecessor, so the oldest one's parts were downloadable 6 s after leaving the playlist.
+    assert pl.target_duration == 2 and len(pl.segments) == 4
+    assert listed_seconds(pl) == pytest.approx(8.0, abs=0.1)
+    assert pl.media_sequence == 25
+    # Every part held belongs to a listed segment, and the byte count is theirs.
+    held = {p.number for s in r.segments for p in s.parts}
+    assert set(r.parts) == held
+    assert r.bytes == sum(len(p.data) for p in r.parts.values())
+
+
+def test_a_longer_target_keeps_three_target_durations_after_the_parts_left() -> None:
+    r = LiveWindow("source", part_target=0.333, segment_target=2.0)
+    publish_gop(r, 80.0, gop=4.0)
+    pl = parsed(r)
+    assert pl.target_duration == 4
+    # 8 s would do for the window setting, not for the target: 4 x 4 s.
+    assert listed_seconds(pl) == pytest.approx(16.0, abs=0.1)
+
+
+def test_a_dvr_window_is_the_window_setting() -> None:
+    r = LiveWindow("source", part_target=0.333, segment_target=2.0, window=36.0)
+    publish_gop(r, 80.0, gop=2.0)
+    assert listed_seconds(parsed(r)) == pytest.approx(36.0, abs=0.1)
+
+
+def test_never_shorter_than_three_target_durations_and_parts_outlive_their_listing() -> None:
+    """RFC 8216bis, 6.2.2, checked after every part of a live publish: once a segment has been
+    removed, the playlist lasts at least three target durations; a part whose EXT-X-PART line
+    left the playlist can be downloaded for three target durations more (media time); parts
+    are listed only for the newest complete segment and the one in progress. The window
+    setting asks for nothing here: the rules alone keep what is needed."""
+    r = LiveWindow("source", part_target=0.333, segment_target=2.0, window=0.0)
+    seg = r.segmenter()
+    r.begin()
+    clock = 0.0  # media seconds packaged so far
+    listed_parts: set[int] = set()
+    delisted_at: dict[int, float] = {}
+    seen = r.next_part
+    for item in av_stream(40.0, gop=2.0):
+        r.feed(seg.push(item))
+        if r.next_part == seen:
+            continue
+        clock += sum(r.parts[n].duration for n in range(seen, r.next_part))
+        seen = r.next_part
+        if not r.ready:
+            continue
+        pl = parsed(r)
+        if pl.media_sequence > 0:
+            assert listed_seconds(pl) >= 3 * pl.target_duration
+        assert all(not s.parts for s in pl.segments[:-1])
+        now_listed = {
+            int(p.uri.removeprefix("part-").removesuffix(".m4s"))
+            for p in (*(p for s in pl.segments for p in s.parts), *pl.trailing_parts)
+        }
+        for number in listed_parts - now_listed:
+            delisted_at[number] = clock
+        listed_parts = now_listed
+        for number, when in delisted_at.items():
+            if clock - when < 3 * pl.target_duration - 0.01:
+                assert number in r.parts, f"part {number} gone {clock - when:.2f} s after"
+    assert len(delisted_at) > 60
+
+
+def test_a_segment_is_served_from_its_parts_bytes_never_a_joined_copy() -> None:
+    r = LiveWindow("source", part_target=0.333, segment_target=2.0)
+    publish_gop(r, 12.0, gop=2.0)
+    segment = r.segments[1]
+    chunks = segment.chunks()
+    assert [id(c) for c in chunks] == [id(p.data) for p in segment.parts], "the parts' bytes"
+    assert b"".join(chunks) == segment.data()
+    assert not hasattr(segment, "_bytes"), "nothing joined is kept"
+
+
+def big_frames(items: Iterable[TrackConfig | Sample], size: int) -> Iterator[TrackConfig | Sample]:
+    """The stream with every video frame ``size`` bytes: a publisher's bitrate burst."""
+    for item in items:
+        if isinstance(item, Sample) and item.kind is Kind.VIDEO:
+            item = Sample(item.codec, item.dts, item.cts, item.keyframe, bytes(size))
+        yield item
+
+
+def test_a_bitrate_burst_is_capped_in_bytes_with_a_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # 20 kB frames at 30 fps: 4.8 Mbit/s, 1.2 MB per segment, 4.8 MB for the default window.
+    r = LiveWindow("source", part_target=0.333, segment_target=2.0, max_bytes=3_000_000)
+    seg = r.segmenter()
+    r.begin()
+    peak = 0
+    with caplog.at_level("WARNING", logger="golive.hls"):
+        for item in big_frames(av_stream(30.0, gop=2.0), 20_000):
+            r.feed(seg.push(item))
+            peak = max(peak, r.bytes)
+    # Bounded by the cap and one part, whatever the window in seconds would hold.
+    assert peak <= 3_000_000 + 300_000
+    assert r.bytes == sum(len(p.data) for p in r.parts.values())
+    assert len([s for s in r.segments if s.complete]) >= 1
+    lines = [rec.getMessage() for rec in caplog.records if "max_window_bytes" in rec.getMessage()]
+    assert len(lines) == 1, "one line per window every 10 s at most, the rest counted"
+
+
+def test_delta_updates_are_offered_only_when_they_can_skip_something() -> None:
+    short = LiveWindow("source", part_target=0.333, segment_target=2.0)
+    publish_gop(short, 30.0, gop=2.0)
+    text = short.media_playlist()
+    assert "CAN-SKIP-UNTIL" not in text
+    # _HLS_skip is ignored without the attribute (RFC 8216bis, 6.2.5.1).
+    assert short.media_playlist(skip=True) == text
+    long = LiveWindow("source", part_target=0.333, segment_target=2.0, window=36.0)
+    publish_gop(long, 60.0, gop=2.0)
+    assert "CAN-SKIP-UNTIL=12.00000" in long.media_playlist()
+    assert "#EXT-X-SKIP:SKIPPED-SEGMENTS=" in long.media_playlist(skip=True)
