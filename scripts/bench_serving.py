@@ -12,9 +12,17 @@ and CORS headers as golive). wrk (-t1 -c32 -d5s, a Lua script rotating over the 
 each server in turn, alternating rounds, and the script prints the median requests per second
 and the ratios golive/nginx. Both servers are single-process. Only loopback is used.
 
-Target (from the issue): golive serves at least 0.5x nginx's requests per second.
+Target: golive serves at least 0.5x nginx's requests per second.
+
+With ``--scaling`` it measures instead how serving grows with golive's HTTP processes: golive
+with ``--workers 1`` and with ``--workers N`` (``--workers``, 2 by default), each fed the same
+sample in real time, looped (a live stream), and loaded in turn with wrk on the newest parts
+and on blocking playlist reloads (``_HLS_msn``/``_HLS_part``) that name them, picked afresh
+before each wrk run so that they exist and stay in the window. It prints the requests per
+second of each and the ratio N/1. Target: 2 workers serve at least 1.5x what 1 does.
 
     .venv/bin/python scripts/bench_serving.py [--rounds 3] [--duration 5] [--connections 32]
+    .venv/bin/python scripts/bench_serving.py --scaling [--workers 2] [--threads 2]
 """
 
 from __future__ import annotations
@@ -131,9 +139,14 @@ end
     return script
 
 
-def run_wrk(server: Server, script: Path, duration: float, connections: int) -> tuple[float, float]:
+def run_wrk(
+    server: Server, script: Path, duration: float, connections: int, threads: int = 1
+) -> tuple[float, float]:
     """Requests per second, and the server's CPU use meanwhile (1.0 is one core busy)."""
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "-s", str(script), server.http]
+    cmd = [
+        "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "-s", str(script),
+        server.http,
+    ]  # fmt: skip
     pids = server.pids()
     cpu_before, wall_before = cpu_seconds(pids), time.monotonic()
     out = subprocess.run(
@@ -149,17 +162,120 @@ def run_wrk(server: Server, script: Path, duration: float, connections: int) -> 
     return float(match.group(1)), cpu
 
 
+def live_urls(server: Server) -> tuple[list[str], list[str]]:
+    """The newest parts of the live stream, and the blocking reloads that name them."""
+    base = f"/hls/{ROOM}/source/"
+    pl = parse_media(fetch(server.http + base + "index.m3u8").decode())
+    named = [
+        (pl.media_sequence + i, n, part.uri)
+        for i, segment in enumerate(pl.segments)
+        for n, part in enumerate(segment.parts)
+    ]
+    msn = pl.media_sequence + len(pl.segments)
+    named += [(msn, n, part.uri) for n, part in enumerate(pl.trailing_parts)]
+    newest = named[-PARTS:]
+    if len(newest) < PARTS:
+        raise RuntimeError(f"{server.name} lists {len(newest)} parts")
+    parts = [base + uri for _, _, uri in newest]
+    reloads = [f"{base}index.m3u8?_HLS_msn={m}&_HLS_part={n}" for m, n, _ in newest]
+    return parts, reloads
+
+
+def scaling(args: argparse.Namespace, sample: Path) -> None:
+    """golive with 1 HTTP process against golive with ``args.workers``, on a live stream."""
+    kinds = ("parts", "blocking reloads")
+    results: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="golive-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        servers: list[Server] = []
+        publishers: list[subprocess.Popen[bytes]] = []
+        try:
+            for count in (1, args.workers):
+                name = f"workers={count}"
+                server = start_golive(
+                    tmp / name, *BENCHMARK_ARGS, "--workers", str(count), name=name
+                )
+                servers.append(server)
+                cmd = ffmpeg_publisher(sample, f"{server.rtmp}/{ROOM}", realtime=True, loop=True)
+                publishers.append(subprocess.Popen(cmd, stdin=subprocess.DEVNULL))
+            deadline = time.monotonic() + 30
+            for server in servers:  # a few segments listed, each with its parts
+                while True:
+                    try:
+                        live_urls(server)
+                        break
+                    except (OSError, RuntimeError):
+                        if time.monotonic() > deadline:
+                            what = f"{server.name}: the stream never went live"
+                            raise RuntimeError(what) from None
+                        time.sleep(0.5)
+
+            def load(server: Server, kind: str, duration: float) -> tuple[float, float]:
+                parts, reloads = live_urls(server)
+                script = wrk_script(tmp, "load", parts if kind == "parts" else reloads)
+                return run_wrk(server, script, duration, args.connections, args.threads)
+
+            print(
+                f"live 1080p30 stream, newest {PARTS} parts; wrk -t{args.threads} "
+                f"-c{args.connections} -d{args.duration:g}s, {args.rounds} rounds, alternating"
+            )
+            for server in servers:  # warm-up (and the workers' caches), not counted
+                for kind in kinds:
+                    load(server, kind, 1)
+            for r in range(args.rounds):
+                order = servers if r % 2 == 0 else servers[::-1]
+                for kind in kinds:
+                    for server in order:
+                        rps, busy = load(server, kind, args.duration)
+                        results.setdefault((server.name, kind), []).append(rps)
+                        cpu.setdefault((server.name, kind), []).append(busy)
+        finally:
+            for proc in publishers:
+                proc.terminate()
+                proc.wait(10)
+            for server in reversed(servers):
+                server.stop()
+    names = [s.name for s in servers]
+    for kind in kinds:
+        for name in names:
+            values = results[(name, kind)]
+            print(
+                f"{name:10s} {kind:16s} req/s: median {statistics.median(values):7.0f}  "
+                f"(rounds: {', '.join(f'{v:.0f}' for v in values)}); "
+                f"server CPU {statistics.median(cpu[(name, kind)]):.2f} cores"
+            )
+    for kind in kinds:
+        ratio = statistics.median(results[(names[1], kind)]) / statistics.median(
+            results[(names[0], kind)]
+        )
+        verdict = "met" if ratio >= 1.5 else "not met"
+        print(f"ratio {names[1]}/{names[0]} {kind:16s}: {ratio:.2f}x  (target >= 1.5x: {verdict})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="golive vs nginx: parts and segments served")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1, help="wrk's threads")
+    parser.add_argument(
+        "--scaling", action="store_true", help="golive with 1 HTTP process against --workers"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="golive's HTTP processes with --scaling"
+    )
     args = parser.parse_args()
     if not 1 <= args.rounds <= 20 or not 1 <= args.duration <= 60:
         raise SystemExit("--rounds must be 1 to 20 and --duration 1 to 60")
+    if not 1 <= args.threads <= 8 or not 2 <= args.workers <= 64:
+        raise SystemExit("--threads must be 1 to 8 and --workers 2 to 64")
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     sample = bench_sample()
+    if args.scaling:
+        scaling(args, sample)
+        return
     results: dict[tuple[str, str], list[float]] = {}
     cpu: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="golive-bench-") as tmpdir:
