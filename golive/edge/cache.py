@@ -29,6 +29,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 
 # What an answer costs the cache beyond its body: the entry, its key, its headers.
 ENTRY_OVERHEAD = 512
@@ -45,15 +46,28 @@ class Kind(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class Answer:
     """An answer of the primary as the worker repeats it: the status, the headers that are
-    the resource's own (no Date, Content-Length or connection headers), the body."""
+    the resource's own (no Date, Content-Length or connection headers), the body; and, made
+    once, its HTTP/1.1 status line and headers but the Date (RFC 9112, 4), which the worker's
+    fast path writes before each copy of the body (golive.edge.fastpath)."""
 
     status: int
     headers: Mapping[str, str]
     body: bytes
+    wire: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        try:
+            reason = HTTPStatus(self.status).phrase
+        except ValueError:
+            reason = ""
+        lines = [f"HTTP/1.1 {self.status} {reason}"]
+        lines += [f"{name}: {value}" for name, value in self.headers.items()]
+        lines.append(f"Content-Length: {len(self.body)}")
+        object.__setattr__(self, "wire", ("\r\n".join(lines) + "\r\n").encode("latin-1", "replace"))
 
     @property
     def size(self) -> int:
-        return len(self.body) + ENTRY_OVERHEAD
+        return len(self.body) + len(self.wire) + ENTRY_OVERHEAD
 
 
 @dataclass(frozen=True, slots=True)

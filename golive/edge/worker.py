@@ -14,9 +14,11 @@ Players that fetch a playlist here are counted here, by the same keyed digest of
 and User-Agent as the primary's (golive.viewers, the key handed over at start), and reported to
 the primary every few seconds, so that a player counts once whichever process serves it.
 
-It runs aiohttp's low-level server (no router, no middlewares): the cache's hit is a lookup
-and a response. It stops on SIGTERM or SIGINT, when the primary closes its standard input, and
-when the primary dies (PR_SET_PDEATHSIG on Linux), so it is never left behind.
+Plain HLS GETs are answered by a small protocol of its own (golive.edge.fastpath), a cache hit
+with one write; any other request hands its connection to aiohttp's low-level server (no
+router, no middlewares), which answers it through ``handle``. It stops on SIGTERM or SIGINT,
+when the primary closes its standard input, and when the primary dies (PR_SET_PDEATHSIG on
+Linux), so it is never left behind.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import signal
 import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from urllib.parse import unquote
 
 import aiohttp
 from aiohttp import hdrs, web
@@ -43,6 +46,7 @@ from ..proxies import Network, client_address, parse_networks
 from ..viewers import Audience
 from . import CLIENT_HEADER, REPORT_INTERVAL, VIEWERS_PATH
 from .cache import BAD_GATEWAY, Answer, CollapsingCache, classify
+from .fastpath import FastProtocol
 
 log = logging.getLogger("golive.edge")
 
@@ -123,29 +127,42 @@ class Worker:
             return remote
         return client_address(remote, request.headers.getall(CLIENT_HEADER, []), self.trusted)
 
-    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        raw = request.raw_path
-        if request.method == hdrs.METH_GET and raw.startswith(HLS):
-            answer = self.cache.cached(raw)
-            if answer is None:
-                path, _, query = raw.partition("?")
-                answer = await self.cache.get(raw, classify(path, query))
-            if answer.status == 200 and raw.find(".m3u8") > 0:
-                self.count(request)
-            return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
-        return await self.proxy(request)
+    # What the fast path (golive.edge.fastpath) needs: a kept answer, the cache's answer, and
+    # a player seen.
+    def hit(self, target: str) -> Answer | None:
+        return self.cache.cached(target)
 
-    def count(self, request: web.BaseRequest) -> None:
+    async def answer(self, target: str) -> Answer:
+        path, _, query = target.partition("?")
+        return await self.cache.get(target, classify(path, query))
+
+    def seen(self, target: str, remote: str, user_agent: str, forwarded_for: list[str]) -> None:
         """Note a player that fetched a room's playlist (golive.viewers counts the same way)."""
-        room = request.path[len(HLS) :].partition("/")[0]
+        room = unquote(target[len(HLS) :].partition("/")[0])
         if not room or self._pending >= MAX_PENDING:
             return
-        address = self.client(request)
-        player = self.audience.player(address, request.headers.get(hdrs.USER_AGENT, ""))
+        address = client_address(remote, forwarded_for, self.trusted) if self.trusted else remote
+        player = self.audience.player(address, user_agent)
         players = self._seen.setdefault(room, {})
         if player not in players:
             self._pending += 1
         players[player] = address
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        """A request the fast path handed to aiohttp: HLS GETs from the cache all the same
+        (HTTP/1.0, unusual headers), everything else through to the primary."""
+        raw = request.raw_path
+        if request.method == hdrs.METH_GET and raw.startswith(HLS):
+            answer = self.hit(raw) or await self.answer(raw)
+            if answer.status == 200 and ".m3u8" in raw:
+                self.seen(
+                    raw,
+                    request.remote or "",
+                    request.headers.get(hdrs.USER_AGENT, ""),
+                    request.headers.getall(CLIENT_HEADER, []),
+                )
+            return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
+        return await self.proxy(request)
 
     async def report(self) -> None:
         """Hand the players seen since the last report to the primary, every few seconds."""
@@ -242,18 +259,28 @@ async def run(config: WorkerConfig) -> None:
         parse_networks(config.trusted_proxies),
         Audience(key=bytes.fromhex(config.audience_key)),
     )
-    server = web.Server(worker.handle, access_log=None)
-    runner = web.ServerRunner(server, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, reuse_port=True)
+    # aiohttp's low-level server takes the connections the fast path hands over.
+    fallback = web.Server(worker.handle, access_log=None)
+    fast: set[FastProtocol] = set()
     report = loop.create_task(worker.report())
+    listener = None
     try:
-        await site.start()
+        listener = await loop.create_server(
+            lambda: FastProtocol(worker, fallback, fast),
+            config.host,
+            config.port,
+            reuse_port=True,
+            backlog=1024,
+        )
         log.info("worker %d (pid %d) serving HTTP", config.index, os.getpid())
         await stop.wait()
     finally:
         report.cancel()
-        await runner.cleanup()
+        if listener is not None:
+            listener.close()
+        for connection in list(fast):
+            connection.close()
+        await fallback.shutdown(1.0)
         await session.close()
 
 

@@ -47,10 +47,12 @@ async def wait_worker(server: Server, other_than: int = 0, timeout: float = 15) 
 
 
 async def connection_to(server: Server, pid: int, tries: int = 64) -> Connection:
-    """A kept-alive connection that process ``pid`` holds (the kernel picks, so try several)."""
+    """A kept-alive connection that process ``pid`` holds (the kernel picks, so try several).
+    A worker answers plain HLS GETs itself (its fast path) until another request comes."""
     for _ in range(tries):
         conn = await Connection.open(server.http_port)
-        await conn.request("GET", "/api/health")  # the server has accepted it by now
+        probe = await conn.request("GET", "/hls/probe/index.m3u8")  # accepted by now
+        assert probe.status == 404 and probe.json()["error"]["code"] == "not_found"
         if owner([server.pid, *children(server.pid)], server.http_port, conn.local_port) == pid:
             return conn
         await conn.close()
@@ -98,7 +100,8 @@ async def test_two_processes_serve_one_port(tmp_path: Path) -> None:
                 after = playlist_parser.parse_media(answer.body.decode())
                 uris = [p.uri for s in after.segments for p in s.parts]
                 assert pl.preload_hint.uri in uris + [p.uri for p in after.trailing_parts]
-            # (e) The API through the worker: sign up, log in, an authenticated call.
+            # (e) The API through the worker: sign up, log in, an authenticated call (the
+            # worker's aiohttp takes the connection over from its fast path here).
             user = {"username": "viaworker", "email": "w@example.org", "password": "pw-" * 6}
             assert (await conn.request("POST", "/api/users", json_body=user)).status == 201
             login = await conn.request(

@@ -94,7 +94,7 @@ async def test_a_player_that_hangs_up_does_not_cancel_the_trip_of_the_others() -
 
 async def test_media_is_kept_until_the_byte_bound_evicts_the_least_recently_used() -> None:
     primary, clock = Primary(), Clock()
-    size = len(f"{PART}#1") + 512
+    size = Answer(200, {"Content-Type": "video/mp4"}, f"{PART}#1".encode()).size
     cache = cache_of(primary, clock, max_bytes=3 * size + 10, max_share=1.0)
     for n in range(3):
         await cache.get(f"/hls/r/source/part-{n}.m4s", Kind.MEDIA)
