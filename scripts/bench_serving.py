@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -48,6 +49,7 @@ from tests.harness.ports import free_port  # noqa: E402
 from tests.harness.processes import Server, cpu_seconds  # noqa: E402
 from tests.harness.publishers import ffmpeg_publisher  # noqa: E402
 from tests.harness.samples import bench_sample  # noqa: E402
+from tests.harness.samples import sample as make_sample  # noqa: E402
 
 ROOM = "bench"
 PARTS = 8  # parts rotated over (from the last complete segments, which keep their parts)
@@ -139,20 +141,34 @@ end
     return script
 
 
+# wrk's CPU use (cores) in each run: on a 2-core machine the client's share is what caps
+# scaling when the answers are large.
+WRK_CPU: list[float] = []
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_wrk(
     server: Server, script: Path, duration: float, connections: int, threads: int = 1
 ) -> tuple[float, float]:
-    """Requests per second, and the server's CPU use meanwhile (1.0 is one core busy)."""
+    """Requests per second, and the server's CPU use meanwhile (1.0 is one core busy); wrk's
+    own, in ``WRK_CPU``."""
     cmd = [
         "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "-s", str(script),
         server.http,
     ]  # fmt: skip
     pids = server.pids()
     cpu_before, wall_before = cpu_seconds(pids), time.monotonic()
+    wrk_before = _children_cpu()
     out = subprocess.run(
         cmd, capture_output=True, text=True, timeout=duration + 30, check=True
     ).stdout
-    cpu = (cpu_seconds(pids) - cpu_before) / (time.monotonic() - wall_before)
+    wall = time.monotonic() - wall_before
+    cpu = (cpu_seconds(pids) - cpu_before) / wall
+    WRK_CPU.append((_children_cpu() - wrk_before) / wall)
     for bad in ("Non-2xx or 3xx responses", "Socket errors"):
         if bad in out:
             raise RuntimeError(f"wrk against {server.name}: {bad}\n{out}")
@@ -186,6 +202,7 @@ def scaling(args: argparse.Namespace, sample: Path) -> None:
     kinds = ("parts", "blocking reloads")
     results: dict[tuple[str, str], list[float]] = {}
     cpu: dict[tuple[str, str], list[float]] = {}
+    client: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="golive-bench-") as tmpdir:
         tmp = Path(tmpdir)
         servers: list[Server] = []
@@ -217,7 +234,7 @@ def scaling(args: argparse.Namespace, sample: Path) -> None:
                 return run_wrk(server, script, duration, args.connections, args.threads)
 
             print(
-                f"live 1080p30 stream, newest {PARTS} parts; wrk -t{args.threads} "
+                f"live stream {sample.name}, newest {PARTS} parts; wrk -t{args.threads} "
                 f"-c{args.connections} -d{args.duration:g}s, {args.rounds} rounds, alternating"
             )
             for server in servers:  # warm-up (and the workers' caches), not counted
@@ -230,6 +247,7 @@ def scaling(args: argparse.Namespace, sample: Path) -> None:
                         rps, busy = load(server, kind, args.duration)
                         results.setdefault((server.name, kind), []).append(rps)
                         cpu.setdefault((server.name, kind), []).append(busy)
+                        client.setdefault((server.name, kind), []).append(WRK_CPU[-1])
         finally:
             for proc in publishers:
                 proc.terminate()
@@ -243,7 +261,8 @@ def scaling(args: argparse.Namespace, sample: Path) -> None:
             print(
                 f"{name:10s} {kind:16s} req/s: median {statistics.median(values):7.0f}  "
                 f"(rounds: {', '.join(f'{v:.0f}' for v in values)}); "
-                f"server CPU {statistics.median(cpu[(name, kind)]):.2f} cores"
+                f"server CPU {statistics.median(cpu[(name, kind)]):.2f} cores, "
+                f"wrk {statistics.median(client[(name, kind)]):.2f}"
             )
     for kind in kinds:
         ratio = statistics.median(results[(names[1], kind)]) / statistics.median(
@@ -265,6 +284,13 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=2, help="golive's HTTP processes with --scaling"
     )
+    parser.add_argument(
+        "--video",
+        default="",
+        metavar="SIZE:BITRATE",
+        help="the sample's video, e.g. 1280x720:2500k (parts of a third of that bitrate's "
+        "second); default the benchmarks' 1920x1080:6000k",
+    )
     args = parser.parse_args()
     if not 1 <= args.rounds <= 20 or not 1 <= args.duration <= 60:
         raise SystemExit("--rounds must be 1 to 20 and --duration 1 to 60")
@@ -272,7 +298,11 @@ def main() -> None:
         raise SystemExit("--threads must be 1 to 8 and --workers 2 to 64")
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
-    sample = bench_sample()
+    if args.video:
+        size, _, bitrate = args.video.partition(":")
+        sample = make_sample(duration=30, size=size, fps=30, bitrate=bitrate, gop=2.0)
+    else:
+        sample = bench_sample()
     if args.scaling:
         scaling(args, sample)
         return

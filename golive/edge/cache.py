@@ -98,6 +98,17 @@ class CachePolicy:
         return 0.0
 
 
+def cacheable(target: str) -> bool:
+    """Whether a request target (path and query, as sent) is one of HLS's: under ``/hls/``,
+    with no dot segment, plain or percent-encoded, that could make it name another path once
+    normalised (RFC 3986, 5.2.4) — the cache must never keep an answer of the API."""
+    path = target.partition("?")[0]
+    if not path.startswith("/hls/"):
+        return False
+    lowered = path.lower().replace("%2e", ".")
+    return not any(segment in (".", "..") for segment in lowered.split("/"))
+
+
 def classify(path: str, query: str) -> Kind:
     """What an HLS path names (``query`` is the raw query string, without the ``?``)."""
     if path.endswith((".m4s", ".mp4")):

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from email.utils import formatdate
 from typing import Protocol, cast
 
-from .cache import Answer
+from .cache import Answer, cacheable
 
 MAX_HEAD = 8 * 1024  # bytes of a request head; a longer one goes to aiohttp
 # Bytes a client may send ahead while its request waits on the cache; then reading pauses.
@@ -57,7 +57,7 @@ def parse_simple(head: bytes) -> SimpleGet | None:
     anything else, which aiohttp is to judge."""
     lines = head.split(b"\r\n")
     line = _REQUEST_LINE.fullmatch(lines[0])
-    if line is None:
+    if line is None or not cacheable(target := line.group(1).decode("ascii")):
         return None
     user_agent, forwarded_for = "", []
     for raw in lines[1:]:
@@ -72,7 +72,7 @@ def parse_simple(head: bytes) -> SimpleGet | None:
             user_agent = field.group(2).decode("ascii")
         elif name == b"x-forwarded-for":
             forwarded_for.append(field.group(2).decode("ascii"))
-    return SimpleGet(line.group(1).decode("ascii"), user_agent, forwarded_for)
+    return SimpleGet(target, user_agent, forwarded_for)
 
 
 class _Clock:

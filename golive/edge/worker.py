@@ -45,7 +45,7 @@ from ..logs import escape_every_handler
 from ..proxies import Network, client_address, parse_networks
 from ..viewers import Audience
 from . import CLIENT_HEADER, REPORT_INTERVAL, VIEWERS_PATH
-from .cache import BAD_GATEWAY, Answer, CollapsingCache, classify
+from .cache import BAD_GATEWAY, Answer, CollapsingCache, cacheable, classify
 from .fastpath import FastProtocol
 
 log = logging.getLogger("golive.edge")
@@ -152,7 +152,7 @@ class Worker:
         """A request the fast path handed to aiohttp: HLS GETs from the cache all the same
         (HTTP/1.0, unusual headers), everything else through to the primary."""
         raw = request.raw_path
-        if request.method == hdrs.METH_GET and raw.startswith(HLS):
+        if request.method == hdrs.METH_GET and cacheable(raw):
             answer = self.hit(raw) or await self.answer(raw)
             if answer.status == 200 and ".m3u8" in raw:
                 self.seen(

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from golive.edge.cache import Answer, CachePolicy, CollapsingCache, Kind, classify
+from golive.edge.cache import Answer, CachePolicy, CollapsingCache, Kind, cacheable, classify
 
 PART = "/hls/r/source/part-7.m4s"
 BLOCKING = "/hls/r/source/index.m3u8?_HLS_msn=3&_HLS_part=1"
@@ -64,6 +64,24 @@ def cache_of(primary: Primary, clock: Clock, **policy: float) -> CollapsingCache
 )
 def test_what_a_url_names(path: str, query: str, kind: Kind) -> None:
     assert classify(path, query) is kind
+
+
+@pytest.mark.parametrize(
+    ("target", "ok"),
+    [
+        ("/hls/r/source/part-7.m4s", True),
+        ("/hls/r/source/index.m3u8?_HLS_msn=3", True),
+        ("/hls/r.x/index.m3u8", True),
+        ("/api/health", False),
+        ("/hlsx/r/index.m3u8", False),
+        ("/hls/../api/me", False),
+        ("/hls/%2E%2e/api/me", False),
+        ("/hls/r/./index.m3u8", False),
+        ("/hls/r/source/..", False),
+    ],
+)
+def test_only_hls_paths_that_stay_hls_are_cached(target: str, ok: bool) -> None:
+    assert cacheable(target) is ok
 
 
 async def test_requests_at_once_make_one_trip_and_share_its_answer() -> None:

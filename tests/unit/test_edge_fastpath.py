@@ -43,6 +43,7 @@ def test_plain_hls_gets_are_simple(head: bytes) -> None:
         b"GET /hls/r/index.m3u8 HTTP/1.1\r\nHost a",
         b"GET /hls/r/\xffindex.m3u8 HTTP/1.1",
         b"GET  /hls/r/index.m3u8 HTTP/1.1",
+        b"GET /hls/../api/me HTTP/1.1",
     ],
 )
 def test_anything_else_is_left_to_aiohttp(head: bytes) -> None:
