@@ -3,7 +3,7 @@
 Connections spread over both processes; ffmpeg's HLS client plays through the port; a
 connection that the worker holds gets blocking playlist reloads, the preload-hinted part and
 the API (sign-up, log-in, an authenticated call); a killed worker is started again, and
-stopping the primary stops the worker."""
+stopping the primary stops the worker. A player counts once, whichever process serves it."""
 
 from __future__ import annotations
 
@@ -14,11 +14,15 @@ import subprocess
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from golive.edge import REPORT_INTERVAL
 from golive.hls import playlist_parser
+from tests.harness.api import rooms, sign_up
 from tests.harness.connections import Connection, owner
 from tests.harness.golive import golive_serve
+from tests.harness.hls import until
 from tests.harness.paths import require
 from tests.harness.processes import Server, children, stop
 from tests.harness.publishers import start_publisher
@@ -135,3 +139,36 @@ async def test_two_processes_serve_one_port(tmp_path: Path) -> None:
     while not gone(again):
         assert time.monotonic() < deadline, "the worker outlived the primary"
         await asyncio.sleep(0.1)
+
+
+async def test_a_player_counts_once_whichever_process_serves_it(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    """The worker digests players with the primary's key and reports them: a player seen by
+    the worker shows in /api/rooms, and the same player seen by the primary too counts once."""
+    with golive_serve(tmp_path, "--no-transcode", "--workers", "2") as srv:
+        worker = await wait_worker(srv)
+        login = await sign_up(http, srv.http, "counted")
+        publisher = await start_publisher(stream_sample(), f"{srv.rtmp}/{login['stream_key']}")
+        try:
+            player = {"User-Agent": "one-player/1.0"}  # the one player of the room
+            on_worker = await connection_to(srv, worker)
+            on_primary = await connection_to(srv, srv.pid)
+            multivariant = "/hls/counted/index.m3u8"
+            deadline = time.monotonic() + 15
+            while (await on_worker.request("GET", multivariant, headers=player)).status != 200:
+                assert time.monotonic() < deadline, "the room never went live"
+                await asyncio.sleep(0.2)
+            answer = await on_primary.request("GET", multivariant, headers=player)
+            assert answer.status == 200
+
+            async def counted() -> bool:
+                return int((await rooms(http, srv.http))["counted"]["viewers"]) >= 1
+
+            await until(counted, "the worker's player is counted")
+            await asyncio.sleep(REPORT_INTERVAL + 0.5)  # another report, the same player
+            assert (await rooms(http, srv.http))["counted"]["viewers"] == 1
+            for conn in (on_worker, on_primary):
+                await conn.close()
+        finally:
+            await stop(publisher)
