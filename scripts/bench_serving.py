@@ -265,11 +265,16 @@ def scaling(args: argparse.Namespace, sample: Path) -> None:
                 f"wrk {statistics.median(client[(name, kind)]):.2f}"
             )
     for kind in kinds:
-        ratio = statistics.median(results[(names[1], kind)]) / statistics.median(
-            results[(names[0], kind)]
+        many, one = results[(names[1], kind)], results[(names[0], kind)]
+        ratio = statistics.median(many) / statistics.median(one)
+        # Each round measures both back to back: on a shared machine whose load drifts, the
+        # median of the rounds' own ratios is the steadier figure.
+        paired = statistics.median(m / o for m, o in zip(many, one, strict=True))
+        verdict = "met" if min(ratio, paired) >= 1.5 else "not met"
+        print(
+            f"ratio {names[1]}/{names[0]} {kind:16s}: {ratio:.2f}x of the medians, "
+            f"{paired:.2f}x median of the rounds' ratios  (target >= 1.5x: {verdict})"
         )
-        verdict = "met" if ratio >= 1.5 else "not met"
-        print(f"ratio {names[1]}/{names[0]} {kind:16s}: {ratio:.2f}x  (target >= 1.5x: {verdict})")
 
 
 def main() -> None:
