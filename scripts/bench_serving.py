@@ -197,6 +197,11 @@ def live_urls(server: Server) -> tuple[list[str], list[str]]:
     return parts, reloads
 
 
+def per_request(cores: list[float], rates: list[float]) -> float:
+    """Microseconds of CPU per request, the median over the rounds."""
+    return statistics.median(c / r for c, r in zip(cores, rates, strict=True)) * 1e6
+
+
 def scaling(args: argparse.Namespace, sample: Path) -> None:
     """golive with 1 HTTP process against golive with ``args.workers``, on a live stream."""
     kinds = ("parts", "blocking reloads")
@@ -262,7 +267,9 @@ def scaling(args: argparse.Namespace, sample: Path) -> None:
                 f"{name:10s} {kind:16s} req/s: median {statistics.median(values):7.0f}  "
                 f"(rounds: {', '.join(f'{v:.0f}' for v in values)}); "
                 f"server CPU {statistics.median(cpu[(name, kind)]):.2f} cores, "
-                f"wrk {statistics.median(client[(name, kind)]):.2f}"
+                f"wrk {statistics.median(client[(name, kind)]):.2f}; per request: server "
+                f"{per_request(cpu[(name, kind)], values):.0f} us, "
+                f"wrk {per_request(client[(name, kind)], values):.0f} us"
             )
     for kind in kinds:
         many, one = results[(names[1], kind)], results[(names[0], kind)]
