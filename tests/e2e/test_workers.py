@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -172,3 +173,13 @@ async def test_a_player_counts_once_whichever_process_serves_it(
                 await conn.close()
         finally:
             await stop(publisher)
+
+
+def test_one_worker_is_one_process(tmp_path: Path) -> None:
+    """--workers 1 is golive as a single process: no worker is started."""
+    with golive_serve(tmp_path, "--no-transcode", "--workers", "1") as srv:
+        with urllib.request.urlopen(f"{srv.http}/api/health", timeout=10) as r:
+            assert r.status == 200
+        time.sleep(1.0)  # a worker would have been started by now
+        assert worker_pids(srv) == [] and children(srv.pid) == []
+        assert "HTTP served by" not in srv.log_tail()
