@@ -28,7 +28,8 @@ from typing import Protocol, cast
 from .cache import Answer, cacheable
 
 MAX_HEAD = 8 * 1024  # bytes of a request head; a longer one goes to aiohttp
-# Bytes a client may send ahead while its request waits on the cache; then reading pauses.
+# Bytes a client may send ahead while its request waits on the cache or its answers wait on
+# the socket; then reading pauses.
 MAX_AHEAD = 64 * 1024
 IDLE_TIMEOUT = 75.0  # seconds a kept-alive connection may wait for its next request
 # What a simple request looks like (RFC 9112, 3): the GET of an origin-form HLS target made of
@@ -123,6 +124,7 @@ class FastProtocol(asyncio.Protocol):
         self.paused = False  # the socket's send buffer is full: answer nothing more yet
         self.reading = True
         self.idle: asyncio.TimerHandle | None = None
+        self.loop = asyncio.get_running_loop()  # protocols are made by the running loop
         self.last = 0.0  # the loop's time of the last request
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -131,9 +133,8 @@ class FastProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.remote = str(peer[0]) if isinstance(peer, tuple | list) else ""
         self.connections.add(self)
-        loop = asyncio.get_running_loop()
-        self.last = loop.time()
-        self.idle = loop.call_later(IDLE_TIMEOUT, self._check_idle)
+        self.last = self.loop.time()
+        self.idle = self.loop.call_later(IDLE_TIMEOUT, self._check_idle)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.connections.discard(self)
@@ -152,7 +153,8 @@ class FastProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        if self.busy is not None and len(self.buffer) > MAX_AHEAD and self.transport is not None:
+        waiting = self.busy is not None or self.paused
+        if waiting and len(self.buffer) > MAX_AHEAD and self.transport is not None:
             self.transport.pause_reading()
             self.reading = False
         self._serve()
@@ -164,10 +166,9 @@ class FastProtocol(asyncio.Protocol):
     def _check_idle(self) -> None:
         """Close a connection with no request for IDLE_TIMEOUT (one timer per connection,
         pushed back when it fires rather than re-armed for every request)."""
-        loop = asyncio.get_running_loop()
-        left = self.last + IDLE_TIMEOUT - loop.time()
+        left = self.last + IDLE_TIMEOUT - self.loop.time()
         if self.busy is not None or left > 0:
-            self.idle = loop.call_later(max(left, 1.0), self._check_idle)
+            self.idle = self.loop.call_later(max(left, 1.0), self._check_idle)
         else:
             self.close()
 
@@ -178,13 +179,14 @@ class FastProtocol(asyncio.Protocol):
             if end < 0:
                 if len(self.buffer) > MAX_HEAD:
                     self._hand_over()
-                return
+                    return
+                break
             request = parse_simple(self.buffer[:end]) if end <= MAX_HEAD else None
             if request is None:
                 self._hand_over()
                 return
             self.buffer = self.buffer[end + 4 :]
-            self.last = asyncio.get_running_loop().time()
+            self.last = self.loop.time()
             answer = self.answers.hit(request.target)
             if answer is None:
                 self.busy = asyncio.ensure_future(self._wait(request))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from golive.edge.cache import Answer
-from golive.edge.fastpath import MAX_HEAD, FastProtocol, parse_simple
+from golive.edge.fastpath import MAX_AHEAD, MAX_HEAD, FastProtocol, parse_simple
 
 PART = b"GET /hls/r/source/part-3.m4s HTTP/1.1\r\nHost: x\r\nUser-Agent: hls.js\r\n\r\n"
 
@@ -69,11 +69,13 @@ class Transport(asyncio.Transport):
     def close(self) -> None:
         self.closed = True
 
+    reading = True
+
     def pause_reading(self) -> None:
-        pass
+        self.reading = False
 
     def resume_reading(self) -> None:
-        pass
+        self.reading = True
 
 
 class Worker:
@@ -160,3 +162,16 @@ async def test_a_head_too_long_goes_to_aiohttp() -> None:
     long = b"GET /hls/r/index.m3u8 HTTP/1.1\r\nCookie: " + b"a" * MAX_HEAD
     protocol.data_received(long)
     assert transport.protocol is fallback and fallback.data == long
+
+
+async def test_a_client_that_does_not_read_is_not_read_either() -> None:
+    """While answers wait on a full send buffer, what the client sends ahead is bounded."""
+    worker = Worker()
+    worker.kept["/hls/r/source/part-3.m4s"] = Answer(200, {}, b"kept")
+    protocol, transport, _ = connect(worker)
+    protocol.pause_writing()
+    for _ in range(MAX_AHEAD // len(PART) + 2):
+        protocol.data_received(PART)
+    assert transport.written == [] and not transport.reading
+    protocol.resume_writing()
+    assert len(transport.written) == MAX_AHEAD // len(PART) + 2 and transport.reading
