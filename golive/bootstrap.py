@@ -13,7 +13,7 @@ import importlib.util
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
@@ -30,7 +30,16 @@ from .adapters.memory import MemoryRooms
 from .adapters.packager import PackagerDescriptions
 from .api.live import LIVE_DETAILS
 from .api.routes import setup_api
-from .config import ConfigError, Settings
+from .config import ConfigError, Settings, worker_count
+from .edge import VIEWERS_PATH
+from .edge.internal import (
+    InternalListener,
+    internal_client_middleware,
+    is_internal,
+    viewers_report,
+)
+from .edge.supervisor import Supervisor
+from .edge.worker import WorkerConfig
 from .hls.elsewhere import elsewhere_middleware
 from .hls.packager import Packager
 from .hls.routes import CORS, setup_hls_routes
@@ -176,7 +185,11 @@ def public_url(settings: Settings) -> str:
     return url
 
 
-def build_app(settings: Settings, stores: Stores) -> web.Application:
+def build_app(
+    settings: Settings, stores: Stores, internal: InternalListener | None = None
+) -> web.Application:
+    """The application; with ``internal`` (the unix socket of ``workers`` above one) it also
+    serves its HTTP workers and starts them."""
     app = web.Application(client_max_size=64 * 1024)
     app[SETTINGS] = settings
     hub = StreamHub(takeover_after=settings.takeover_after)
@@ -203,6 +216,9 @@ def build_app(settings: Settings, stores: Stores) -> web.Application:
     if proxies:
         # The root's one middleware, so every sub-application's sees the real client too.
         app.middlewares.append(forwarded_for_middleware(proxies))
+    if internal is not None:
+        # First of all: the client a worker names is the one every later middleware sees.
+        app.middlewares.insert(0, internal_client_middleware())
     authorize = open_authorizer if settings.open_publish else accounts_authorizer(rooms)
     app[RTMP] = RtmpServer(hub, authorize, settings.rtmp)
     packager = Packager(hub, settings.hls, ladder=settings.transcode)
@@ -216,9 +232,14 @@ def build_app(settings: Settings, stores: Stores) -> web.Application:
         nginx_callbacks=settings.nginx_callbacks,
     )
     audience = Audience()  # counted by HLS, shown by the API through this node's live figures
-    # Rooms live on another node are redirected there, before they could count as viewers.
+    # Rooms live on another node are redirected there, before they could count as viewers. A
+    # worker's fetches are its cache's, not players: it counts its players and reports them.
     elsewhere = elsewhere_middleware(packager, rooms.served_elsewhere, headers=CORS)
-    setup_hls_routes(app, packager, [elsewhere, audience_middleware(audience)])
+    from_worker = is_internal if internal is not None else None
+    setup_hls_routes(app, packager, [elsewhere, audience_middleware(audience, from_worker)])
+    if internal is not None:
+        app.router.add_post(VIEWERS_PATH, viewers_report(audience))
+        app.cleanup_ctx.append(_http_workers(settings, internal, audience))
     previews = Previews(hub, interval=settings.preview_interval)
     app[LIVE_DETAILS] = NodeLiveDetails(audience, packager, previews)
     setup_pages(app, web_dir=settings.web_dir, media_origins=rooms.node_urls)
@@ -236,11 +257,46 @@ def build_app(settings: Settings, stores: Stores) -> web.Application:
     return app
 
 
-async def create_app(settings: Settings) -> web.Application:
+async def create_app(
+    settings: Settings, internal: InternalListener | None = None
+) -> web.Application:
     """Open the stores, then build the application (``web.run_app`` awaits this)."""
     public_url(settings)  # a bad public_url stops the start before a store is opened
     stores = await open_stores(settings)
-    return build_app(settings, stores)
+    return build_app(settings, stores, internal)
+
+
+def open_internal_listener() -> InternalListener:
+    """The unix socket the HTTP workers reach the primary on (``workers`` above one)."""
+    return InternalListener.open()
+
+
+def _http_workers(
+    settings: Settings, internal: InternalListener, audience: Audience
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The HTTP workers beside this process, for as long as the application runs."""
+    count = worker_count(settings.workers) - 1
+
+    def config_for(index: int) -> WorkerConfig:
+        return WorkerConfig(
+            host=settings.host,
+            port=settings.http_port,
+            socket=internal.path,
+            index=index,
+            parent=os.getpid(),
+            audience_key=audience.key.hex(),
+            trusted_proxies=settings.trusted_proxies,
+            log_level=settings.log_level,
+        )
+
+    async def workers(app: web.Application) -> AsyncIterator[None]:
+        supervisor = Supervisor(count, config_for)
+        supervisor.start()
+        log.info("HTTP served by %d processes: this one and %d worker(s)", count + 1, count)
+        yield
+        await supervisor.stop()
+
+    return workers
 
 
 async def _rtmp_listener(app: web.Application) -> AsyncIterator[None]:

@@ -25,7 +25,8 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "serve",
         help="run the RTMP ingest and the HTTP server",
         description=(
-            "Run golive: RTMP ingest and the HTTP server (HLS, API, pages) in one process. "
+            "Run golive: RTMP ingest and the HTTP server (HLS, API, pages), the HTTP port "
+            "served by --workers processes. "
             "Each option can also be set as a GOLIVE_* environment variable "
             "(GOLIVE_HOST, GOLIVE_RTMP_PORT, ...) or in the config file; "
             "flags win over variables, variables over the file."
@@ -51,6 +52,13 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=None,
         help=f"HTTP port for HLS, the API and the pages (GOLIVE_HTTP_PORT); "
         f"default {defaults.http_port}",
+    )
+    serve.add_argument(
+        "--workers",
+        default=None,
+        metavar="N",
+        help="processes that serve the HTTP port: a number, or auto for one per core "
+        f"(GOLIVE_WORKERS); default {defaults.workers}; 1 runs everything in one process",
     )
     serve.add_argument(
         "--data-dir",
@@ -129,7 +137,7 @@ def _tune_allocator() -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from .bootstrap import create_app
+    from .bootstrap import create_app, open_internal_listener
 
     try:
         settings = config.load(
@@ -138,6 +146,7 @@ def serve(args: argparse.Namespace) -> int:
                 "host": args.host,
                 "rtmp_port": args.rtmp_port,
                 "http_port": args.http_port,
+                "workers": args.workers,
                 "data_dir": args.data_dir,
                 "log_level": args.log_level,
                 "database": args.database,
@@ -173,13 +182,23 @@ def serve(args: argparse.Namespace) -> int:
         settings.http_port,
         settings.data_dir,
     )
+    workers = config.worker_count(settings.workers)
+    if workers > 1 and settings.http_port == 0:
+        log.warning("workers: an HTTP port chosen by the system cannot be shared; one process")
+        workers = 1
+    internal = None
     try:
+        # With workers, the primary shares the public port with them (SO_REUSEPORT: the
+        # kernel spreads connections) and serves them on a unix socket of its own.
+        internal = open_internal_listener() if workers > 1 else None
         # run_app turns SIGINT and SIGTERM into a graceful exit that runs the cleanup
-        # contexts, so publishers are disconnected and streams ended in order.
+        # contexts, so publishers are disconnected, streams ended and workers stopped in order.
         web.run_app(
-            create_app(settings),
+            create_app(settings, internal),
             host=settings.host,
             port=settings.http_port,
+            sock=internal.sock if internal is not None else None,
+            reuse_port=True if internal is not None else None,
             loop=loop,
             print=None,
             access_log=None,
@@ -190,6 +209,9 @@ def serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         log.error("cannot listen or open a store: %s", exc)
         return 1
+    finally:
+        if internal is not None:
+            internal.close()
     log.info("golive stopped")
     return 0
 

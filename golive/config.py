@@ -43,6 +43,10 @@ class Settings:
     rtmp_port: int = 1935
     # HTTP listener for HLS, the API and the pages; defaults to 8080.
     http_port: int = 8080
+    # Processes that serve the HTTP port: "auto" (the default) for one per core this process
+    # may run on, or a number. With more than one, the primary (RTMP, packaging, accounts)
+    # starts workers - 1 HTTP workers beside it (golive.edge); 1 is a single process.
+    workers: str = "auto"
     # Where accounts and other state live; defaults to $XDG_DATA_HOME/golive.
     data_dir: str = field(default_factory=_default_data_dir)
     # Log level name; defaults to INFO.
@@ -131,7 +135,26 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+def worker_count(workers: str) -> int:
+    """The number of HTTP processes ``workers`` asks for ("auto": one per usable core)."""
+    if workers != "auto":
+        return int(workers)
+    if hasattr(os, "sched_getaffinity"):  # a container's or taskset's cores, not the host's
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def _workers(value: Any) -> str:
+    text = str(value).strip().lower() if isinstance(value, int | str) else ""
+    number = text.isdigit() and 1 <= int(text) <= 256
+    if isinstance(value, bool) or not (text == "auto" or number):
+        raise ConfigError(f"setting 'workers': {value!r} is neither auto nor a number 1 to 256")
+    return text
+
+
 def _coerce(name: str, value: Any) -> Any:
+    if name == "workers":
+        return _workers(value)
     if name == "transcode_rendition":
         if isinstance(value, list) and all(isinstance(v, dict) for v in value):
             return value

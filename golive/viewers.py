@@ -6,7 +6,8 @@ the access pattern many times a window; one that stopped vanishes within the win
 is named by its address and User-Agent, never by anything it could be asked to log in with,
 and only a keyed digest of those is kept, so the counter holds no addresses.
 
-The count is per node: HLS is served by the node that ingests the room.
+The count is per node: HLS is served by the node that ingests the room. A node's HTTP
+workers (golive.edge) count the players they serve with the node's key and report them.
 """
 
 from __future__ import annotations
@@ -39,12 +40,14 @@ class Audience:
         max_per_room: int = MAX_PER_ROOM,
         clock: Callable[[], float] = time.monotonic,
         max_per_address: int = MAX_PER_ADDRESS,
+        key: bytes | None = None,
     ) -> None:
         self.window = window
         self.max_per_room = max_per_room
         self.max_per_address = max_per_address
         self._clock = clock
-        self._key = secrets.token_bytes(16)  # per process: digests cannot be matched elsewhere
+        # Per node (handed to its HTTP workers, golive.edge): digests match nowhere else.
+        self.key = key or secrets.token_bytes(16)
         # room -> player digest -> (last seen, address), oldest first (move_to_end on every
         # sighting); room -> address -> players it has there.
         self._rooms: dict[str, OrderedDict[bytes, tuple[float, str]]] = {}
@@ -54,7 +57,7 @@ class Audience:
     def player(self, address: str, user_agent: str) -> bytes:
         """A player's identity: a keyed digest of its address and User-Agent."""
         data = f"{address}\n{user_agent}".encode("utf-8", "surrogatepass")
-        return hashlib.blake2b(data, key=self._key, digest_size=16).digest()
+        return hashlib.blake2b(data, key=self.key, digest_size=16).digest()
 
     def seen(self, room: str, player: bytes, address: str = "") -> None:
         now = self._clock()
@@ -109,10 +112,14 @@ class Audience:
             per_address.pop(entry[1], None)
 
 
-def audience_middleware(audience: Audience) -> Middleware:
+def audience_middleware(
+    audience: Audience, elsewhere: Callable[[web.Request], bool] | None = None
+) -> Middleware:
     """Counts a player each time a room's playlist is served to it, for the HLS
     sub-application (golive.hls.routes), whose routes name the room ``{room}``; the routes
-    stay untouched. Only successful answers count, so only rooms that exist."""
+    stay untouched. Only successful answers count, so only rooms that exist. Requests for
+    which ``elsewhere`` is true are counted by whoever made them (an HTTP worker's fetches,
+    golive.edge), not here."""
 
     @web.middleware
     async def count_players(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -124,7 +131,7 @@ def audience_middleware(audience: Audience) -> Middleware:
             and response.content_type == PLAYLIST_TYPE
         ):
             room = request.match_info.get("room")
-            if room is not None:
+            if room is not None and not (elsewhere is not None and elsewhere(request)):
                 address = request.remote or ""
                 player = audience.player(address, request.headers.get(hdrs.USER_AGENT, ""))
                 audience.seen(room, player, address)

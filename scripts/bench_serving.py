@@ -12,15 +12,24 @@ and CORS headers as golive). wrk (-t1 -c32 -d5s, a Lua script rotating over the 
 each server in turn, alternating rounds, and the script prints the median requests per second
 and the ratios golive/nginx. Both servers are single-process. Only loopback is used.
 
-Target (from the issue): golive serves at least 0.5x nginx's requests per second.
+Target: golive serves at least 0.5x nginx's requests per second.
+
+With ``--scaling`` it measures instead how serving grows with golive's HTTP processes: golive
+with ``--workers 1`` and with ``--workers N`` (``--workers``, 2 by default), each fed the same
+sample in real time, looped (a live stream), and loaded in turn with wrk on the newest parts
+and on blocking playlist reloads (``_HLS_msn``/``_HLS_part``) that name them, picked afresh
+before each wrk run so that they exist and stay in the window. It prints the requests per
+second of each and the ratio N/1. Target: 2 workers serve at least 1.5x what 1 does.
 
     .venv/bin/python scripts/bench_serving.py [--rounds 3] [--duration 5] [--connections 32]
+    .venv/bin/python scripts/bench_serving.py --scaling [--workers 2] [--threads 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -40,6 +49,7 @@ from tests.harness.ports import free_port  # noqa: E402
 from tests.harness.processes import Server, cpu_seconds  # noqa: E402
 from tests.harness.publishers import ffmpeg_publisher  # noqa: E402
 from tests.harness.samples import bench_sample  # noqa: E402
+from tests.harness.samples import sample as make_sample  # noqa: E402
 
 ROOM = "bench"
 PARTS = 8  # parts rotated over (from the last complete segments, which keep their parts)
@@ -131,15 +141,34 @@ end
     return script
 
 
-def run_wrk(server: Server, script: Path, duration: float, connections: int) -> tuple[float, float]:
-    """Requests per second, and the server's CPU use meanwhile (1.0 is one core busy)."""
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "-s", str(script), server.http]
+# wrk's CPU use (cores) in each run: on a 2-core machine the client's share is what caps
+# scaling when the answers are large.
+WRK_CPU: list[float] = []
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_wrk(
+    server: Server, script: Path, duration: float, connections: int, threads: int = 1
+) -> tuple[float, float]:
+    """Requests per second, and the server's CPU use meanwhile (1.0 is one core busy); wrk's
+    own, in ``WRK_CPU``."""
+    cmd = [
+        "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "-s", str(script),
+        server.http,
+    ]  # fmt: skip
     pids = server.pids()
     cpu_before, wall_before = cpu_seconds(pids), time.monotonic()
+    wrk_before = _children_cpu()
     out = subprocess.run(
         cmd, capture_output=True, text=True, timeout=duration + 30, check=True
     ).stdout
-    cpu = (cpu_seconds(pids) - cpu_before) / (time.monotonic() - wall_before)
+    wall = time.monotonic() - wall_before
+    cpu = (cpu_seconds(pids) - cpu_before) / wall
+    WRK_CPU.append((_children_cpu() - wrk_before) / wall)
     for bad in ("Non-2xx or 3xx responses", "Socket errors"):
         if bad in out:
             raise RuntimeError(f"wrk against {server.name}: {bad}\n{out}")
@@ -149,17 +178,146 @@ def run_wrk(server: Server, script: Path, duration: float, connections: int) -> 
     return float(match.group(1)), cpu
 
 
+def live_urls(server: Server) -> tuple[list[str], list[str]]:
+    """The newest parts of the live stream, and the blocking reloads that name them."""
+    base = f"/hls/{ROOM}/source/"
+    pl = parse_media(fetch(server.http + base + "index.m3u8").decode())
+    named = [
+        (pl.media_sequence + i, n, part.uri)
+        for i, segment in enumerate(pl.segments)
+        for n, part in enumerate(segment.parts)
+    ]
+    msn = pl.media_sequence + len(pl.segments)
+    named += [(msn, n, part.uri) for n, part in enumerate(pl.trailing_parts)]
+    newest = named[-PARTS:]
+    if len(newest) < PARTS:
+        raise RuntimeError(f"{server.name} lists {len(newest)} parts")
+    parts = [base + uri for _, _, uri in newest]
+    reloads = [f"{base}index.m3u8?_HLS_msn={m}&_HLS_part={n}" for m, n, _ in newest]
+    return parts, reloads
+
+
+def per_request(cores: list[float], rates: list[float]) -> float:
+    """Microseconds of CPU per request, the median over the rounds."""
+    return statistics.median(c / r for c, r in zip(cores, rates, strict=True)) * 1e6
+
+
+def scaling(args: argparse.Namespace, sample: Path) -> None:
+    """golive with 1 HTTP process against golive with ``args.workers``, on a live stream."""
+    kinds = ("parts", "blocking reloads")
+    results: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
+    client: dict[tuple[str, str], list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="golive-bench-") as tmpdir:
+        tmp = Path(tmpdir)
+        servers: list[Server] = []
+        publishers: list[subprocess.Popen[bytes]] = []
+        try:
+            for count in (1, args.workers):
+                name = f"workers={count}"
+                server = start_golive(
+                    tmp / name, *BENCHMARK_ARGS, "--workers", str(count), name=name
+                )
+                servers.append(server)
+                cmd = ffmpeg_publisher(sample, f"{server.rtmp}/{ROOM}", realtime=True, loop=True)
+                publishers.append(subprocess.Popen(cmd, stdin=subprocess.DEVNULL))
+            deadline = time.monotonic() + 30
+            for server in servers:  # a few segments listed, each with its parts
+                while True:
+                    try:
+                        live_urls(server)
+                        break
+                    except (OSError, RuntimeError):
+                        if time.monotonic() > deadline:
+                            what = f"{server.name}: the stream never went live"
+                            raise RuntimeError(what) from None
+                        time.sleep(0.5)
+
+            def load(server: Server, kind: str, duration: float) -> tuple[float, float]:
+                parts, reloads = live_urls(server)
+                script = wrk_script(tmp, "load", parts if kind == "parts" else reloads)
+                return run_wrk(server, script, duration, args.connections, args.threads)
+
+            print(
+                f"live stream {sample.name}, newest {PARTS} parts; wrk -t{args.threads} "
+                f"-c{args.connections} -d{args.duration:g}s, {args.rounds} rounds, alternating"
+            )
+            for server in servers:  # warm-up (and the workers' caches), not counted
+                for kind in kinds:
+                    load(server, kind, 1)
+            for r in range(args.rounds):
+                order = servers if r % 2 == 0 else servers[::-1]
+                for kind in kinds:
+                    for server in order:
+                        rps, busy = load(server, kind, args.duration)
+                        results.setdefault((server.name, kind), []).append(rps)
+                        cpu.setdefault((server.name, kind), []).append(busy)
+                        client.setdefault((server.name, kind), []).append(WRK_CPU[-1])
+        finally:
+            for proc in publishers:
+                proc.terminate()
+                proc.wait(10)
+            for server in reversed(servers):
+                server.stop()
+    names = [s.name for s in servers]
+    for kind in kinds:
+        for name in names:
+            values = results[(name, kind)]
+            print(
+                f"{name:10s} {kind:16s} req/s: median {statistics.median(values):7.0f}  "
+                f"(rounds: {', '.join(f'{v:.0f}' for v in values)}); "
+                f"server CPU {statistics.median(cpu[(name, kind)]):.2f} cores, "
+                f"wrk {statistics.median(client[(name, kind)]):.2f}; per request: server "
+                f"{per_request(cpu[(name, kind)], values):.0f} us, "
+                f"wrk {per_request(client[(name, kind)], values):.0f} us"
+            )
+    for kind in kinds:
+        many, one = results[(names[1], kind)], results[(names[0], kind)]
+        ratio = statistics.median(many) / statistics.median(one)
+        # Each round measures both back to back: on a shared machine whose load drifts, the
+        # median of the rounds' own ratios is the steadier figure.
+        paired = statistics.median(m / o for m, o in zip(many, one, strict=True))
+        verdict = "met" if min(ratio, paired) >= 1.5 else "not met"
+        print(
+            f"ratio {names[1]}/{names[0]} {kind:16s}: {ratio:.2f}x of the medians, "
+            f"{paired:.2f}x median of the rounds' ratios  (target >= 1.5x: {verdict})"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="golive vs nginx: parts and segments served")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1, help="wrk's threads")
+    parser.add_argument(
+        "--scaling", action="store_true", help="golive with 1 HTTP process against --workers"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="golive's HTTP processes with --scaling"
+    )
+    parser.add_argument(
+        "--video",
+        default="",
+        metavar="SIZE:BITRATE",
+        help="the sample's video, e.g. 1280x720:2500k (parts of a third of that bitrate's "
+        "second); default the benchmarks' 1920x1080:6000k",
+    )
     args = parser.parse_args()
     if not 1 <= args.rounds <= 20 or not 1 <= args.duration <= 60:
         raise SystemExit("--rounds must be 1 to 20 and --duration 1 to 60")
+    if not 1 <= args.threads <= 8 or not 2 <= args.workers <= 64:
+        raise SystemExit("--threads must be 1 to 8 and --workers 2 to 64")
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
-    sample = bench_sample()
+    if args.video:
+        size, _, bitrate = args.video.partition(":")
+        sample = make_sample(duration=30, size=size, fps=30, bitrate=bitrate, gop=2.0)
+    else:
+        sample = bench_sample()
+    if args.scaling:
+        scaling(args, sample)
+        return
     results: dict[tuple[str, str], list[float]] = {}
     cpu: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="golive-bench-") as tmpdir:

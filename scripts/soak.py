@@ -633,7 +633,10 @@ def main() -> int:
         f"each kind; golive's log in {workdir}",
         flush=True,
     )
-    golive = start_golive(workdir, "--open-publish", "--no-transcode", name="golive")
+    # One process: the figures are those of golive's own process, so all HTTP goes through it.
+    golive = start_golive(
+        workdir, "--open-publish", "--no-transcode", "--workers", "1", name="golive"
+    )
     try:
         samples, targets = asyncio.run(drive(golive, args, source))
     finally:

@@ -16,9 +16,10 @@ from tests.harness.processes import Server
 # golive from this checkout, in this interpreter; an installed one is its `golive` script.
 CHECKOUT = (sys.executable, "-m", "golive")
 
-# How the benchmarks run golive: quiet, publishing by stream name as nginx-rtmp takes it, and
-# the source copy alone, as nginx-rtmp packages only that.
-BENCHMARK_ARGS = ("--log-level", "WARNING", "--open-publish", "--no-transcode")
+# How the benchmarks run golive: quiet, publishing by stream name as nginx-rtmp takes it, the
+# source copy alone, as nginx-rtmp packages only that, and in one process, as nginx runs with
+# one worker (a later --workers wins).
+BENCHMARK_ARGS = ("--log-level", "WARNING", "--open-publish", "--no-transcode", "--workers", "1")
 
 
 def golive_command(

@@ -46,6 +46,23 @@ def test_a_bool_setting_refuses_other_words(value: str) -> None:
         config.load(environ={"GOLIVE_OPEN_PUBLISH": value})
 
 
+def test_workers_default_to_one_per_core_and_take_a_number_anywhere(tmp_path: Path) -> None:
+    auto = config.load(environ={})
+    assert auto.workers == "auto" and config.worker_count(auto.workers) >= 1
+    path = tmp_path / "golive.toml"
+    path.write_text("workers = 3\n")  # a TOML integer
+    assert config.load(str(path), environ={}).workers == "3"
+    assert config.load(str(path), environ={"GOLIVE_WORKERS": "AUTO"}).workers == "auto"
+    flagged = config.load(str(path), environ={}, overrides={"workers": "1"})
+    assert config.worker_count(flagged.workers) == 1
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "many", "true", "2.5", "257"])
+def test_workers_refuse_what_is_not_auto_or_a_count(value: str) -> None:
+    with pytest.raises(config.ConfigError, match="'workers'"):
+        config.load(environ={"GOLIVE_WORKERS": value})
+
+
 def test_config_errors_name_the_setting(tmp_path: Path) -> None:
     path = tmp_path / "golive.toml"
     path.write_text("rtmp_prot = 1\n")

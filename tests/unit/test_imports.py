@@ -174,8 +174,10 @@ LAYERS: dict[str, set[str]] = {
     "golive.live_figures": {"golive.api", "golive.hls", "golive.previews", "golive.viewers"},
     "golive.config": {"golive.rtmp", "golive.hls", "golive.transcode"},
     "golive.proxies": {"golive.config"},
+    "golive.edge": {"golive.http_errors", "golive.logs", "golive.proxies", "golive.viewers"},
     "golive.bootstrap": {
-        "golive.accounts", "golive.adapters", "golive.api", "golive.config", "golive.hls",
+        "golive.accounts", "golive.adapters", "golive.api", "golive.config", "golive.edge",
+        "golive.hls",
         "golive.hub", "golive.ingest", "golive.live_figures", "golive.pages", "golive.previews",
         "golive.proxies", "golive.rtmp", "golive.viewers",
     },
