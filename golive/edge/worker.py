@@ -114,7 +114,10 @@ class Worker:
     async def fetch(self, url: str) -> Answer:
         """The primary's answer to a GET of ``url`` (a path and query, as the client sent it)."""
         try:
-            async with self.session.get(URL(PRIMARY + url, encoded=True)) as response:
+            # A redirect (a room live on another node) is the player's to follow, not ours.
+            async with self.session.get(
+                URL(PRIMARY + url, encoded=True), allow_redirects=False
+            ) as response:
                 body = await response.read()
                 return Answer(response.status, _own_headers(response.headers), body)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
