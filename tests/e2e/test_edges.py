@@ -1,7 +1,8 @@
 """golive behind the caching edges shipped in deploy/ (Debian's nginx and Varnish, started from
 the shipped files): identical blocking reloads and hinted-part requests from many players cost
-golive one request each, and ffmpeg's HLS client plays the stream through the edge, a second
-time from the edge's cache alone."""
+golive one request each, ffmpeg's HLS client plays the stream through the edge, a second time
+from the edge's cache alone, and players of hls.js in headless Chromium, with its low-latency
+defaults, play a live stream through the edge while golive sees one request per URL."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ import aiohttp
 import pytest
 
 from golive.hls import playlist_parser
+from tests.harness.browser import BROWSER_ARGS, CHROMIUM, HLS_JS, open_player, plays
 from tests.harness.edges import Edge, start_edge
 from tests.harness.hls import wait_playlist
-from tests.harness.paths import require
-from tests.harness.processes import Server
+from tests.harness.paths import ROOT, require
+from tests.harness.processes import Server, stop
 from tests.harness.publishers import start_publisher
 
 pytestmark = pytest.mark.e2e
@@ -94,3 +96,45 @@ async def test_an_edge_coalesces_players_and_serves_the_stream(
     assert await read_back(f"{edge.http}/hls/demo/index.m3u8") == frames
     await asyncio.sleep(0.2)
     assert edge.origin_requests() - before == 2, "only the two playlists reach golive"
+
+
+async def test_hlsjs_plays_live_through_an_edge(
+    served: Server, edge: Edge, http: aiohttp.ClientSession, h264_aac_flv: Path
+) -> None:
+    from playwright.async_api import async_playwright
+
+    if not HLS_JS.exists() or not (ROOT / "golive" / "static").exists():
+        pytest.fail("hls.js is not installed; scripts/test.sh builds the web pages")
+    publisher = await start_publisher(h264_aac_flv, f"{served.rtmp}/demo", loop=True)
+    try:
+        await wait_playlist(http, f"{edge.http}/hls/demo/index.m3u8")
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS
+            )
+            try:
+                pages = [await browser.new_page() for _ in range(3)]
+                said: list[str] = []
+                asked: list[str] = []
+                for page in pages:
+                    page.on("console", lambda m: said.append(f"{m.type}: {m.text}"))
+                    page.on("request", lambda r: asked.append(r.url) if "/hls/" in r.url else None)
+                before = edge.origin_requests()
+                for page in pages:
+                    await open_player(page, edge.http, f"{edge.http}/hls/demo/index.m3u8")
+                for i, page in enumerate(pages):
+                    await plays(page, f"hls.js player {i} through {edge.kind}", said)
+                    assert await page.evaluate("window.fatal") is None, said
+                reached = edge.origin_requests() - before
+            finally:
+                await browser.close()
+    finally:
+        await stop(publisher)
+    blocking = [u for u in asked if "_HLS_msn=" in u]
+    assert blocking, "hls.js used blocking reloads through the edge"
+    # Three players asking the same URLs: golive sees each blocking reload and part once at
+    # most (plain playlists always go through), far fewer requests than the players made.
+    plain = [u for u in asked if u.endswith(".m3u8")]
+    once = {u for u in asked if not u.endswith(".m3u8")}
+    assert reached <= len(plain) + len(once), (reached, len(plain), len(once), len(asked))
+    assert reached < 0.6 * len(asked), (reached, len(asked))

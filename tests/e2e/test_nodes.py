@@ -6,18 +6,16 @@ Chromium play B's URL, and B's own watch page plays the room from A."""
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 
 from golive.hls import playlist_parser
 from tests.harness.api import rooms, sign_up
-from tests.harness.browser import BROWSER_ARGS, CHROMIUM, HLS_JS
+from tests.harness.browser import BROWSER_ARGS, CHROMIUM, HLS_JS, open_player, plays
 from tests.harness.golive import golive_serve
 from tests.harness.hls import until
 from tests.harness.paths import ROOT, require
@@ -26,23 +24,6 @@ from tests.harness.publishers import start_publisher
 from tests.harness.redis_server import redis_server
 
 pytestmark = pytest.mark.e2e
-
-# Functions, not expressions: Playwright evaluates an expression with eval(), which the
-# pages' Content-Security-Policy refuses.
-PLAYING = "() => (document.querySelector('video') || {currentTime: 0}).currentTime"
-PLAYER = """<!doctype html>
-<html><body>
-<video muted playsinline autoplay></video>
-<script src="/__test__/hls.min.js"></script>
-<script>
-  window.fatal = null;
-  const hls = new Hls({lowLatencyMode: true});
-  hls.on(Hls.Events.ERROR, (_, d) => { if (d.fatal) window.fatal = d.details; });
-  hls.loadSource(SRC);
-  hls.attachMedia(document.querySelector("video"));
-</script>
-</body></html>
-"""
 
 
 @pytest.fixture
@@ -57,22 +38,6 @@ def nodes(tmp_path: Path) -> Iterator[tuple[Server, Server]]:
             golive_serve(tmp_path / "b", *args, env={"GOLIVE_NODE": "node-b"}, name="b") as b,
         ):
             yield a, b
-
-
-async def plays(page: Any, what: str, log: list[str]) -> None:
-    """The page's video starts and keeps playing; ``log`` is what the page said, for the
-    failure's message."""
-    from playwright.async_api import TimeoutError
-
-    try:
-        await page.wait_for_function(f"() => ({PLAYING})() > 0.5", timeout=20_000)
-    except TimeoutError:
-        raise AssertionError(f"{what}: the video never played; the page said {log}") from None
-    t1 = await page.evaluate(PLAYING)
-    await asyncio.sleep(1.5)
-    t2 = await page.evaluate(PLAYING)
-    # Real time would be 1.5 s; a loaded 2-core machine may rebuffer once.
-    assert t2 - t1 > 0.5, f"{what}: playback must advance ({t1} -> {t2})"
 
 
 async def test_a_room_on_node_a_is_reached_through_node_b(
@@ -140,7 +105,7 @@ async def test_a_room_on_node_a_is_reached_through_node_b(
 
 
 async def watch_in_chromium(a: Server, b: Server) -> None:
-    from playwright.async_api import Route, async_playwright
+    from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
         # The test's player page is handed to Chromium by Playwright, not fetched from a
@@ -151,20 +116,11 @@ async def watch_in_chromium(a: Server, b: Server) -> None:
         try:
             # hls.js on a page of B's origin, given B's URL: the redirect takes it to A.
             page = await browser.new_page()
-            html = PLAYER.replace("SRC", json.dumps(f"{b.http}/hls/alice/index.m3u8"))
-
-            async def test_files(route: Route) -> None:
-                if route.request.url.endswith("hls.min.js"):
-                    await route.fulfill(path=HLS_JS, content_type="text/javascript")
-                else:
-                    await route.fulfill(body=html, content_type="text/html")
-
-            await page.route(f"{b.http}/__test__/**", test_files)
             media: list[str] = []
             said: list[str] = []
             page.on("request", lambda r: media.append(r.url) if "/hls/" in r.url else None)
             page.on("console", lambda m: said.append(f"{m.type}: {m.text}"))
-            await page.goto(f"{b.http}/__test__/player.html")
+            await open_player(page, b.http, f"{b.http}/hls/alice/index.m3u8")
             await plays(page, "hls.js given B's URL", said)
             assert await page.evaluate("window.fatal") is None
             assert any(u.startswith(f"{a.http}/hls/alice/source/") for u in media), media
