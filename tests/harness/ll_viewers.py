@@ -210,25 +210,49 @@ async def connect(host: str, port: int) -> HttpConnection:
     return protocol
 
 
+@dataclass(frozen=True)
+class Version:
+    """What a viewer needs of one playlist version."""
+
+    query: bytes  # of the next blocking reload
+    hint: bytes | None  # the preload-hinted part's URI
+    hinted: int  # its number, or -1
+    parts: tuple[tuple[int, bytes], ...]  # the newest parts listed: (number, URI)
+
+
 class Versions:
-    """What comes after each playlist version: its next blocking reload and hinted part.
-    Every viewer of a process gets the same bytes for the same version, so each is parsed
-    once (a player parses each itself; that is the client's cost, not the server's)."""
+    """What each playlist version says. Every viewer of a process gets the same bytes for the
+    same version, so each is parsed once (a player parses each itself: the client's cost, not
+    the server's)."""
 
     def __init__(self) -> None:
-        self._known: dict[bytes, tuple[bytes, bytes | None, int]] = {}
+        self._known: dict[bytes, Version] = {}
 
-    def after(self, body: bytes) -> tuple[bytes, bytes | None, int]:
-        """(query of the next reload, hinted part URI, its number or -1)."""
+    def __call__(self, body: bytes) -> Version:
         known = self._known.get(body)
         if known is None:
             if len(self._known) > 256:
                 self._known.clear()
-            query, _, _, hint = _next(body.decode())
-            number = _part_number(hint) if hint else -1
-            known = (query.encode(), hint.encode() if hint else None, number)
+            text = body.decode()
+            query, _, _, hint = _next(text)
+            pl = playlist_parser.parse_media(text)
+            listed = [p.uri for s in pl.segments for p in s.parts] + [
+                p.uri for p in pl.trailing_parts
+            ]
+            known = Version(
+                query=query.encode(),
+                hint=hint.encode() if hint else None,
+                hinted=_part_number(hint) if hint else -1,
+                parts=tuple((_part_number(u), u.encode()) for u in listed[-CATCH_UP:]),
+            )
             self._known[body] = known
         return known
+
+
+# Parts a viewer fetches to catch up when a playlist shows it behind (hls.js loads every part
+# in order, from its buffer's end); beyond that it jumps to the live edge, as hls.js's
+# live-sync does, and the parts in between are missed.
+CATCH_UP = 8
 
 
 @dataclass
@@ -240,35 +264,38 @@ class Tally:
     playlist_requests: int = 0
     part_requests: int = 0
     errors: int = 0
-    missed: int = 0  # parts a viewer skipped because a newer playlist had moved past them
+    missed: int = 0  # parts a viewer never had: it fell so far behind that it jumped ahead
     joined: int = 0  # viewers that got their first playlist
     received: list[tuple[int, float]] = field(default_factory=list)  # (part, when whole)
+    # ``received`` from ``start`` on, with no end: the caller keeps the parts it listed within
     loop_lag: list[float] = field(default_factory=list)  # seconds, sampled every 50 ms
 
     def counts(self, when: float) -> bool:
         return self.start <= when < self.end
 
 
-async def ll_viewer(host: str, port: int, path: str, join: float, tally: Tally) -> None:
+async def ll_viewer(
+    host: str, port: int, path: str, join: float, tally: Tally, versions: Versions
+) -> None:
     """One LL-HLS viewer as hls.js is in low-latency mode (RFC 8216bis, 6.2.5.2 and 4.4.5.3):
     the live playlist, then again and again the blocking reload for the next part together
-    with the preload-hinted part, until ``tally.end``."""
+    with the preload-hinted part, until ``tally.end``. A playlist that lists parts it has not
+    had yet (it fell behind) has them fetched first, in order."""
     await asyncio.sleep(max(0.0, join - time.monotonic()))
     base = path.rsplit("/", 1)[0].encode() + b"/"
     playlist = path.encode()
-    versions = Versions()
     lists = parts = None
-    last = -1  # the last part asked for
+    wanted = -1  # the next part this viewer needs
 
     async def fetch_part(uri: bytes, number: int) -> None:
         assert parts is not None
         status, _, done = await parts.get(base + uri)
+        if status == 200 and done >= tally.start:
+            # Also after the window: a part listed just before its end comes just after.
+            tally.received.append((number, done))
         if tally.counts(done):
             tally.part_requests += 1
-            if status == 200:
-                tally.received.append((number, done))
-            else:
-                tally.errors += 1
+            tally.errors += status != 200
 
     try:
         lists, parts = await connect(host, port), await connect(host, port)
@@ -278,14 +305,20 @@ async def ll_viewer(host: str, port: int, path: str, join: float, tally: Tally) 
             status, body, done = await lists.get(playlist)
         tally.joined += 1
         while time.monotonic() < tally.end:
-            query, hint, number = versions.after(body)
-            if last >= 0 and number > last + 1 and tally.counts(done):
-                tally.missed += number - last - 1
+            version = versions(body)
+            behind = [(n, uri) for n, uri in version.parts if n >= wanted]
+            if wanted < 0 or (behind and behind[0][0] > wanted):
+                # Joining, or so far behind that the part it needs left the newest listed:
+                # to the live edge.
+                if wanted >= 0 and tally.counts(done):
+                    tally.missed += version.hinted - wanted
+                wanted, behind = version.hinted, []
+            for number, uri in behind:
+                await fetch_part(uri, number)
             fetching = None
-            if hint is not None and number != last:
-                fetching = asyncio.ensure_future(fetch_part(hint, number))
-                last = number
-            status, answer, done = await lists.get(playlist + query)
+            if version.hint is not None:
+                fetching = asyncio.ensure_future(fetch_part(version.hint, version.hinted))
+            status, answer, done = await lists.get(playlist + version.query)
             if tally.counts(done):
                 tally.playlist_requests += 1
                 tally.errors += status != 200
@@ -297,6 +330,7 @@ async def ll_viewer(host: str, port: int, path: str, join: float, tally: Tally) 
                 body = answer if status == 200 else body
             if fetching is not None:
                 await fetching
+                wanted = version.hinted + 1
     except (ConnectionError, OSError):
         if time.monotonic() < tally.end:
             tally.errors += 1
@@ -319,9 +353,10 @@ async def _loop_lag(tally: Tally, every: float = 0.05) -> None:
 async def _worker_async(spec: dict[str, Any]) -> dict[str, Any]:
     tally = Tally(start=spec["start"], end=spec["end"])
     lag = asyncio.ensure_future(_loop_lag(tally))
+    versions = Versions()  # shared by the process's viewers
     await asyncio.gather(
         *(
-            ll_viewer(spec["host"], spec["port"], spec["path"], join, tally)
+            ll_viewer(spec["host"], spec["port"], spec["path"], join, tally, versions)
             for join in spec["joins"]
         )
     )
