@@ -467,7 +467,9 @@ def split_cpus(no_pin: bool) -> tuple[set[int] | None, set[int] | None]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--viewers", help="steps, e.g. 500,1000 (default 250,500,1000,2000)")
-    parser.add_argument("--edges", default="direct", help="direct,nginx,nginx-nolock,varnish")
+    parser.add_argument(
+        "--edges", help="of direct, nginx, nginx-nolock, varnish (default direct,nginx,varnish)"
+    )
     parser.add_argument(
         "--workers", help="golive serve --workers values, e.g. 1,auto; not passed by default"
     )
@@ -483,7 +485,7 @@ def main() -> None:
         args.viewers = args.viewers or "20"
         args.seconds, args.warmup, args.ramp, args.idle = 3.0, 1.0, 0.5, 1.0
     args.viewers = [int(v) for v in (args.viewers or ",".join(map(str, STEPS))).split(",")]
-    args.edges = args.edges.split(",")
+    args.edges = (args.edges or ("direct" if args.quick else "direct,nginx,varnish")).split(",")
     for kind in args.edges:
         if kind != "direct" and kind not in EDGES:
             raise SystemExit(f"--edges: {kind} is none of direct, {', '.join(EDGES)}")

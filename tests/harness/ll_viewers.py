@@ -284,12 +284,16 @@ async def ll_viewer(
     await asyncio.sleep(max(0.0, join - time.monotonic()))
     base = path.rsplit("/", 1)[0].encode() + b"/"
     playlist = path.encode()
-    lists = parts = None
+    lists: HttpConnection | None = None
+    parts: HttpConnection | None = None
     wanted = -1  # the next part this viewer needs
 
     async def fetch_part(uri: bytes, number: int) -> None:
         assert parts is not None
-        status, _, done = await parts.get(base + uri)
+        try:
+            status, _, done = await parts.get(base + uri)
+        except ConnectionError:  # the viewer's loop sees it too and starts again
+            return
         if status == 200 and done >= tally.start:
             # Also after the window: a part listed just before its end comes just after.
             tally.received.append((number, done))
@@ -297,47 +301,55 @@ async def ll_viewer(
             tally.part_requests += 1
             tally.errors += status != 200
 
-    try:
-        lists, parts = await connect(host, port), await connect(host, port)
-        status, body, done = await lists.get(playlist)
-        while status != 200 and time.monotonic() < tally.end:
-            await asyncio.sleep(0.2)
+    joined = False
+    while time.monotonic() < tally.end:
+        try:
+            # A player whose connection failed opens another and starts from the live edge.
+            lists, parts = await connect(host, port), await connect(host, port)
             status, body, done = await lists.get(playlist)
-        tally.joined += 1
-        while time.monotonic() < tally.end:
-            version = versions(body)
-            behind = [(n, uri) for n, uri in version.parts if n >= wanted]
-            if wanted < 0 or (behind and behind[0][0] > wanted):
-                # Joining, or so far behind that the part it needs left the newest listed:
-                # to the live edge.
-                if wanted >= 0 and tally.counts(done):
-                    tally.missed += version.hinted - wanted
-                wanted, behind = version.hinted, []
-            for number, uri in behind:
-                await fetch_part(uri, number)
-            fetching = None
-            if version.hint is not None:
-                fetching = asyncio.ensure_future(fetch_part(version.hint, version.hinted))
-            status, answer, done = await lists.get(playlist + version.query)
-            if tally.counts(done):
-                tally.playlist_requests += 1
-                tally.errors += status != 200
-            if status == 200:
-                body = answer
-            else:  # a 503 (the part did not come) or 404: start again from the live edge
-                await asyncio.sleep(0.1)
-                status, answer, done = await lists.get(playlist)
-                body = answer if status == 200 else body
-            if fetching is not None:
-                await fetching
-                wanted = version.hinted + 1
-    except (ConnectionError, OSError):
-        if time.monotonic() < tally.end:
-            tally.errors += 1
-    finally:
-        for connection in (lists, parts):
-            if connection is not None:
-                connection.close()
+            while status != 200 and time.monotonic() < tally.end:
+                await asyncio.sleep(0.2)
+                status, body, done = await lists.get(playlist)
+            if not joined and status == 200:
+                tally.joined += 1
+                joined = True
+            wanted = -1
+            while time.monotonic() < tally.end:
+                version = versions(body)
+                behind = [(n, uri) for n, uri in version.parts if n >= wanted]
+                if wanted < 0 or (behind and behind[0][0] > wanted):
+                    # Starting, or so far behind that the part it needs left the newest
+                    # listed: to the live edge.
+                    if wanted >= 0 and tally.counts(done):
+                        tally.missed += version.hinted - wanted
+                    wanted, behind = version.hinted, []
+                for number, uri in behind:
+                    await fetch_part(uri, number)
+                fetching = None
+                if version.hint is not None:
+                    fetching = asyncio.ensure_future(fetch_part(version.hint, version.hinted))
+                status, answer, done = await lists.get(playlist + version.query)
+                if tally.counts(done):
+                    tally.playlist_requests += 1
+                    tally.errors += status != 200
+                if status == 200:
+                    body = answer
+                else:  # a 503 (the part did not come) or 404: again from the live edge
+                    await asyncio.sleep(0.1)
+                    status, answer, done = await lists.get(playlist)
+                    body = answer if status == 200 else body
+                if fetching is not None:
+                    await fetching
+                    wanted = version.hinted + 1
+        except (ConnectionError, OSError):
+            if tally.counts(time.monotonic()):
+                tally.errors += 1
+            await asyncio.sleep(0.2)
+        finally:
+            for connection in (lists, parts):
+                if connection is not None:
+                    connection.close()
+            lists = parts = None
 
 
 async def _loop_lag(tally: Tally, every: float = 0.05) -> None:
