@@ -308,14 +308,17 @@ async def wait_live(golive: Server) -> None:
 
 
 def start_server(
-    tmp: Path, workers: str | None, cpus: set[int] | None
+    tmp: Path, workers: str | None, cpus: set[int] | None, checkout: Path
 ) -> tuple[Server | None, str]:
-    """golive on ``cpus``, with ``--workers`` when asked; None and why if it refuses."""
+    """golive of ``checkout`` on ``cpus``, with ``--workers`` when asked; None and why if it
+    refuses."""
     extra = ("--workers", workers) if workers is not None else ()
     name = f"golive-workers-{workers or 'default'}"
     try:
         with pinned(cpus):
-            return start_golive(tmp / name, *BENCHMARK_ARGS, *extra, name=name), ""
+            # `python -m golive` run in a checkout imports that checkout's golive.
+            server = start_golive(tmp / name, *BENCHMARK_ARGS, *extra, name=name, cwd=checkout)
+            return server, ""
     except RuntimeError as error:
         text = str(error)
         if workers is not None and ("--workers" in text or "unrecognized" in text):
@@ -334,7 +337,7 @@ async def run(args: argparse.Namespace) -> list[Step]:
         label = workers or "-"
         with tempfile.TemporaryDirectory(prefix="golive-bench-") as tmpdir:
             tmp = Path(tmpdir)
-            golive, refused = start_server(tmp, workers, args.golive_cpus)
+            golive, refused = start_server(tmp, workers, args.golive_cpus, args.checkout)
             if golive is None:
                 print(f"--workers {workers}: {refused}; skipped")
                 continue
@@ -478,6 +481,12 @@ def main() -> None:
     parser.add_argument("--ramp", type=float, default=2.0, help="seconds the viewers join over")
     parser.add_argument("--idle", type=float, default=3.0, help="golive with no viewer, s")
     parser.add_argument("--processes", type=int, help="load worker processes")
+    parser.add_argument(
+        "--checkout",
+        type=Path,
+        default=ROOT,
+        help="the golive working tree to run (default this one), e.g. to compare branches",
+    )
     parser.add_argument("--no-pin", action="store_true", help="golive and the load share cores")
     parser.add_argument("--quick", action="store_true", help="a small stream, 20 viewers, short")
     args = parser.parse_args()
