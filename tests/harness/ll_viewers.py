@@ -9,6 +9,9 @@ origin requests per viewer request and how late each viewer got each part.
 A part's lateness is when a viewer had it whole minus when golive listed it, as seen by one
 probe asking golive itself with blocking reloads (both clocks are this process's). The viewers
 share one event loop, so their own cost is in every figure alike; compare the rows of one run.
+
+For thousands of viewers, ``run_load`` spreads them over worker processes with a client of
+their own and reports what they cost (scripts/bench_viewers.py).
 """
 
 from __future__ import annotations
