@@ -75,8 +75,10 @@ def start_nginx_edge(workdir: Path, origin_port: int, *, lock: bool = True) -> E
     # Started as root, nginx would run its workers as nobody, who cannot reach a temporary
     # folder (0700) to write the cache.
     user = "user root;\n" if os.geteuid() == 0 else ""
+    # Two connections per viewer of a benchmark's thousands (scripts/bench_viewers.py), and one
+    # to golive for each request it passes on.
     (prefix / "nginx.conf").write_text(
-        user + nginx_conf(prefix, http_block(prefix, conf, head), worker_connections=4096)
+        user + nginx_conf(prefix, http_block(prefix, conf, head), worker_connections=16384)
     )
     kind = "nginx" if lock else "nginx-nolock"
     return Edge(kind, Server("nginx-edge", cmd, http_port=port), prefix)
