@@ -225,11 +225,12 @@ def run_live(args: argparse.Namespace, spec: SampleSpec) -> None:
         f"{publishers * len(servers) * args.streams / wall:.2f} cores in all); rounds took "
         f"{wall:.1f} s for {spec.duration:g} s of media; machine idle at least {idle:.0%}"
     )
+    cores = publishers * len(servers) * args.streams / wall
     if idle < _BUSY_IDLE or wall > spec.duration * 1.1:
         print(
-            "WARNING: the machine was saturated (publishers, servers and anything else running):"
-            " the servers waited for the cores and their figures are not comparable; use fewer"
-            " --streams"
+            f"WARNING: the machine was saturated (the publishers took {cores:.2f} cores of it): "
+            "the servers may have waited for the cores, which both pay in the same run"
+            + ("; use fewer --streams" if cores > 0.5 else "; something else is running")
         )
     else:
         print("the publishers did not starve the servers: cores were left idle throughout")
