@@ -54,6 +54,8 @@ class Subscription:
         self._dropped = 0
         self.ended = False
         self.gaps = 0
+        # Samples the consumer does not need to be woken for (``hold``): (kind, low, high).
+        self._hold: tuple[Kind, int, int] | None = None
 
     def __len__(self) -> int:
         return len(self._items)
@@ -92,10 +94,28 @@ class Subscription:
             return
         self._append(item)
 
+    def hold(self, until: tuple[Kind, int, int] | None) -> None:
+        """Wake the consumer only for an item that may matter to it at once: not for a sample
+        of another kind than ``kind``, nor for one of ``kind`` with a decode time in
+        [``low``, ``high``); those are queued and read with the next item that wakes it.
+        Anything else (a configuration, a gap, the end) wakes it, and so does a full queue.
+        None wakes it for every item. The consumer sets it afresh whenever it has read what
+        is queued: a consumer that acts per part is woken once per part, not per frame.
+        """
+        self._hold = until
+
     def _append(self, item: StreamItem) -> None:
         self._items.append(item)
         if isinstance(item, Sample):
             self._bytes += len(item.data)
+            hold = self._hold
+            if (
+                hold is not None
+                and (item.codec.kind is not hold[0] or hold[1] <= item.dts < hold[2])
+                and len(self._items) < self._max_items
+                and self._bytes < self._max_bytes
+            ):
+                return
         self._wake()
 
     def _end(self) -> None:

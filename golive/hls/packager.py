@@ -72,7 +72,12 @@ class Packager:
                     segmenter = window.segmenter()
                     window.begin()
                 elif isinstance(item, TrackConfig | Sample):
-                    window.feed(segmenter.push(item))
+                    events = segmenter.push(item)
+                    if events:
+                        window.feed(events)
+                if not len(sub):
+                    # Read up: sleep until a sample that may close a part (or anything else).
+                    sub.hold(segmenter.quiet())
             window.feed(segmenter.finish())
         except Exception:
             log.exception(

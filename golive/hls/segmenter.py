@@ -122,6 +122,37 @@ class Segmenter:
             return self._before_start(item)
         return self._sample(item)
 
+    def quiet(self) -> tuple[Kind, int, int] | None:
+        """Where pushing a sample cannot make an event: a sample of the other kind than the
+        lead track (video, or audio in an audio-only stream), or of the lead's kind with a
+        decode time in [low, high): no cut, no jump. None while nothing is known (before the
+        first keyframe). The packager lets such samples wait and handles them with the next
+        one that may close a part, so that it runs once per part instead of once per frame.
+        """
+        if not self._started:
+            return None
+        lead = self._video or self._audio
+        if lead is None or lead.pending is None:
+            return None
+        assert self._part_start_ms is not None and self._segment_start_ms is not None
+        previous = lead.pending.dts
+        # A step beyond the segment target either way is a jump (_sample, _restart).
+        low = previous - self.segment_target_ms
+        high = previous + self.segment_target_ms + 1
+        if lead is self._video:
+            # The cuts of _sample: a part near its target, a keyframe past the segment
+            # target, a segment at its limit; rounded down, so the window errs short.
+            high = min(
+                high,
+                self._part_start_ms + int(self.part_target_ms * 0.85),
+                self._segment_start_ms + self.segment_target_ms,
+            )
+            if self._limit is not None:
+                high = min(high, self._segment_start_ms + int(self._limit() * 1000))
+        else:
+            high = min(high, self._part_start_ms + self.part_target_ms)
+        return (Kind.VIDEO if lead is self._video else Kind.AUDIO), low, high
+
     def finish(self) -> list[SegmenterEvent]:
         """The stream ended: close the last part with what is buffered."""
         out: list[SegmenterEvent] = []

@@ -18,6 +18,9 @@ from .errors import ProtocolError
 from .limits import RtmpLimits
 
 DEFAULT_CHUNK_SIZE = 128
+# ``feed_some``'s budget: no bound, and the cost of the bytes of a message that is decoded.
+UNBOUNDED = 1 << 62
+AMF_BYTES_PER_UNIT = 32
 MAX_CHUNK_SIZE = 0x7FFFFFFF
 _EXTENDED = 0xFFFFFF
 _U32 = struct.Struct(">I")
@@ -99,6 +102,23 @@ class ChunkReader:
         self._buffer = bytearray()
         self._need = 0
         self._received = 0  # the sum of every chunk stream's ``received``
+        # What the message in progress still lacks: past the cut chunk in ``_buffer`` (set
+        # when parsing stops inside a chunk's payload), or when parsing stopped between chunks.
+        self._after_cut = 0
+        self._tail_missing = 0
+        self._stopped = False  # the last _parse ran out of budget
+        self._left = 0  # what the last _parse left of its budget
+
+    @property
+    def missing(self) -> int:
+        """Bytes that must still arrive before the message in progress is complete (its
+        payload and the 1-byte headers of its chunks), or before a cut chunk header can be
+        read; 0 between messages. A lower bound: a connection that waits for this many bytes
+        before reading again completes nothing later than it would have (the caller sizes the
+        socket's low-water mark with it)."""
+        if self._buffer:
+            return self._need - len(self._buffer) + self._after_cut
+        return self._tail_missing
 
     @property
     def buffered(self) -> int:
@@ -114,13 +134,29 @@ class ChunkReader:
             stream.received = 0
 
     def feed(self, data: bytes) -> list[RawMessage]:
+        """The messages completed by ``data``, all of it parsed or buffered."""
+        return self.feed_some(data, 0, UNBOUNDED)[0]
+
+    def feed_some(
+        self, data: bytes, start: int = 0, budget: int = UNBOUNDED
+    ) -> tuple[list[RawMessage], int]:
+        """Parse ``data`` from ``start`` until ``budget`` is spent; return the messages
+        completed and where parsing stopped: ``len(data)`` once every byte is parsed or
+        buffered, short of it when the budget ran out (the caller gives the rest later).
+
+        A chunk costs 1, a completed message other than audio and video 1 more per
+        ``AMF_BYTES_PER_UNIT`` bytes of its body (its receiver decodes it, at up to a
+        microsecond a byte): the budget bounds the work one call makes, whatever the sizes
+        of the messages and chunks, without cutting media into small calls.
+        """
         out: list[RawMessage] = []
         lead = self._buffer
-        start = 0
         while lead:
+            if budget <= 0:
+                return out, start
             if len(lead) + len(data) - start < self._need:
                 lead += memoryview(data)[start:]
-                return out
+                return out, len(data)
             # Finish the cut chunk from the tail and just the bytes it lacks, then go on in
             # ``data`` itself: concatenating whole socket reads (256 KiB under uvloop) costs
             # more than parsing them.
@@ -129,23 +165,35 @@ class ChunkReader:
             start += take
             head = bytes(lead)
             lead = self._buffer = bytearray()  # no second copy of a large chunk held meanwhile
-            pos = self._parse(head, 0, out)
+            pos = self._parse(head, 0, out, budget)
+            budget = self._left
             # Short of the end only when the chunk turned out longer than it looked (an Abort
             # Message in between restarted its message): the loop then waits for the rest.
             lead = self._buffer = bytearray(head[pos:])
-        pos = self._parse(data, start, out)
+        pos = self._parse(data, start, out, budget)
+        if self._stopped:
+            return out, pos
         if pos < len(data):
             self._buffer = bytearray(memoryview(data)[pos:])
-        return out
+        return out, len(data)
 
-    def _parse(self, buf: bytes, pos: int, out: list[RawMessage]) -> int:
-        """Parse whole chunks of ``buf`` from ``pos``; return where the first incomplete one
-        starts (or the end), and set ``_need`` to the bytes from there that parsing it again
-        needs at least."""
+    def _parse(self, buf: bytes, pos: int, out: list[RawMessage], budget: int) -> int:
+        """Parse whole chunks of ``buf`` from ``pos`` while ``budget`` lasts; return where the
+        first incomplete one starts (or the end), and set ``_need`` to the bytes from there
+        that parsing it again needs at least. Stopped by the budget, return where the next
+        chunk starts, with ``_stopped`` set. ``_left`` is what is left of the budget."""
         end = len(buf)
         streams = self._streams
         start = need = pos
+        csid = -1
+        after = 0  # set where a chunk's payload is cut: what its message lacks past it
+        self._stopped = False
         while pos < end:
+            if budget <= 0:
+                self._stopped = True
+                self._left = budget
+                return pos
+            budget -= 1
             start = pos
             b0 = buf[pos]
             fmt = b0 >> 6
@@ -245,6 +293,7 @@ class ChunkReader:
                     self._refuse_pending(csid, want)
                 if pos + want > end:
                     need = pos + want
+                    after = self._rest(length - want)
                     break
                 stream.extended = extended
                 stream.ext_field = ext_field if extended else b""
@@ -265,6 +314,7 @@ class ChunkReader:
                     self._refuse_pending(csid, want)
                 if pos + want > end:
                     need = pos + want
+                    after = self._rest(stream.length - stream.received - want)
                     break
                 if stream.received == 0:
                     # Type 3 starting a new message: same length, type and delta as before.
@@ -273,13 +323,14 @@ class ChunkReader:
             payload = buf[pos : pos + want]
             pos += want
             if stream.received == 0 and want == stream.length:
-                out.append(
-                    RawMessage(csid, stream.timestamp, stream.type_id, stream.stream_id, payload)
-                )
-                if stream.type_id == 1:
-                    # Set Chunk Size applies to the very next chunk (5.4.1), so it cannot wait
-                    # for the caller to handle the returned message.
-                    self._apply_chunk_size(payload)
+                type_id = stream.type_id
+                out.append(RawMessage(csid, stream.timestamp, type_id, stream.stream_id, payload))
+                if type_id != 8 and type_id != 9:
+                    budget -= want // AMF_BYTES_PER_UNIT
+                    if type_id == 1:
+                        # Set Chunk Size applies to the very next chunk (5.4.1), so it cannot
+                        # wait for the caller to handle the returned message.
+                        self._apply_chunk_size(payload)
                 continue
             stream.parts.append(payload)
             stream.received += want
@@ -289,15 +340,30 @@ class ChunkReader:
                 stream.parts = []
                 stream.received = 0
                 self._received -= stream.length
-                out.append(
-                    RawMessage(csid, stream.timestamp, stream.type_id, stream.stream_id, body)
-                )
-                if stream.type_id == 1:
-                    self._apply_chunk_size(body)
+                type_id = stream.type_id
+                out.append(RawMessage(csid, stream.timestamp, type_id, stream.stream_id, body))
+                if type_id != 8 and type_id != 9:
+                    budget -= stream.length // AMF_BYTES_PER_UNIT
+                    if type_id == 1:
+                        self._apply_chunk_size(body)
         else:
+            # Between chunks: what the message of the last one still lacks.
+            last = streams.get(csid)
+            if last is not None:
+                self._tail_missing = self._rest(last.length - last.received) if last.received else 0
+            self._left = budget
             return pos
         self._need = need - start
+        self._after_cut = after
+        self._left = budget
         return start
+
+    def _rest(self, payload: int) -> int:
+        """Bytes of ``payload`` still to come in chunks of their own, with their 1-byte
+        type 3 headers."""
+        if payload <= 0:
+            return 0
+        return payload + (payload + self.chunk_size - 1) // self.chunk_size
 
     def _refuse_pending(self, csid: int, want: int) -> NoReturn:
         """A chunk would make the partly received messages, with the chunk itself while it

@@ -27,7 +27,7 @@ from typing import Any
 
 from ..media import Sample
 from . import amf0, flv
-from .chunk import ChunkReader, ChunkWriter
+from .chunk import UNBOUNDED, ChunkReader, ChunkWriter
 from .errors import LocalProtocolError, ProtocolError, UnsupportedCodecError
 from .handshake import ServerHandshake
 from .limits import RtmpLimits
@@ -242,6 +242,12 @@ class RtmpConnection:
     def buffered(self) -> int:
         return self._reader.buffered
 
+    @property
+    def missing(self) -> int:
+        """Bytes still to come before the message in progress completes (0 between
+        messages): ``ChunkReader.missing``."""
+        return 0 if self._handshake is not None else self._reader.missing
+
     def data_to_send(self) -> bytes:
         out = b"".join(self._out)
         self._out.clear()
@@ -249,34 +255,47 @@ class RtmpConnection:
 
     def receive_data(self, data: bytes) -> list[Event]:
         """Feed bytes from the peer; return what they mean. Raises ``ProtocolError``."""
-        if self.state is State.CLOSED or not data:
-            return []
+        return self.receive_some(data, 0, UNBOUNDED)[0]
+
+    def receive_some(
+        self, data: bytes, start: int = 0, budget: int = UNBOUNDED
+    ) -> tuple[list[Event], int]:
+        """Feed ``data`` from ``start`` until ``budget`` is spent (``ChunkReader.feed_some``);
+        return what the bytes meant and where this stopped: ``len(data)`` once all of it was
+        taken, short of it when the budget ran out (give the rest again later). Raises
+        ``ProtocolError``."""
+        end = len(data)
+        if self.state is State.CLOSED or start >= end:
+            return [], end
+        offset = 0  # of ``data`` in the caller's bytes
         if self._handshake is not None:
             hs = self._handshake
-            data = hs.receive(data)
+            rest = hs.receive(data[start:] if start else data)
             if hs.outgoing:
                 self._out.append(hs.outgoing)
                 hs.outgoing = b""
             if not hs.done:
-                return []
+                return [], end
             self._handshake = None
             self.state = State.AWAIT_CONNECT
-            if not data:
-                return []
-        self._received += len(data)
+            if not rest:
+                return [], end
+            # What followed the handshake, a suffix of the caller's bytes.
+            data, start, offset = rest, 0, end - len(rest)
+        messages, pos = self._reader.feed_some(data, start, budget)
+        self._received += pos - start
         if self._received - self._acked >= self._ack_window:
             self._acked = self._received
             self._control(MessageType.ACKNOWLEDGEMENT, acknowledgement(self._received))
-        events: list[Event] = []
-        messages = self._reader.feed(data)
         self.messages_received += len(messages)
+        events: list[Event] = []
         for message in messages:
             self._handle(
                 message.type_id, message.timestamp, message.stream_id, message.body, events
             )
             if self.state is State.CLOSED:
                 break
-        return events
+        return events, pos + offset
 
     def accept_publish(self) -> None:
         """Answer a ``PublishRequested``: the stream is live (sends NetStream.Publish.Start)."""

@@ -3,11 +3,11 @@
 asyncio.Protocol rather than streams: ``data_received`` hands the bytes straight to the core
 with no reader task, buffer copy or await per read, which matters at 6 Mbps per publisher.
 
-Fairness: a read is given to the core a slice at a time, and a connection parses for one turn
-at most before the loop serves the others. Until its publish is accepted a connection is
-"unpublished": it has a deadline, a small budget of messages and bytes per second, and a place
-in tables bounded per address and in all, where a newcomer closes the quietest one rather than
-being refused, so that squatters cannot keep a real publisher out.
+Fairness: a read is given to the core a budget of chunks at a time, and a connection parses
+for one turn at most before the loop serves the others. Until its publish is accepted a
+connection is "unpublished": it has a deadline, a small budget of messages and bytes per
+second, and a place in tables bounded per address and in all, where a newcomer closes the
+quietest one rather than being refused, so that squatters cannot keep a real publisher out.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import asyncio
 import ipaddress
 import logging
 import re
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import cast
@@ -37,19 +38,32 @@ from .limits import RtmpLimits
 
 log = logging.getLogger("golive.rtmp")
 
-# Bytes handed to the core at a time, and how long one connection may parse before the loop
-# goes on to the others. Parsing costs about 5 us per message whatever its size, and a chunk
-# can carry a whole message in a few bytes, so a slice is sized to hold about _SLICE_MESSAGES
-# messages of the size the last slice had: 1 KiB for a flood of tiny ones (about a
-# millisecond), up to _MAX_SLICE for media, so a 6 Mbps publisher is not cut into thousands
-# of calls a second. _MAX_SLICE of the smallest messages still parses in a few milliseconds.
-# The turn, checked between slices, stops a 256 KiB read from chaining them.
-_SLICE = 1024
-_MAX_SLICE = 8 * 1024
-_SLICE_MESSAGES = 200
+# How much one connection parses at a time, and for how long before the loop goes on to the
+# others. Parsing costs about 5 us per message whatever its size, and a chunk can carry a whole
+# message in a few bytes, so the core is handed a read with a budget of _BUDGET chunks (a
+# command or data message costs more by its size, as it is decoded: see
+# ChunkReader.feed_some), about a millisecond for a flood of tiny messages, while media goes
+# through in one call whatever its size. The turn, checked between calls, stops a 256 KiB read
+# from chaining them.
+_BUDGET = 200
 _TURN = 0.001
 # Bytes waiting to be read by the peer before the connection is closed.
 _MAX_UNREAD = 1024 * 1024
+# Wake-ups per publisher. An encoder sends each frame as it is made, so a live stream arrives
+# in small reads (a few KiB, about 100 a second at 6 Mbps), and waking the loop for each costs
+# more than parsing it. Once a connection publishes, its socket's low-water mark (SO_RCVLOWAT)
+# has the kernel hold the bytes until the message in progress is complete (the chunk reader
+# knows how many it lacks: waiting for them delays nothing), or, between messages, until about
+# _BATCH seconds of the stream (at its measured rate) have arrived: a frame is read at most
+# that much later, a small part of a 1/3 s LL-HLS part. _LOWAT_MAX stays well within the
+# receive buffer: Linux narrows the TCP window to a low-water mark it has to grow the buffer
+# for. A stream that slows down or stops would leave its last bytes waiting: a connection not
+# read for _LOWAT_CHECK goes back to waking for every byte (a timer re-armed at every read,
+# which a steady stream never lets fire).
+_BATCH = 0.02
+_LOWAT_MAX = 32 * 1024
+_LOWAT_CHECK = 0.05
+_RATE_EVERY = 1.0  # seconds over which a publisher's rate is measured
 
 
 class PublishRefusedError(Exception):
@@ -246,12 +260,20 @@ class _RtmpProtocol(asyncio.Protocol):
         # Bytes read and not yet given to the core, from _offset; reading is paused meanwhile.
         self._pending = b""
         self._offset = 0
-        self._slice = _SLICE  # sized by what the last slice held (see _SLICE_MESSAGES)
         self._paused = False
         self._next_turn: asyncio.Handle | None = None
         # Messages and bytes per second, until the publish is accepted; then None.
         self._budgets: tuple[_Budget, _Budget] | None = None
         self._charged = 0  # messages already taken from the budget
+        # The socket's low-water mark while publishing (see _BATCH): its value, its ceiling
+        # (0: not batching), and the publisher's rate in bytes per second.
+        self._socket: socket.socket | None = None
+        self._lowat = 1
+        self._lowat_cap = 0
+        self._lowat_check: asyncio.TimerHandle | None = None  # lowers it again (_LOWAT_CHECK)
+        self._rate = 0.0
+        self._rate_bytes = 0
+        self._rate_since = 0.0
 
     # --- asyncio.Protocol ---------------------------------------------------------------
 
@@ -261,6 +283,7 @@ class _RtmpProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         self.address = _address_key(str(peer[0])) if peer else "?"
+        self._socket = transport.get_extra_info("socket")
         if not self.server._admit(self):
             self.transport.abort()
             self._closing = True
@@ -277,7 +300,13 @@ class _RtmpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closing:
             return
-        self._last_data = time.monotonic()
+        now = self._last_data = time.monotonic()
+        if self._lowat_cap:
+            self._rate_bytes += len(data)
+            if now - self._rate_since >= _RATE_EVERY:
+                self._rate = self._rate_bytes / (now - self._rate_since)
+                self._rate_bytes = 0
+                self._rate_since = now
         if self._offset < len(self._pending):
             # A read delivered after pause_reading: it goes after what is still pending.
             self._pending = self._pending[self._offset :] + data
@@ -287,20 +316,16 @@ class _RtmpProtocol(asyncio.Protocol):
         self._feed()
 
     def _feed(self) -> None:
-        """Give the pending bytes to the core a slice at a time, for one turn at most; what is
-        left waits for the next loop iteration, with reading paused, so that the other
+        """Give the pending bytes to the core a budget at a time, for one turn at most; what
+        is left waits for the next loop iteration, with reading paused, so that the other
         connections and the HTTP side get the loop in between."""
         self._next_turn = None
         start = time.perf_counter()
         data, pos = self._pending, self._offset
         while pos < len(data) and not self._closing:
-            piece = data[pos : pos + self._slice]
-            pos += len(piece)
-            before = self.core.messages_received
-            if not self._receive(piece):
+            pos = self._receive(data, pos)
+            if pos < 0:
                 return
-            made = self.core.messages_received - before
-            self._slice = min(_MAX_SLICE, max(_SLICE, len(piece) * _SLICE_MESSAGES // max(made, 1)))
             if pos < len(data) and time.perf_counter() - start >= _TURN:
                 self._offset = pos
                 self._flush()
@@ -313,25 +338,73 @@ class _RtmpProtocol(asyncio.Protocol):
         self._pending = b""
         self._offset = 0
         self._flush()
+        if self._lowat_cap and not self._closing:
+            # Wake next when the message in progress is complete, or about _BATCH seconds of
+            # the stream later.
+            lowat = self.core.missing or int(self._rate * _BATCH)
+            lowat = min(max(lowat, 1), self._lowat_cap)
+            if lowat != self._lowat:
+                self._set_lowat(lowat)
+            if self._lowat > 1:
+                # Re-armed at every read, so that it fires only for a stream gone quiet.
+                if self._lowat_check is not None:
+                    self._lowat_check.cancel()
+                loop = asyncio.get_running_loop()
+                self._lowat_check = loop.call_later(_LOWAT_CHECK, self._set_lowat, 1)
         if self._paused and not self._closing and self.transport is not None:
             self._paused = False
             self.transport.resume_reading()
 
-    def _receive(self, piece: bytes) -> bool:
-        """Give one slice to the core and act on what it means; False once closing."""
+    def _receive(self, data: bytes, pos: int) -> int:
+        """Give the core ``data`` from ``pos`` with one budget and act on what it means;
+        return where it stopped, or -1 once closing."""
         try:
-            events = self.core.receive_data(piece)
+            events, end = self.core.receive_some(data, pos, _BUDGET)
         except ProtocolError as exc:
             self.close(f"protocol error: {exc}")
-            return False
-        if self._budgets is not None and not self._within_budget(len(piece)):
-            return False
+            return -1
+        if self._budgets is not None and not self._within_budget(end - pos):
+            return -1
         for event in events:
             self._handle(event)
         if self.core.closed:
             self._flush()
             self.close("")
-        return not self._closing
+        return -1 if self._closing else end
+
+    def _start_batching(self) -> None:
+        """The publish is accepted: media follows, and reads may be batched (see _BATCH)."""
+        sock = self._socket
+        if sock is None or not hasattr(socket, "SO_RCVLOWAT"):
+            return
+        try:
+            size = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        except OSError:
+            return
+        self._lowat_cap = min(_LOWAT_MAX, size // 4)
+        self._rate = 0.0
+        self._rate_bytes = 0
+        self._rate_since = time.monotonic()
+
+    def _stop_batching(self) -> None:
+        if self._lowat > 1 and not self._closing:
+            self._set_lowat(1)
+        self._lowat_cap = 0
+
+    def _set_lowat(self, value: int) -> None:
+        """Wake when ``value`` bytes are there to read (or the peer closes); lowering it
+        wakes at once if as many are there already."""
+        if value == 1 and self._lowat_check is not None:
+            self._lowat_check.cancel()
+            self._lowat_check = None
+        assert self._socket is not None
+        try:
+            self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, value)
+        except OSError:
+            # Not a TCP socket that takes it (or closing): every read wakes, as before.
+            self._lowat_cap = 0
+            value = 1
+        self._lowat = value
 
     def _within_budget(self, size: int) -> bool:
         assert self._budgets is not None
@@ -357,7 +430,9 @@ class _RtmpProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
         self.server._forget(self)
-        for handle in (self._timer, self._deadline, self._next_turn):
+        self._lowat_cap = 0
+        self._lowat = 1  # the socket is gone: nothing to lower
+        for handle in (self._timer, self._deadline, self._next_turn, self._lowat_check):
             if handle is not None:
                 handle.cancel()
         # An authorization in flight is left to finish: it sees the connection closing and
@@ -453,6 +528,7 @@ class _RtmpProtocol(asyncio.Protocol):
             # A publisher now: none of the limits on connections not publishing yet apply.
             self.server._forget(self)
             self._budgets = None
+            self._start_batching()
             log.info("%s: room %s is live", self.peer, escape_for_log(room))
         finally:
             self._auth_task = None
@@ -493,6 +569,7 @@ class _RtmpProtocol(asyncio.Protocol):
         task.add_done_callback(self.server.releases.discard)
 
     def _end_stream(self, reason: str) -> None:
+        self._stop_batching()
         stream = self.stream
         if stream is None:
             return

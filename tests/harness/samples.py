@@ -146,6 +146,8 @@ class SampleSpec:
 
 # The benchmarks' stream: 30 s of 1080p30 6 Mbps H.264 and AAC, a keyframe every 2 s.
 BENCH_SAMPLE = SampleSpec(duration=30, size="1920x1080", fps=30, bitrate="6000k", gop=2.0)
+# Many live publishers at once: 30 s of 720p30 2.5 Mbps, as a typical streamer sends.
+LIVE_SAMPLE = SampleSpec(duration=30, size="1280x720", fps=30, bitrate="2500k", gop=2.0)
 
 
 def sample(verbose: bool = False, **params: Any) -> Path:
@@ -159,8 +161,9 @@ def stream_sample() -> Path:
     return sample(duration=8.0, size="320x240", fps=30, bitrate="400k")
 
 
-def bench_sample(verbose: bool = True) -> Path:
-    return BENCH_SAMPLE.make(verbose)
+def bench_sample(verbose: bool = True, spec: SampleSpec = BENCH_SAMPLE) -> Path:
+    """A benchmark's stream (``BENCH_SAMPLE`` unless told), made once and cached."""
+    return spec.make(verbose)
 
 
 def _video_frames(size: str, fps: int, duration: float) -> Iterator[av.VideoFrame]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 
 import pytest
 
@@ -240,3 +241,28 @@ async def test_publisher_gone_while_its_room_goes_live_leaves_nothing_behind(
     assert released == ["slow-room"]
     assert not any(r.levelname == "ERROR" for r in caplog.records)
     client.close()
+
+
+async def test_a_publisher_is_read_in_batches_and_its_last_bytes_do_not_wait(
+    golive_rtmp: GoliveFactory,
+) -> None:
+    golive = await golive_rtmp()
+    live = await publishing(golive.port, "batched")
+    (conn,) = golive.rtmp.connections
+    sock = conn.transport.get_extra_info("socket")  # type: ignore[union-attr]
+
+    def lowat() -> int:
+        return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT))
+
+    frame = AVC_FRAME + bytes(2000)
+    seen: set[int] = set()
+    for i in range(1, 150):  # 1.5 s at about 200 kB/s: enough to measure the rate
+        await live.send(9, frame, 10 * i, stream_id=1, csid=6)
+        await asyncio.sleep(0.01)
+        seen.add(lowat())
+    assert max(seen) > 1000  # woken for batches, not for each message
+    await wait_for(lambda: golive.received[0].stream.samples == 149)
+    # Nothing more comes: the low-water mark drops, and a last small frame is read at once.
+    await wait_for(lambda: lowat() == 1)
+    await live.send(9, AVC_FRAME, 1500, stream_id=1, csid=6)
+    await wait_for(lambda: golive.received[0].stream.samples == 150)

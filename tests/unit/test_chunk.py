@@ -343,10 +343,10 @@ class CountingReader(ChunkReader):
     parsed = 0
     calls = 0
 
-    def _parse(self, buf: bytes, pos: int, out: list[RawMessage]) -> int:
+    def _parse(self, buf: bytes, pos: int, out: list[RawMessage], budget: int) -> int:
         self.calls += 1
         self.parsed += len(buf) - pos
-        return super()._parse(buf, pos, out)
+        return super()._parse(buf, pos, out, budget)
 
 
 def test_a_trickled_large_chunk_is_parsed_once() -> None:
@@ -374,3 +374,55 @@ def test_many_chunks_and_reads_parse_each_byte_about_once() -> None:
     assert len(got) == 300
     # Each read parses itself plus at most the start of one cut chunk (header and 128 bytes).
     assert reader.parsed < len(data) + (len(data) // 100 + 1) * (18 + 128)
+
+
+def test_a_budget_bounds_the_chunks_of_one_call_and_the_rest_follows() -> None:
+    w = ChunkWriter()
+    tiny = b"".join(w.write(4, i, 8, 1, b"a") for i in range(500))
+    reader = ChunkReader()
+    got, pos = reader.feed_some(tiny, 0, 200)
+    assert len(got) == 200
+    assert 0 < pos < len(tiny)
+    while pos < len(tiny):
+        more, pos = reader.feed_some(tiny, pos, 200)
+        assert len(more) <= 200
+        got += more
+    assert got == ChunkReader().feed(tiny)
+    # Media goes through whole: a 150 kB frame in 4 KiB chunks is 37 chunks.
+    big = ChunkWriter()
+    big.chunk_size = 4096
+    frame = SET_CHUNK_SIZE_4096 + big.write(6, 0, 9, 1, b"v" * 150_000)
+    got, pos = ChunkReader().feed_some(frame, 0, 200)
+    assert [len(m.body) for m in got] == [4, 150_000] and pos == len(frame)
+    # A command or data message costs by its size: the call ends after a large one.
+    data = w.write(3, 0, 18, 1, b"d" * 8000) + w.write(3, 0, 18, 1, b"d" * 10)
+    got, pos = ChunkReader().feed_some(data, 0, 200)
+    assert [len(m.body) for m in got] == [8000]
+
+
+SET_CHUNK_SIZE_4096 = ChunkWriter().write(2, 0, 1, 0, (4096).to_bytes(4, "big"))
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.data())
+def test_missing_bytes_never_complete_a_message_early(data: st.DataObject) -> None:
+    # The server waits for ``missing`` bytes before it reads again: fewer must never have
+    # completed a message.
+    w = ChunkWriter()
+    w.chunk_size = data.draw(st.sampled_from([128, 1000, 4096]))
+    sizes = data.draw(st.lists(st.integers(0, 9000), min_size=1, max_size=8))
+    stream = b"".join(w.write(4 + i % 2, i, 9, 1, bytes([i]) * n) for i, n in enumerate(sizes))
+    if w.chunk_size != 128:
+        stream = ChunkWriter().write(2, 0, 1, 0, w.chunk_size.to_bytes(4, "big")) + stream
+    reader = ChunkReader()
+    pos = 0
+    while pos < len(stream):
+        step = data.draw(st.integers(1, 5000))
+        reader.feed(stream[pos : pos + step])
+        pos += step
+        missing = reader.missing
+        if missing > 1 and pos < len(stream):
+            probe = ChunkReader()
+            probe.feed(stream[:pos])
+            assert probe.feed(stream[pos : pos + missing - 1]) == []
+    assert reader.missing == 0

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from golive.hub import Gap, StreamBusyError, StreamHub
-from golive.media import Codec, Sample, TrackConfig
+from golive.media import Codec, Kind, Sample, TrackConfig
 
 AVC = TrackConfig(Codec.H264, b"\x01avcc")
 AAC = TrackConfig(Codec.AAC, b"\x11\x90")
@@ -113,3 +113,43 @@ def test_listeners_see_new_streams() -> None:
     hub.open("a")
     hub.open("b")
     assert seen == ["a", "b"]
+
+
+async def test_a_held_consumer_wakes_only_for_what_it_acts_on() -> None:
+    stream = StreamHub(takeover_after=5.0).open("room")
+    sub = stream.subscribe(max_items=8)
+    sub.hold((Kind.VIDEO, 0, 100))  # video from 0 to 99 ms, and any audio, can wait
+    got = asyncio.ensure_future(sub.get())
+    await asyncio.sleep(0)
+    for item in (video(0, True), audio(10), video(33), video(66)):
+        stream.push(item)
+        await asyncio.sleep(0)
+        assert not got.done()
+    stream.push(video(100))  # the end of the window: the consumer reads all five
+    await asyncio.sleep(0)
+    assert got.result() == video(0, True)
+    assert drain(sub) == [audio(10), video(33), video(66), video(100)]
+    for wakes in (AVC, video(-1)):  # a configuration, a sample before the window
+        got = asyncio.ensure_future(sub.get())
+        await asyncio.sleep(0)
+        stream.push(wakes)
+        await asyncio.sleep(0)
+        assert got.result() == wakes
+    # A queue about to overflow wakes it too, before anything is dropped.
+    got = asyncio.ensure_future(sub.get())
+    await asyncio.sleep(0)
+    for t in range(7):
+        stream.push(audio(t))
+    await asyncio.sleep(0)
+    assert not got.done()
+    stream.push(audio(7))
+    await asyncio.sleep(0)
+    assert got.result() == audio(0)
+    assert sub.gaps == 0
+    sub.hold(None)  # every item wakes it again
+    got = asyncio.ensure_future(sub.get())
+    drain(sub)
+    await asyncio.sleep(0)
+    stream.push(audio(50))
+    await asyncio.sleep(0)
+    assert got.result() == audio(50)

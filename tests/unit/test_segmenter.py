@@ -131,3 +131,44 @@ def test_a_stream_that_ends_before_its_first_keyframe_finishes_with_nothing(
     items: list[TrackConfig | Sample],
 ) -> None:
     assert run(Segmenter(part_target=0.333, segment_target=2.0), iter(items)) == []
+
+
+def _jumping(seconds: float) -> Iterator[TrackConfig | Sample]:
+    """av_stream with the publisher's clock jumping 10 s ahead at 3 s, then 20 s back."""
+    for item in av_stream(seconds):
+        if isinstance(item, Sample) and item.dts >= 3000:
+            shift = 10_000 if item.dts < 6000 else -10_000
+            item = Sample(item.codec, item.dts + shift, item.cts, item.keyframe, item.data)
+        yield item
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "items"),
+    [
+        ("audio and video", lambda: Segmenter(), lambda: av_stream(12.0)),
+        ("b-frames", lambda: Segmenter(), lambda: av_stream(12.0, bframes=True)),
+        ("video only", lambda: Segmenter(), lambda: av_stream(12.0, audio=False)),
+        ("audio only", lambda: Segmenter(), lambda: av_stream(12.0, video=False)),
+        ("long GOP, limited", lambda: Segmenter(limit=lambda: 3.4), lambda: av_stream(12.0, gop=5)),
+        ("clock jumps", lambda: Segmenter(), lambda: _jumping(12.0)),
+    ],
+)
+def test_a_sample_in_the_quiet_window_makes_no_event(
+    name: str,
+    make: object,
+    items: object,
+) -> None:
+    # The packager sleeps through such samples: one that made an event would be late.
+    seg: Segmenter = make()  # type: ignore[operator]
+    quiet_samples = samples = 0
+    for item in items():  # type: ignore[operator]
+        quiet = seg.quiet()
+        events = seg.push(item)
+        if not isinstance(item, Sample):
+            continue
+        samples += 1
+        if quiet is not None and (item.kind is not quiet[0] or quiet[1] <= item.dts < quiet[2]):
+            quiet_samples += 1
+            assert events == [], f"{name}: {item.kind} at {item.dts} in {quiet}"
+    # And the window is worth having: most samples need no wake-up of their own.
+    assert quiet_samples > 0.7 * samples, f"{name}: {quiet_samples} of {samples}"
