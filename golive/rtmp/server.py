@@ -54,13 +54,12 @@ _MAX_UNREAD = 1024 * 1024
 # more than parsing it. Once a connection publishes, its socket's low-water mark (SO_RCVLOWAT)
 # has the kernel hold the bytes until the message in progress is complete (the chunk reader
 # knows how many it lacks: waiting for them delays nothing), or, between messages, until about
-# _BATCH seconds of the stream (at its measured rate) have arrived: a frame is read at most
-# that much later, a small part of a 1/3 s LL-HLS part. _LOWAT_MAX stays well within the
+# ``read_batch`` seconds of the stream (RtmpLimits, at its measured rate) have arrived: a frame
+# is read at most that much later, a small part of a 1/3 s LL-HLS part. _LOWAT_MAX stays well within the
 # receive buffer: Linux narrows the TCP window to a low-water mark it has to grow the buffer
 # for. A stream that slows down or stops would leave its last bytes waiting: a connection not
 # read for _LOWAT_CHECK goes back to waking for every byte (a timer re-armed at every read,
 # which a steady stream never lets fire).
-_BATCH = 0.02
 _LOWAT_MAX = 32 * 1024
 _LOWAT_CHECK = 0.05
 _RATE_EVERY = 1.0  # seconds over which a publisher's rate is measured
@@ -265,7 +264,7 @@ class _RtmpProtocol(asyncio.Protocol):
         # Messages and bytes per second, until the publish is accepted; then None.
         self._budgets: tuple[_Budget, _Budget] | None = None
         self._charged = 0  # messages already taken from the budget
-        # The socket's low-water mark while publishing (see _BATCH): its value, its ceiling
+        # The socket's low-water mark while publishing (see _LOWAT_MAX): its value, its ceiling
         # (0: not batching), and the publisher's rate in bytes per second.
         self._socket: socket.socket | None = None
         self._lowat = 1
@@ -339,9 +338,9 @@ class _RtmpProtocol(asyncio.Protocol):
         self._offset = 0
         self._flush()
         if self._lowat_cap and not self._closing:
-            # Wake next when the message in progress is complete, or about _BATCH seconds of
-            # the stream later.
-            lowat = self.core.missing or int(self._rate * _BATCH)
+            # Wake next when the message in progress is complete, or about read_batch seconds
+            # of the stream later.
+            lowat = self.core.missing or int(self._rate * self.server.limits.read_batch)
             lowat = min(max(lowat, 1), self._lowat_cap)
             if lowat != self._lowat:
                 self._set_lowat(lowat)
@@ -373,7 +372,7 @@ class _RtmpProtocol(asyncio.Protocol):
         return -1 if self._closing else end
 
     def _start_batching(self) -> None:
-        """The publish is accepted: media follows, and reads may be batched (see _BATCH)."""
+        """The publish is accepted: media follows, and reads may be batched (see _LOWAT_MAX)."""
         sock = self._socket
         if sock is None or not hasattr(socket, "SO_RCVLOWAT"):
             return
