@@ -182,6 +182,7 @@ class LadderPackager:
                     segment_target=self.settings.segment_target,
                     window=self.settings.window,
                     max_segment=self.settings.max_segment,
+                    part_hold_back=self.settings.part_hold_back,
                     clock=self.room.source,
                     room=self.room.name,
                     first_number=self.room.first_number,

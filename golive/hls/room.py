@@ -86,6 +86,7 @@ class HlsRoom:
             segment_target=settings.segment_target,
             window=settings.window,
             max_segment=settings.max_segment,
+            part_hold_back=settings.part_hold_back,
             room=name,
             first_number=self.first_number,
         )

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class HlsSettings:
     part_target: float = 0.333  # seconds; LL-HLS part target, defaults to 1/3 s
+    # PART-HOLD-BACK in part targets: where players start behind the live edge. RFC 8216bis,
+    # 4.4.3.8: at least 2, and 3 recommended.
+    part_hold_back: float = 3.0
     segment_target: float = 2.0  # seconds; shortest segment, cut at the next keyframe after it
     window: float = 36.0  # seconds of segments in the live playlist; defaults to 36
     linger: float = 60.0  # seconds an ended stream's playlist stays readable; defaults to 60
@@ -16,3 +19,10 @@ class HlsSettings:
     # keyframes and timestamps: a longer one is cut and marked as a discontinuity. Defaults to
     # 10, which takes OBS's default 250-frame keyframe interval (8.3 s at 30 fps) as it is.
     max_segment: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.part_hold_back < 2:
+            raise ValueError(
+                f"part_hold_back is {self.part_hold_back} part targets; "
+                "RFC 8216bis, 4.4.3.8 wants at least 2"
+            )

@@ -135,6 +135,7 @@ class LiveWindow:
         segment_target: float,
         window: float = HlsSettings().window,
         max_segment: float = HlsSettings().max_segment,
+        part_hold_back: float = HlsSettings().part_hold_back,
         parts_kept: int = 4,
         clock: LiveWindow | None = None,
         room: str = "",
@@ -149,6 +150,7 @@ class LiveWindow:
         self.clock = clock
         self.part_target = part_target
         self.segment_target = segment_target
+        self.part_hold_back = part_hold_back  # in part targets
         self.window = window  # seconds of segments listed
         self.parts_kept = parts_kept  # segments that keep their EXT-X-PART lines (>= 3 target)
         self.inits: dict[int, bytes] = {}
@@ -491,7 +493,7 @@ class LiveWindow:
             rendition_reports=reports,
             ended=self.ended,
             can_skip_until=6.0 * target,
-            part_hold_back=3.0 * self.part_target,
+            part_hold_back=self.part_hold_back * self.part_target,
             trailing_discontinuity=trailing_discontinuity,
             trailing_map_uri=trailing_map,
         )

@@ -306,3 +306,15 @@ def test_audio_only_jumps_are_discontinuities_too() -> None:
     assert pl.target_duration == 2
     assert max(s.duration for s in pl.segments) < 2.5
     assert len([s for s in pl.segments if s.discontinuity]) == 2
+
+
+def test_part_hold_back_is_a_number_of_part_targets() -> None:
+    """PART-HOLD-BACK (RFC 8216bis, 4.4.3.8): where players start behind the live edge, the
+    setting's number of part targets; at least two."""
+    r = LiveWindow("source", part_target=0.2, segment_target=2.0, part_hold_back=2.0)
+    publish(r, 4.0)
+    pl = parsed(r)
+    assert pl.part_target == 0.2 and pl.part_hold_back == 0.4
+    r = LiveWindow("source", part_target=0.25, segment_target=2.0, part_hold_back=3.0)
+    publish(r, 4.0)
+    assert parsed(r).part_hold_back == 0.75
