@@ -8,10 +8,14 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class HlsSettings:
-    part_target: float = 0.333  # seconds; LL-HLS part target, defaults to 1/3 s
-    # PART-HOLD-BACK in part targets: where players start behind the live edge. RFC 8216bis,
-    # 4.4.3.8: at least 2, and 3 recommended.
-    part_hold_back: float = 3.0
+    # seconds; LL-HLS part target, defaults to 0.2 s: a whole number of frames at 25, 30, 50
+    # and 60 fps, so that a keyframe every second starts a part (docs/protocol-notes.md,
+    # "Latency")
+    part_target: float = 0.2
+    # PART-HOLD-BACK in part targets: how far behind the live edge players start. RFC 8216bis,
+    # 4.4.3.8: at least 2, and 3 recommended; 2 by default, for viewers about 1 s behind the
+    # publisher in hls.js (docs/protocol-notes.md, "Latency")
+    part_hold_back: float = 2.0
     segment_target: float = 2.0  # seconds; shortest segment, cut at the next keyframe after it
     window: float = 36.0  # seconds of segments in the live playlist; defaults to 36
     linger: float = 60.0  # seconds an ended stream's playlist stays readable; defaults to 60

@@ -15,7 +15,7 @@ from tests.harness.streams import AVC, av_stream
 
 
 def publish(r: LiveWindow, seconds: float, start: int = 0, avc: TrackConfig = AVC) -> None:
-    seg = Segmenter()
+    seg = Segmenter(part_target=r.part_target)  # the window's parts
     r.begin()
     for item in av_stream(seconds, start=start):
         if item == AVC:
@@ -88,7 +88,7 @@ def test_delta_update_skips_old_segments() -> None:
 
 async def test_blocking_wait_returns_when_the_part_arrives() -> None:
     r = LiveWindow("source", part_target=0.333, segment_target=2.0)
-    seg = Segmenter()
+    seg = Segmenter(part_target=r.part_target)  # the window's parts
     r.begin()
     items = list(av_stream(6.0))
     for item in items[:100]:
@@ -109,7 +109,7 @@ def test_reconnect_marks_the_parts_in_progress_too() -> None:
     r = LiveWindow("source", part_target=0.333, segment_target=2.0, window=60.0)
     publish(r, 4.0)
     r.end()
-    seg = Segmenter()
+    seg = Segmenter(part_target=r.part_target)  # the window's parts
     r.begin()
     for item in av_stream(1.0):  # less than a segment: only parts of the new session
         r.feed(seg.push(item))
