@@ -60,7 +60,8 @@ def test_default_parts_put_a_keyframe_every_second_at_the_start_of_a_part() -> N
     segment, starts a part that says INDEPENDENT=YES, where hls.js can start a joining viewer
     (docs/protocol-notes.md, "Latency")."""
     parts = parts_of(run(Segmenter(), av_stream(6.0, gop=1.0)))
-    assert all(p.duration == pytest.approx(0.2, abs=0.0015) for p in parts[:-1])
+    # Every part but the stream's last (whose last frame's duration is guessed) is six frames.
+    assert {p.duration for p in parts[:-1]} == {0.2}
     starts = [p.start_ms for p in parts if p.independent]
     assert starts == [0, 1000, 2000, 3000, 4000, 5000]
     assert [p.start_ms for p in parts if p.new_segment] == [0, 2000, 4000]
