@@ -207,7 +207,12 @@ def _settings(values: dict[str, Any]) -> Settings:
         transcode = ladder_from_table(sections.pop("transcode"))
     except LadderError as exc:
         raise ConfigError(str(exc)) from None
-    parts: dict[str, Any] = {name: cls(**sections[name]) for name, cls in _SECTIONS.items()}
+    parts: dict[str, Any] = {}
+    for name, cls in _SECTIONS.items():
+        try:
+            parts[name] = cls(**sections[name])
+        except ValueError as exc:  # the section's own check of its values
+            raise ConfigError(f"[{name}] {exc}") from None
     return Settings(**top, **parts, transcode=transcode)
 
 

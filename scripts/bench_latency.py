@@ -11,23 +11,36 @@ the barcode of the frame on screen and records (Date.now() mod 2^24) - stamp. Pu
 and browser share one clock, and the measurement is the same for both servers: nginx-rtmp's HLS
 has no EXT-X-PROGRAM-DATE-TIME, so hls.js's playingDate cannot be used for it.
 
-Servers: golive (`golive serve`, LL-HLS, hls.js lowLatencyMode) and nginx with Debian's
-libnginx-mod-rtmp (hls on, hls_fragment 2s, hls_playlist_length 10s, served by the same nginx's
-http{} block). hls.js gets the same settings for both: lowLatencyMode and
-maxLiveSyncPlaybackRate 1.5, the settings of golive's own player. Each round publishes to both
-servers at once (one publisher process each, started together), then plays one server and then
-the other, for --seconds of playback each after playback has started, alternating the order
-between rounds.
-Prints per-round figures, the median over all samples per server and the ratio. Only loopback
-is used.
+Servers: golive (`golive serve`, LL-HLS) and nginx with Debian's libnginx-mod-rtmp (hls on,
+hls_fragment 2s, hls_playlist_length 10s, served by the same nginx's http{} block). More golive
+configurations can be compared in the same run (``--variant NAME:hls_part_target=0.25,...``:
+settings by their GOLIVE_* names, lowercase and without the prefix).
 
-    .venv/bin/python scripts/bench_latency.py [--rounds 2] [--seconds 25]
+Players, each a viewer that joins the running stream (a new page per measurement), with the
+same settings for every server:
+
+- ``defaults``: hls.js with ``lowLatencyMode: true`` and nothing else. hls.js then never
+  changes the playback rate, so the latency it starts at is the latency it keeps.
+- ``page``: the settings of golive's watch page (web/src/player.js), which also catch up by
+  playing up to 1.5x when playback is behind the playlist's target.
+
+Each round publishes to every server at once (one publisher process, encoding once),
+then plays every (server, player) pair for --seconds after playback has started, in an order
+that turns between rounds. Prints per-play figures (with hls.js's own view of the join: where it
+started behind its live edge and how long the join took, and the requests per second the viewer
+made), the median over all samples per server and player, the targets for golive's default
+configuration (hls.js defaults at most 1.0 s, golive's page at most 0.9 s) as PASS or FAIL, and
+the ratio to nginx-rtmp. Only loopback is used.
+
+    .venv/bin/python scripts/bench_latency.py [--rounds 2] [--seconds 25] [--no-nginx]
+        [--players defaults,page] [--variant NAME:SETTING=VALUE,...]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -61,7 +74,16 @@ STAMP_MOD = 1 << BITS
 BLOCK = 16
 # Limited-range luma: the browser turns 16 into black and 235 into white.
 BLACK, WHITE, GREY = 16, 235, 128
-TARGET_GOLIVE_S = 1.5  # the issue's target for golive
+# hls.js settings by player; the targets golive's default configuration must meet, in seconds.
+PLAYERS: dict[str, dict[str, object]] = {
+    "defaults": {"lowLatencyMode": True},
+    "page": {"lowLatencyMode": True, "maxLiveSyncPlaybackRate": 1.5},  # web/src/player.js
+}
+# The players that, as golive's page does, move forward to hls.js's live sync position once
+# playback has begun (joinLive in web/src/player.js, with its JOIN_JUMP_S).
+JOINS_LIVE = {"page"}
+JOIN_JUMP_S = 0.1
+TARGETS_S = {"defaults": 1.0, "page": 0.9}
 
 # ---------------------------------------------------------------------------------------------
 # Publisher (a separate process: PyAV holds the GIL while FFmpeg's RTMP client blocks)
@@ -77,14 +99,20 @@ def barcode_rows(stamp: int) -> bytes:
     return top * BLOCK + bottom * BLOCK
 
 
-def publish(url: str, duration: float, audio: bool) -> None:
+def publish(urls: list[str], duration: float, audio: bool) -> None:
+    """Encode once, send to every URL: every server gets the same stream at the same time, and
+    the machine encodes one picture however many servers are compared."""
     import av
 
     # A scrolling ramp below the barcode, so that the encoder has motion to code.
     ramp = bytes(range(BLACK, WHITE)) * (WIDTH // (WHITE - BLACK) + 2)
     period = WHITE - BLACK
     chroma = bytes([128]) * ((WIDTH // 2) * (HEIGHT // 2))
-    with av.open(url, "w", format="flv") as out:
+    outputs = []
+    for url in urls:
+        out = av.open(url, "w", format="flv")
+        # Every output gets an encoder of the same settings, which writes the same decoder
+        # configuration into its FLV header; only the first one encodes.
         vstream = out.add_stream("libx264", rate=FPS)
         vstream.width, vstream.height = WIDTH, HEIGHT
         vstream.pix_fmt = "yuv420p"
@@ -100,6 +128,24 @@ def publish(url: str, duration: float, audio: bool) -> None:
             astream = out.add_stream("aac", rate=48000)
             astream.bit_rate = 64000
             astream.layout = "mono"
+        outputs.append((out, vstream, astream))
+    _, vencoder, aencoder = outputs[0]
+
+    def send(packets: list[Any], video: bool, turn: int) -> None:
+        # A muxed packet is consumed, so each output gets a copy; the order turns per frame.
+        for packet in packets:
+            data, pts, dts = bytes(packet), packet.pts, packet.dts
+            for j in range(len(outputs)):
+                out, vstream, astream = outputs[(j + turn) % len(outputs)]
+                copy = av.Packet(data)
+                copy.pts, copy.dts, copy.time_base = pts, dts, packet.time_base
+                copy.is_keyframe = packet.is_keyframe
+                stream = vstream if video else astream
+                assert stream is not None
+                copy.stream = stream
+                out.mux(copy)
+
+    try:
         audio_pts = 0
         start = time.monotonic()
         for i in range(round(duration * FPS)):
@@ -115,18 +161,19 @@ def publish(url: str, duration: float, audio: bool) -> None:
             frame.planes[2].update(chroma)
             frame.pts = i
             frame.time_base = Fraction(1, FPS)
-            for packet in vstream.encode(frame):
-                out.mux(packet)
+            send(list(vencoder.encode(frame)), True, i)
             # Silent AAC up to the end of this video frame, interleaved as an encoder sends it.
-            while astream is not None and audio_pts * FPS < (i + 1) * 48000:
+            while aencoder is not None and audio_pts * FPS < (i + 1) * 48000:
                 chunk = av.AudioFrame(format="fltp", layout="mono", samples=1024)
                 chunk.sample_rate = 48000
                 chunk.planes[0].update(bytes(chunk.planes[0].buffer_size))
                 chunk.pts = audio_pts
                 chunk.time_base = Fraction(1, 48000)
                 audio_pts += 1024
-                for packet in astream.encode(chunk):
-                    out.mux(packet)
+                send(list(aencoder.encode(chunk)), False, i)
+    finally:
+        for out, _, _ in outputs:
+            out.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,19 +185,52 @@ PAGE = """<!doctype html>
 <video id="v" muted playsinline autoplay></video>
 <script src="/__bench__/hls.min.js"></script>
 <script>
-  const {bits: BITS, block: BLOCK, mod: MOD, src: SRC} = CONFIG;
+  const {bits: BITS, block: BLOCK, mod: MOD, src: SRC, hls: SETTINGS, jump: JUMP} = CONFIG;
+  const t0 = performance.now();
   window.report = {errors: [], fatal: null, started: false, samples: [], pdt: [],
-                   unreadable: 0, stalls: 0};
+                   unreadable: 0, stalls: 0, join: {}};
   const video = document.getElementById("v");
-  // The player settings of golive's watch page, for both servers: low-latency mode, and
-  // catching up (playing up to 1.5x) when playback has fallen behind the target latency
-  // that the playlist sets; without it hls.js keeps whatever latency it settled at on start.
-  const hls = new Hls({lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5, debug: false});
+  const hls = new Hls(SETTINGS);
   hls.on(Hls.Events.ERROR, (_, d) => {
     window.report.errors.push(d.details);
     if (d.fatal) window.report.fatal = d.details;
   });
   video.addEventListener("waiting", () => { window.report.stalls += 1; });
+  // The join, in ms after the page started: hls.js's first playlist and first media, and the
+  // first frame played; and where hls.js was behind its live edge estimate then.
+  const join = window.report.join;
+  const once = (name) => { if (join[name] === undefined) join[name] = performance.now() - t0; };
+  hls.on(Hls.Events.LEVEL_LOADED, () => once("playlist"));
+  hls.on(Hls.Events.FRAG_LOADED, () => once("media"));
+  hls.on(Hls.Events.FRAG_BUFFERED, () => once("buffered"));
+  function joinLive() {
+    const target = hls.liveSyncPosition;
+    if (!Number.isFinite(target)) return false;
+    if (target - video.currentTime < JUMP) return true;
+    for (let i = 0; i < video.buffered.length; i++) {
+      if (video.buffered.start(i) <= target && target < video.buffered.end(i)) {
+        join.jump = target - video.currentTime;
+        join.jumped = performance.now() - t0;
+        video.currentTime = target;
+        return true;
+      }
+    }
+    return false;
+  }
+  video.addEventListener("playing", () => {
+    if (join.playing !== undefined) return;
+    once("playing");
+    join.latency = hls.latency;  // the live edge estimate minus the position it started at
+    join.target = hls.targetLatency;
+    // Every request of the join: what, when it was sent and when its answer had come.
+    window.report.trace = performance.getEntriesByType("resource").map((e) => [
+      e.name.split("/").slice(-2).join("/"), e.startTime - t0, e.responseEnd - t0]);
+    // joinLive() of web/src/player.js, for the players that are golive's page.
+    if (JUMP !== null && !joinLive()) {
+      const retry = () => joinLive() && hls.off(Hls.Events.FRAG_BUFFERED, retry);
+      hls.on(Hls.Events.FRAG_BUFFERED, retry);
+    }
+  }, {once: true});
   hls.loadSource(SRC);
   hls.attachMedia(video);
   const canvas = document.createElement("canvas");
@@ -190,6 +270,9 @@ PAGE = """<!doctype html>
     // golive's playlists carry EXT-X-PROGRAM-DATE-TIME: hls.js's own figure, for comparison.
     if (hls.playingDate) window.report.pdt.push(now - hls.playingDate.getTime());
   }, 250);
+  // hls.js's view at the end: its latency estimate, its target and the playback rate.
+  window.hlsView = () => ({latency: hls.latency, target: hls.targetLatency,
+                           rate: video.playbackRate});
 </script>
 </body></html>
 """
@@ -217,9 +300,26 @@ class Target:
         return self.origin + self.playlist.format(key=key)
 
 
-def start_golive_target(tmp: Path) -> Target:
-    server = start_golive(tmp / "golive", *BENCHMARK_ARGS)
-    return Target("golive", server, "/hls/{key}/index.m3u8")
+def start_golive_target(tmp: Path, name: str, settings: dict[str, str]) -> Target:
+    """golive with ``settings`` (by their GOLIVE_* names, without the prefix) on top of its
+    defaults."""
+    env = {f"GOLIVE_{key.upper()}": value for key, value in settings.items()}
+    server = start_golive(tmp / name, *BENCHMARK_ARGS, env=env, name=name)
+    return Target(name, server, "/hls/{key}/index.m3u8")
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, str]]:
+    """``NAME:SETTING=VALUE,...`` (``NAME`` alone: golive's defaults under that name)."""
+    name, _, rest = text.partition(":")
+    settings = {}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"{item!r} is not SETTING=VALUE")
+        settings[key.strip()] = value.strip()
+    if not name or name == "nginx-rtmp":
+        raise argparse.ArgumentTypeError(f"{text!r} needs a name of its own")
+    return name, settings
 
 
 def start_nginx_target(tmp: Path) -> Target | None:
@@ -247,10 +347,11 @@ def start_nginx_target(tmp: Path) -> Target | None:
 
 
 class Publisher(ProcessGroup):
-    """This script with --publish, in its own session, stderr to a log file."""
+    """This script with --publish, to every URL, in its own session, stderr to a log file."""
 
-    def __init__(self, url: str, duration: float, audio: bool, log: Path) -> None:
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--publish", url]
+    def __init__(self, urls: list[str], duration: float, audio: bool, log: Path) -> None:
+        cmd = [sys.executable, str(Path(__file__).resolve())]
+        cmd += [arg for url in urls for arg in ("--publish", url)]
         cmd += ["--duration", str(duration), *([] if audio else ["--no-audio"])]
         super().__init__("publisher", cmd, cwd=ROOT, log=log)
 
@@ -282,10 +383,28 @@ class Run:
     stalls: int = 0
     startup: float = 0.0  # seconds from page load to the first decoded stamp
     errors: list[str] = field(default_factory=list)
+    join: dict[str, float] = field(default_factory=dict)  # see the page's report.join
+    view: dict[str, float] = field(default_factory=dict)  # hls.js's latency, target and rate
+    requests: dict[str, float] = field(default_factory=dict)  # per second, by kind
+    trace: list[tuple[str, float, float]] = field(default_factory=list)  # the join's requests
 
 
-def play(browser: Any, target: Target, key: str, seconds: float) -> Run:
-    config = {"bits": BITS, "block": BLOCK, "mod": STAMP_MOD, "src": target.src(key)}
+def request_kind(url: str) -> str:
+    path = url.split("?", 1)[0]
+    if path.endswith(".m3u8"):
+        return "playlist"
+    return "media" if path.endswith((".m4s", ".ts", ".mp4")) else "other"
+
+
+def play(browser: Any, target: Target, key: str, player: str, seconds: float) -> Run:
+    config = {
+        "bits": BITS,
+        "block": BLOCK,
+        "mod": STAMP_MOD,
+        "src": target.src(key),
+        "hls": PLAYERS[player],
+        "jump": JOIN_JUMP_S if player in JOINS_LIVE else None,
+    }
     page_html = PAGE.replace("CONFIG", json.dumps(config))
 
     def serve_bench_files(route: Any) -> None:
@@ -296,7 +415,11 @@ def play(browser: Any, target: Target, key: str, seconds: float) -> Run:
 
     page = browser.new_page()
     console_errors: list[str] = []
+    requests = {"playlist": 0, "media": 0, "other": 0}
     page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    page.on(
+        "request", lambda r: requests.__setitem__(kind := request_kind(r.url), requests[kind] + 1)
+    )
     try:
         page.route(f"{target.origin}/__bench__/**", serve_bench_files)
         loaded = time.monotonic()
@@ -307,8 +430,13 @@ def play(browser: Any, target: Target, key: str, seconds: float) -> Run:
             "window.report.samples = []; window.report.pdt = []; "
             "window.report.unreadable = 0; window.report.stalls = 0;"
         )
+        counted = dict(requests)
+        measured = time.monotonic()
         page.wait_for_timeout(seconds * 1000)
         report = page.evaluate("window.report")
+        view = page.evaluate("window.hlsView()")
+        elapsed = time.monotonic() - measured
+        rates = {k: (requests[k] - counted[k]) / elapsed for k in ("playlist", "media")}
     finally:
         page.close()
     if report["fatal"] is not None:
@@ -322,11 +450,48 @@ def play(browser: Any, target: Target, key: str, seconds: float) -> Run:
         stalls=report["stalls"],
         startup=startup,
         errors=report["errors"] + console_errors,
+        join={k: v for k, v in report["join"].items() if isinstance(v, int | float)},
+        view={k: v for k, v in view.items() if isinstance(v, int | float)},
+        requests=rates,
+        trace=[tuple(t) for t in report.get("trace", [])],
     )
 
 
 def fmt_s(ms: float) -> str:
     return f"{ms / 1000:.2f} s"
+
+
+def describe(run: Run) -> str:
+    """One play's figures after its median: the spread, the join and what it cost."""
+    join = run.join
+    parts = [
+        f"min {fmt_s(min(run.samples))}, max {fmt_s(max(run.samples))}",
+        f"{len(run.samples)} samples, {run.unreadable} unreadable, {run.stalls} stalls",
+    ]
+    if run.pdt:
+        parts.append(f"PDT latency {fmt_s(statistics.median(run.pdt))}")
+    if "playing" in join:
+        parts.append(
+            f"join: playlist {join.get('playlist', 0) / 1000:.2f} s, "
+            f"media {join.get('media', 0) / 1000:.2f} s, playing {join['playing'] / 1000:.2f} s, "
+            f"started {join.get('latency', 0):.2f} s behind hls.js's edge "
+            f"(target {join.get('target', 0):.2f} s)"
+            + (
+                f", moved {join['jump']:.2f} s forward at {join.get('jumped', 0) / 1000:.2f} s"
+                if "jump" in join
+                else ""
+            )
+        )
+    if run.view:
+        parts.append(
+            f"at the end hls.js latency {run.view.get('latency', 0):.2f} s, "
+            f"target {run.view.get('target', 0):.2f} s, rate {run.view.get('rate', 1):.2f}"
+        )
+    parts.append(
+        f"{run.requests.get('playlist', 0):.1f} playlist + "
+        f"{run.requests.get('media', 0):.1f} media requests/s"
+    )
+    return "; ".join(parts)
 
 
 def main() -> None:
@@ -336,94 +501,134 @@ def main() -> None:
     parser.add_argument(
         "--warmup", type=float, default=12.0, help="seconds of stream before the first player"
     )
-    parser.add_argument("--publish", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--players",
+        default=",".join(PLAYERS),
+        help=f"comma-separated, of {', '.join(PLAYERS)} (default: all)",
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        type=parse_variant,
+        default=[],
+        metavar="NAME[:SETTING=VALUE,...]",
+        help="a golive configuration to compare (repeatable; default: golive's defaults)",
+    )
+    parser.add_argument("--no-nginx", action="store_true", help="golive only")
+    parser.add_argument("--trace", action="store_true", help="print the requests of each join")
+    parser.add_argument("--publish", metavar="URL", action="append", help=argparse.SUPPRESS)
     parser.add_argument("--duration", type=float, default=300.0, help=argparse.SUPPRESS)
     parser.add_argument("--no-audio", action="store_true", help="publish video only")
     args = parser.parse_args()
     if args.publish:
         publish(args.publish, args.duration, audio=not args.no_audio)
         return
+    players = [p.strip() for p in args.players.split(",") if p.strip()]
+    if not players or any(p not in PLAYERS for p in players):
+        parser.error(f"--players takes some of {', '.join(PLAYERS)}")
+    variants: list[tuple[str, dict[str, str]]] = args.variant or [("golive", {})]
+    if len({name for name, _ in variants}) < len(variants):
+        parser.error("every --variant needs a name of its own")
     if not HLS_JS.exists():
         sys.exit("web/node_modules is missing: run npm ci in web/")
     from playwright.sync_api import sync_playwright
 
+    servers = len(variants) + (0 if args.no_nginx else 1)
     # A publisher outlives its round only if something hangs; the round stops it.
-    publish_for = args.warmup + 2 * (args.seconds + 60) + 60
+    publish_for = args.warmup + servers * len(players) * (args.seconds + 60) + 60
     print(
         f"stream: {WIDTH}x{HEIGHT} {FPS} fps H.264 (veryfast, zerolatency, 1 s GOP)"
         f"{'' if args.no_audio else ' + silent AAC'}, published in real time; "
-        f"{args.rounds} rounds x {args.seconds:.0f} s of playback per server"
+        f"{args.rounds} rounds x {args.seconds:.0f} s of playback per server and player "
+        f"({', '.join(players)}); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
-    results: dict[str, list[Run]] = {}
+    for name, settings in variants:
+        shown = ", ".join(f"{k}={v}" for k, v in settings.items()) or "defaults"
+        print(f"{name}: {shown}")
+    results: dict[tuple[str, str], list[Run]] = {}
+    loads: list[float] = []
     with tempfile.TemporaryDirectory(prefix="golive-latency-") as tmpdir:
         tmp = Path(tmpdir)
-        targets = [start_golive_target(tmp)]
+        targets: list[Target] = []
         try:
-            nginx = start_nginx_target(tmp)
-            if nginx is None:
-                print("nginx with libnginx-mod-rtmp is not installed: golive figures only")
-            else:
-                targets.append(nginx)
-            results = {t.name: [] for t in targets}
+            for name, settings in variants:
+                targets.append(start_golive_target(tmp, name, settings))
+            if not args.no_nginx:
+                nginx = start_nginx_target(tmp)
+                if nginx is None:
+                    print("nginx with libnginx-mod-rtmp is not installed: golive figures only")
+                else:
+                    targets.append(nginx)
+            plays = [(t, p) for t in targets for p in players]
+            results = {(t.name, p): [] for t, p in plays}
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(
                     executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS
                 )
                 for r in range(args.rounds):
                     key = f"latency{r}"
-                    publishers = {}
+                    publisher = Publisher(
+                        [t.rtmp(key) for t in targets],
+                        publish_for,
+                        not args.no_audio,
+                        tmp / f"publish-{r}.log",
+                    )
                     try:
-                        for t in targets:
-                            publishers[t.name] = Publisher(
-                                t.rtmp(key),
-                                publish_for,
-                                not args.no_audio,
-                                tmp / f"publish-{t.name}-{r}.log",
-                            )
                         started = time.monotonic()
                         for t in targets:
-                            wait_playlist(t.src(key), publishers[t.name])
+                            wait_playlist(t.src(key), publisher)
                         time.sleep(max(0.0, started + args.warmup - time.monotonic()))
-                        order = targets if r % 2 == 0 else targets[::-1]
-                        for t in order:
-                            run = play(browser, t, key, args.seconds)
-                            publishers[t.name].check()
-                            results[t.name].append(run)
+                        # Every pair goes first in turn, and the order reverses every round.
+                        shift = (r // 2) % len(plays)
+                        order = plays[shift:] + plays[:shift]
+                        if r % 2:
+                            order.reverse()
+                        for t, player in order:
+                            run = play(browser, t, key, player, args.seconds)
+                            loads.append(os.getloadavg()[0])
+                            publisher.check()
+                            results[(t.name, player)].append(run)
                             med = statistics.median(run.samples)
-                            pdt = (
-                                f", hls.js PDT latency {fmt_s(statistics.median(run.pdt))}"
-                                if run.pdt
-                                else ""
-                            )
                             print(
-                                f"round {r + 1} {t.name:10s}: median {fmt_s(med)} "
-                                f"(min {fmt_s(min(run.samples))}, max {fmt_s(max(run.samples))}, "
-                                f"{len(run.samples)} samples, {run.unreadable} unreadable, "
-                                f"{run.stalls} stalls, first stamp {run.startup:.1f} s after load"
-                                f"{pdt})"
+                                f"round {r + 1} {t.name:10s} {player:8s}: median {fmt_s(med)} "
+                                f"({describe(run)})"
                             )
                             if run.errors:
                                 print(f"    non-fatal errors: {sorted(set(run.errors))}")
+                            if args.trace:
+                                for what, sent, done in run.trace:
+                                    print(f"    {sent:7.0f} {done:7.0f} ms  {what}")
+                                print(f"    {run.join.get('playing', 0):7.0f}         playing")
                     finally:
-                        for p in publishers.values():
-                            p.stop()
+                        publisher.stop()
                 browser.close()
         finally:
             for t in targets:
                 t.server.stop()
-    pooled = {name: [v for run in runs for v in run.samples] for name, runs in results.items()}
-    for name, values in pooled.items():
-        rounds = ", ".join(fmt_s(statistics.median(run.samples)) for run in results[name])
+    print(f"load average during the plays: {min(loads):.1f} to {max(loads):.1f}")
+    pooled = {pair: [v for run in runs for v in run.samples] for pair, runs in results.items()}
+    for (name, player), values in pooled.items():
+        runs = results[(name, player)]
+        rounds = ", ".join(fmt_s(statistics.median(run.samples)) for run in runs)
+        joins = [run.join["latency"] for run in runs if "latency" in run.join]
+        requests = statistics.mean(sum(run.requests.values()) for run in runs)
+        behind = f", started {statistics.median(joins):.2f} s behind the edge" if joins else ""
         print(
-            f"{name:10s} latency: median {fmt_s(statistics.median(values))} over "
-            f"{len(values)} samples (round medians: {rounds})"
+            f"{name:10s} {player:8s} latency: median {fmt_s(statistics.median(values))} over "
+            f"{len(values)} samples (round medians: {rounds}{behind}; "
+            f"{requests:.1f} requests/s)"
         )
-    golive = statistics.median(pooled["golive"])
-    verdict = "met" if golive <= TARGET_GOLIVE_S * 1000 else "NOT met"
-    print(f"target golive <= {TARGET_GOLIVE_S} s: {verdict}")
-    if "nginx-rtmp" in pooled:
-        ratio = golive / statistics.median(pooled["nginx-rtmp"])
-        print(f"ratio golive/nginx-rtmp: {ratio:.2f}x")
+    golive = variants[0][0]
+    for player in players:
+        median = statistics.median(pooled[(golive, player)])
+        verdict = "PASS" if median <= TARGETS_S[player] * 1000 else "FAIL"
+        print(
+            f"target {golive} with {player} at most {TARGETS_S[player]:.1f} s: "
+            f"{fmt_s(median)} {verdict}"
+        )
+        if ("nginx-rtmp", player) in pooled:
+            ratio = median / statistics.median(pooled[("nginx-rtmp", player)])
+            print(f"ratio {golive}/nginx-rtmp with {player}: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -183,6 +183,7 @@ class LadderPackager:
                     window=self.settings.window,
                     max_bytes=self.settings.max_window_bytes,
                     max_segment=self.settings.max_segment,
+                    part_hold_back=self.settings.part_hold_back,
                     clock=self.room.source,
                     room=self.room.name,
                     first_number=self.room.first_number,

@@ -87,6 +87,7 @@ class HlsRoom:
             window=settings.window,
             max_bytes=settings.max_window_bytes,
             max_segment=settings.max_segment,
+            part_hold_back=settings.part_hold_back,
             room=name,
             first_number=self.first_number,
         )

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class HlsSettings:
-    part_target: float = 0.333  # seconds; LL-HLS part target, defaults to 1/3 s
+    # seconds; LL-HLS part target, defaults to 0.2 s: a whole number of frames at 25, 30, 50
+    # and 60 fps, so that a keyframe every second starts a part (docs/protocol-notes.md,
+    # "Latency")
+    part_target: float = 0.2
+    # PART-HOLD-BACK in part targets: how far behind the live edge players start. RFC 8216bis,
+    # 4.4.3.8: at least 2, and 3 recommended; 2 by default, for viewers about 1 s behind the
+    # publisher in hls.js (docs/protocol-notes.md, "Latency")
+    part_hold_back: float = 2.0
     segment_target: float = 2.0  # seconds; shortest segment, cut at the next keyframe after it
     # Seconds of complete segments listed after the oldest one; defaults to 8, what LL-HLS
     # needs with 2 s segments. Never less than three target durations plus a segment, whatever
@@ -25,3 +32,10 @@ class HlsSettings:
     # with a log line, so that a publisher's bitrate burst cannot grow memory without bound.
     # Defaults to 64 MiB: 50 Mbit/s for the default window.
     max_window_bytes: int = 64 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.part_hold_back < 2:
+            raise ValueError(
+                f"part_hold_back is {self.part_hold_back} part targets; "
+                "RFC 8216bis, 4.4.3.8 wants at least 2"
+            )

@@ -152,6 +152,7 @@ class LiveWindow:
         window: float = HlsSettings().window,
         max_segment: float = HlsSettings().max_segment,
         max_bytes: int = HlsSettings().max_window_bytes,
+        part_hold_back: float = HlsSettings().part_hold_back,
         parts_kept: int = 1,
         clock: LiveWindow | None = None,
         room: str = "",
@@ -166,6 +167,7 @@ class LiveWindow:
         self.clock = clock
         self.part_target = part_target
         self.segment_target = segment_target
+        self.part_hold_back = part_hold_back  # in part targets
         self.window = window  # seconds of complete segments listed, at least (see _slide)
         self.max_bytes = max_bytes  # bytes of media held, at most (see _cap)
         # Complete segments that keep their EXT-X-PART lines, the newest ones (the segment in
@@ -583,7 +585,7 @@ class LiveWindow:
             rendition_reports=reports,
             ended=self.ended,
             can_skip_until=self.skip_boundary(),
-            part_hold_back=3.0 * self.part_target,
+            part_hold_back=self.part_hold_back * self.part_target,
             trailing_discontinuity=trailing_discontinuity,
             trailing_map_uri=trailing_map,
         )

@@ -55,11 +55,11 @@ _MAX_UNREAD = 1024 * 1024
 # has the kernel hold the bytes until the message in progress is complete (the chunk reader
 # knows how many it lacks: waiting for them delays nothing), or, between messages, until about
 # ``read_batch`` seconds of the stream (RtmpLimits, at its measured rate) have arrived: a frame
-# is read at most that much later, a small part of a 1/3 s LL-HLS part. _LOWAT_MAX stays well within the
-# receive buffer: Linux narrows the TCP window to a low-water mark it has to grow the buffer
-# for. A stream that slows down or stops would leave its last bytes waiting: a connection not
-# read for _LOWAT_CHECK goes back to waking for every byte (a timer re-armed at every read,
-# which a steady stream never lets fire).
+# is read at most that much later, a tenth of a 0.2 s LL-HLS part. _LOWAT_MAX stays well
+# within the receive buffer: Linux narrows the TCP window to a low-water mark it has to grow
+# the buffer for. A stream that slows down or stops would leave its last bytes waiting: a
+# connection not read for _LOWAT_CHECK goes back to waking for every byte (a timer re-armed at
+# every read, which a steady stream never lets fire).
 _LOWAT_MAX = 32 * 1024
 _LOWAT_CHECK = 0.05
 _RATE_EVERY = 1.0  # seconds over which a publisher's rate is measured

@@ -46,6 +46,7 @@ def test_the_parts_made_without_settings_use_the_settings_defaults() -> None:
     assert _default(LiveWindow, "window") == s.hls.window
     assert _default(LiveWindow, "max_segment") == s.hls.max_segment
     assert _default(LiveWindow, "max_bytes") == s.hls.max_window_bytes
+    assert _default(LiveWindow, "part_hold_back") == s.hls.part_hold_back
     required = [
         _default(StreamHub, "takeover_after"),
         _default(Previews, "interval"),
@@ -91,6 +92,7 @@ def test_sections_from_file_environment_and_flags(tmp_path: Path) -> None:
         ({"GOLIVE_RTMP_MAX_MESSAGE_SIZE": "1.5"}, "'rtmp_max_message_size'"),
         ({"GOLIVE_TRANSCODE_WORKER": "gpu"}, "transcode worker 'gpu'"),
         ({"GOLIVE_TRANSCODE_ENABLED": "perhaps"}, "'transcode_enabled'"),
+        ({"GOLIVE_HLS_PART_HOLD_BACK": "1.5"}, r"\[hls\] part_hold_back is 1.5 part targets"),
     ],
 )
 def test_section_errors_name_the_setting(environ: dict[str, str], message: str) -> None:

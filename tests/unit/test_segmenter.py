@@ -55,6 +55,18 @@ def test_segments_at_keyframes_and_parts_within_85_to_100_percent() -> None:
             assert a.base_decode_time + sum(s.duration for s in a.samples) == b.base_decode_time
 
 
+def test_default_parts_put_a_keyframe_every_second_at_the_start_of_a_part() -> None:
+    """0.2 s parts are six frames at 30 fps: a keyframe every second, in the middle of a 2 s
+    segment, starts a part that says INDEPENDENT=YES, where hls.js can start a joining viewer
+    (docs/protocol-notes.md, "Latency")."""
+    parts = parts_of(run(Segmenter(), av_stream(6.0, gop=1.0)))
+    # Every part but the stream's last (whose last frame's duration is guessed) is six frames.
+    assert {p.duration for p in parts[:-1]} == {0.2}
+    starts = [p.start_ms for p in parts if p.independent]
+    assert starts == [0, 1000, 2000, 3000, 4000, 5000]
+    assert [p.start_ms for p in parts if p.new_segment] == [0, 2000, 4000]
+
+
 def test_aac_durations_are_exactly_1024_samples() -> None:
     events = run(Segmenter(), av_stream(4.0))
     audio = [s for p in parts_of(events) for r in p.runs if r.track_id == 2 for s in r.samples]

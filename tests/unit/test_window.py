@@ -16,7 +16,7 @@ from tests.harness.streams import AVC, av_stream
 
 
 def publish(r: LiveWindow, seconds: float, start: int = 0, avc: TrackConfig = AVC) -> None:
-    seg = Segmenter()
+    seg = Segmenter(part_target=r.part_target)  # the window's parts
     r.begin()
     for item in av_stream(seconds, start=start):
         if item == AVC:
@@ -89,7 +89,7 @@ def test_delta_update_skips_old_segments() -> None:
 
 async def test_blocking_wait_returns_when_the_part_arrives() -> None:
     r = LiveWindow("source", part_target=0.333, segment_target=2.0)
-    seg = Segmenter()
+    seg = Segmenter(part_target=r.part_target)  # the window's parts
     r.begin()
     items = list(av_stream(6.0))
     for item in items[:100]:
@@ -110,7 +110,7 @@ def test_reconnect_marks_the_parts_in_progress_too() -> None:
     r = LiveWindow("source", part_target=0.333, segment_target=2.0, window=60.0)
     publish(r, 4.0)
     r.end()
-    seg = Segmenter()
+    seg = Segmenter(part_target=r.part_target)  # the window's parts
     r.begin()
     for item in av_stream(1.0):  # less than a segment: only parts of the new session
         r.feed(seg.push(item))
@@ -433,3 +433,15 @@ def test_delta_updates_are_offered_only_when_they_can_skip_something() -> None:
     publish_gop(long, 60.0, gop=2.0)
     assert "CAN-SKIP-UNTIL=12.00000" in long.media_playlist()
     assert "#EXT-X-SKIP:SKIPPED-SEGMENTS=" in long.media_playlist(skip=True)
+
+
+def test_part_hold_back_is_a_number_of_part_targets() -> None:
+    """PART-HOLD-BACK (RFC 8216bis, 4.4.3.8): where players start behind the live edge, the
+    setting's number of part targets; at least two."""
+    r = LiveWindow("source", part_target=0.2, segment_target=2.0, part_hold_back=2.0)
+    publish(r, 4.0)
+    pl = parsed(r)
+    assert pl.part_target == 0.2 and pl.part_hold_back == 0.4
+    r = LiveWindow("source", part_target=0.25, segment_target=2.0, part_hold_back=3.0)
+    publish(r, 4.0)
+    assert parsed(r).part_hold_back == 0.75

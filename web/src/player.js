@@ -7,6 +7,9 @@ import { nextTick, onBeforeUnmount, onMounted, ref } from "vue";
 const HLS_TYPE = "application/vnd.apple.mpegurl";
 const NETWORK_RETRY_MS = 1500;
 const LATENCY_MS = 500;
+// A viewer who joins is moved forward to hls.js's live sync position once playback has begun,
+// when that is at least this far ahead (seconds): see joinLive().
+const JOIN_JUMP_S = 0.1;
 
 let Hls = null; // the hls.js class, loaded with the watch page only
 
@@ -95,9 +98,40 @@ export function usePlayer(video, { measuring = () => true, onProblem = () => {} 
     }
   }
 
+  /**
+   * hls.js starts a joining viewer PART-HOLD-BACK behind the live edge as its first playlist
+   * showed it, but playback begins only once the parts since the last keyframe have been
+   * fetched and decoded, and hls.js keeps that time as latency: it plays faster to catch up
+   * only while more than a second is buffered. So once playback has begun, at each part
+   * buffered, until it is done: jump to where hls.js would start now, as soon as that is
+   * buffered (docs/protocol-notes.md, "Latency"). True when nothing is left to do.
+   */
+  function joinLive(player, el) {
+    if (player !== hls) return true;
+    const target = player.liveSyncPosition;
+    if (!Number.isFinite(target)) return false;
+    if (target - el.currentTime < JOIN_JUMP_S) return true;
+    for (let i = 0; i < el.buffered.length; i++) {
+      if (el.buffered.start(i) <= target && target < el.buffered.end(i)) {
+        el.currentTime = target;
+        return true;
+      }
+    }
+    return false;
+  }
+
   function attachHlsJs(Player, el, url) {
     const player = new Player({ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 });
     hls = player;
+    el.addEventListener(
+      "playing",
+      () => {
+        if (joinLive(player, el)) return;
+        const retry = () => joinLive(player, el) && player.off(Player.Events.FRAG_BUFFERED, retry);
+        player.on(Player.Events.FRAG_BUFFERED, retry);
+      },
+      { once: true },
+    );
     player.on(Player.Events.MANIFEST_PARSED, (_, data) => {
       levels.value = data.levels.map((level, index) => ({ index, label: levelLabel(level, index) }));
       play();
