@@ -31,8 +31,22 @@ MAX_PER_ROOM = 100_000
 MAX_PER_ADDRESS = 8
 
 
+class _Players:
+    """The players of one room: when each was last seen, oldest first, and its address."""
+
+    __slots__ = ("addresses", "last_seen", "per_address")
+
+    def __init__(self) -> None:
+        self.last_seen: OrderedDict[bytes, float] = OrderedDict()
+        self.addresses: dict[bytes, str] = {}
+        self.per_address: dict[str, int] = {}
+
+
 class Audience:
-    """Distinct players per room within a sliding window of ``window`` seconds."""
+    """Distinct players per room within a sliding window of ``window`` seconds.
+
+    A player seen again (nearly every request) costs two dictionary operations and allocates
+    no container: playlists are requested thousands of times a second."""
 
     def __init__(
         self,
@@ -48,10 +62,7 @@ class Audience:
         self._clock = clock
         # Per node (handed to its HTTP workers, golive.edge): digests match nowhere else.
         self.key = key or secrets.token_bytes(16)
-        # room -> player digest -> (last seen, address), oldest first (move_to_end on every
-        # sighting); room -> address -> players it has there.
-        self._rooms: dict[str, OrderedDict[bytes, tuple[float, str]]] = {}
-        self._addresses: dict[str, dict[str, int]] = {}
+        self._rooms: dict[str, _Players] = {}
         self._next_sweep = 0.0
 
     def player(self, address: str, user_agent: str) -> bytes:
@@ -61,21 +72,26 @@ class Audience:
 
     def seen(self, room: str, player: bytes, address: str = "") -> None:
         now = self._clock()
-        players = self._rooms.setdefault(room, OrderedDict())
-        per_address = self._addresses.setdefault(room, {})
-        if player not in players:
-            if per_address.get(address, 0) >= self.max_per_address:
+        players = self._rooms.get(room)
+        if players is None:
+            players = self._rooms[room] = _Players()
+        last_seen = players.last_seen
+        if player in last_seen:
+            last_seen[player] = now
+            last_seen.move_to_end(player)
+        else:
+            if players.per_address.get(address, 0) >= self.max_per_address:
                 # Full only if its players are still fresh: forget the stale ones first.
                 self._expire(room, now)
-                players = self._rooms.setdefault(room, OrderedDict())
-                per_address = self._addresses.setdefault(room, {})
-                if per_address.get(address, 0) >= self.max_per_address:
+                players = self._rooms.setdefault(room, players)
+                if players.per_address.get(address, 0) >= self.max_per_address:
                     return
-            per_address[address] = per_address.get(address, 0) + 1
-        players[player] = (now, address)
-        players.move_to_end(player)
-        while len(players) > self.max_per_room:
-            self._forget(room, *players.popitem(last=False))
+                last_seen = players.last_seen
+            players.per_address[address] = players.per_address.get(address, 0) + 1
+            players.addresses[player] = address
+            last_seen[player] = now
+            while len(last_seen) > self.max_per_room:
+                self._forget(players, last_seen.popitem(last=False)[0])
         if now >= self._next_sweep:
             # Rooms nobody asks about any more would otherwise keep their last players.
             self._next_sweep = now + self.window
@@ -85,31 +101,35 @@ class Audience:
     def count(self, room: str) -> int:
         self._expire(room, self._clock())
         players = self._rooms.get(room)
-        return len(players) if players else 0
+        return len(players.last_seen) if players else 0
 
     def _expire(self, room: str, now: float) -> None:
         players = self._rooms.get(room)
         if players is None:
             return
-        while players:
-            player, entry = next(iter(players.items()))
-            if now - entry[0] < self.window:
+        last_seen = players.last_seen
+        while last_seen:
+            player, when = next(iter(last_seen.items()))
+            if now - when < self.window:
                 break
-            del players[player]
-            self._forget(room, player, entry)
-        if not players:
+            del last_seen[player]
+            self._forget(players, player)
+        if not last_seen:
             del self._rooms[room]
-            self._addresses.pop(room, None)
 
-    def _forget(self, room: str, player: bytes, entry: tuple[float, str]) -> None:
-        per_address = self._addresses.get(room)
-        if per_address is None:
-            return
-        left = per_address.get(entry[1], 0) - 1
+    @staticmethod
+    def _forget(players: _Players, player: bytes) -> None:
+        address = players.addresses.pop(player, "")
+        left = players.per_address.get(address, 0) - 1
         if left > 0:
-            per_address[entry[1]] = left
+            players.per_address[address] = left
         else:
-            per_address.pop(entry[1], None)
+            players.per_address.pop(address, None)
+
+
+def _media_type(content_type: str) -> str:
+    """The media type of a Content-Type value, without its parameters (RFC 9110, 8.3.1)."""
+    return content_type.partition(";")[0].strip().lower()
 
 
 def audience_middleware(
@@ -124,11 +144,13 @@ def audience_middleware(
     @web.middleware
     async def count_players(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
-        # The cheap tests first: this runs for every part and segment served too.
+        # The cheap tests first: this runs for every part and segment served too. The media
+        # type is read from the header as it is (parameters such as charset aside), not
+        # parsed into aiohttp's content_type for every part.
         if (
             response.status == 200
             and request.method == hdrs.METH_GET
-            and response.content_type == PLAYLIST_TYPE
+            and _media_type(response.headers.get(hdrs.CONTENT_TYPE, "")) == PLAYLIST_TYPE
         ):
             room = request.match_info.get("room")
             if room is not None and not (elsewhere is not None and elsewhere(request)):

@@ -24,13 +24,17 @@ media is immutable, and errors are kept for a second at most or not at all.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.payload import Payload
 from aiohttp.typedefs import Handler, Middleware
+from multidict import CIMultiDict
+from yarl import URL
 
 from ..http_errors import HttpError, http_error_middleware
 from . import playlist
@@ -68,9 +72,28 @@ CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Ag
 # the default max_segment allows. A held request costs a socket and a little memory.
 BLOCKING_WAIT_LIMIT = 12.0
 
+_METHODS = (hdrs.METH_GET, hdrs.METH_HEAD)
+_PREFIX_NAME = HLS_PREFIX.strip("/")
+# What aiohttp's {name} does not match ({, }) or would unescape (%): such paths take the
+# sub-application's way.
+_UNUSUAL = re.compile(r"[{}%]")
+
 _SEGMENT = re.compile(r"seg-(\d{1,12})\.m4s")
 _PART = re.compile(r"part-(\d{1,12})\.m4s")
 _INIT = re.compile(r"init-(\d{1,9})\.mp4")
+
+
+# Headers built once per kind of answer: aiohttp copies a CIMultiDict it is given in one C
+# call, where a dict or a content_type argument would be parsed for every response.
+_MEDIA_HEADERS = CIMultiDict({"Content-Type": "video/mp4", "Cache-Control": MEDIA_CACHE, **CORS})
+# What aiohttp writes for text= (UTF-8, the charset in Content-Type).
+_PLAYLIST_CONTENT_TYPE = f"{playlist.PLAYLIST_TYPE}; charset=utf-8"
+
+
+@functools.cache
+def _playlist_headers(cache: str) -> CIMultiDict[str]:
+    """The headers of a playlist with Cache-Control ``cache`` (a few values in all)."""
+    return CIMultiDict({"Cache-Control": cache, **CORS, "Content-Type": _PLAYLIST_CONTENT_TYPE})
 
 
 def _not_found(what: str) -> HttpError:
@@ -128,6 +151,84 @@ def with_error_cache_control(errors: Middleware) -> Middleware:
     return answer_errors
 
 
+def _through(middlewares: Iterable[Middleware], handler: Handler) -> Handler:
+    """``handler`` behind ``middlewares`` (the first outermost), composed once, as aiohttp
+    composes a sub-application's for each request."""
+    for middleware in reversed(list(middlewares)):
+        handler = functools.partial(middleware, handler=handler)
+    return handler
+
+
+class HlsPaths(web.AbstractResource):
+    """The HLS URLs, told apart by splitting the path at its slashes.
+
+    Players ask for parts and playlists many times a second each; aiohttp would find the
+    route by walking the root's resources, then the sub-application's regular expressions,
+    and stack each application's middlewares per request. This resource, registered on the
+    root ahead of the sub-application, answers the same GET and HEAD requests through the
+    same handlers behind the same middlewares, composed once. Whatever it does not take
+    (another method, an escaped or unusual character, another shape of path) goes on to the
+    sub-application, which answers it as it always has (a 405 with Allow, a JSON 404)."""
+
+    def __init__(
+        self, rooms: Mapping[str, Handler], *, media: Handler, media_file: Handler
+    ) -> None:
+        super().__init__()
+        self._rooms = {leaf: self._routes(h) for leaf, h in rooms.items()}
+        self._media = self._routes(media)
+        self._media_file = self._routes(media_file)
+
+    def _routes(self, handler: Handler) -> dict[str, web.ResourceRoute]:
+        return {method: web.ResourceRoute(method, handler, self) for method in _METHODS}
+
+    @property
+    def canonical(self) -> str:
+        return HLS_PREFIX
+
+    async def resolve(
+        self, request: web.Request
+    ) -> tuple[web.UrlMappingMatchInfo | None, set[str]]:
+        method = request.method
+        if method not in _METHODS:
+            return None, set()
+        path = request.rel_url.path_safe
+        # Only non-empty segments as aiohttp's {name} matches them, none to unescape.
+        if "//" in path or path[-1] == "/" or _UNUSUAL.search(path):
+            return None, set()
+        names = path.split("/")
+        if len(names) not in (4, 5) or names[1] != _PREFIX_NAME:
+            return None, set()
+        if len(names) == 4:
+            routes = self._rooms.get(names[3])
+            if routes is None:
+                return None, set()
+            return web.UrlMappingMatchInfo({"room": names[2]}, routes[method]), set(_METHODS)
+        if names[4] == "index.m3u8":
+            match = {"room": names[2], "rendition": names[3]}
+            return web.UrlMappingMatchInfo(match, self._media[method]), set(_METHODS)
+        match = {"room": names[2], "rendition": names[3], "file": names[4]}
+        return web.UrlMappingMatchInfo(match, self._media_file[method]), set(_METHODS)
+
+    def url_for(self, **kwargs: str) -> URL:
+        raise RuntimeError("HLS URLs are built by the playlists, not by the router")
+
+    def add_prefix(self, prefix: str) -> None:
+        raise RuntimeError("HLS is mounted at the root application's /hls")
+
+    def get_info(self) -> dict[str, Any]:  # type: ignore[override]
+        return {"path": HLS_PREFIX + "/"}
+
+    def raw_match(self, path: str) -> bool:
+        return False
+
+    def __len__(self) -> int:
+        return len(list(self))
+
+    def __iter__(self) -> Iterator[web.AbstractRoute]:
+        for routes in (*self._rooms.values(), self._media, self._media_file):
+            yield from routes.values()
+
+
 def setup_hls_routes(
     app: web.Application, packager: Packager, middlewares: Iterable[Middleware] = ()
 ) -> None:
@@ -154,21 +255,14 @@ def setup_hls_routes(
         return room, window
 
     def playlist_response(text: str | bytes, cache: str = PLAYLIST_CACHE) -> web.Response:
-        # Media playlists come rendered once for every request of the same version; what
-        # aiohttp does for text= (UTF-8, the charset in Content-Type) is done for them there.
+        # Media playlists come rendered once for every request of the same version, as UTF-8.
         return web.Response(
             body=text.encode() if isinstance(text, str) else text,
-            content_type=playlist.PLAYLIST_TYPE,
-            charset="utf-8",
-            headers={"Cache-Control": cache, **CORS},
+            headers=_playlist_headers(cache),
         )
 
-    # Built once: parts are the most requested URLs, and a ready header dict saves aiohttp
-    # from parsing a content_type argument on every response.
-    media_headers = {"Content-Type": "video/mp4", "Cache-Control": MEDIA_CACHE, **CORS}
-
     def media_response(data: bytes | ChunksPayload) -> web.Response:
-        return web.Response(body=data, headers=media_headers)
+        return web.Response(body=data, headers=_MEDIA_HEADERS)
 
     async def multivariant(request: web.Request) -> web.Response:
         variants = tuple(
@@ -265,9 +359,21 @@ def setup_hls_routes(
         raise _not_found("no such file")
 
     errors = http_error_middleware("no such HLS resource", logger="golive.hls", headers=CORS)
-    hls = web.Application(middlewares=[with_error_cache_control(errors), *middlewares])
+    chain = [with_error_cache_control(errors), *middlewares]
+    hls = web.Application(middlewares=chain)
     hls.router.add_get("/{room}/index.m3u8", multivariant)
     hls.router.add_get("/{room}/status.json", status)
     hls.router.add_get("/{room}/{rendition}/index.m3u8", media)
     hls.router.add_get("/{room}/{rendition}/{file}", media_file)
+    # Registered before the sub-application, so that aiohttp's router asks it first.
+    app.router.register_resource(
+        HlsPaths(
+            {
+                "index.m3u8": _through(chain, multivariant),
+                "status.json": _through(chain, status),
+            },
+            media=_through(chain, media),
+            media_file=_through(chain, media_file),
+        )
+    )
     app.add_subapp(HLS_PREFIX, hls)

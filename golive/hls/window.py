@@ -136,6 +136,12 @@ class _Segment:
         return b"".join(p.data for p in self.parts)
 
 
+def _give_up(waiter: asyncio.Future[bool]) -> None:
+    """A blocked request's time is up: it is answered without the change it waited for."""
+    if not waiter.done():
+        waiter.set_result(False)
+
+
 class WaitTooFarError(Exception):
     """A blocking reload asked for a part more than a segment ahead (RFC 8216bis, 6.2.5.2)."""
 
@@ -203,7 +209,7 @@ class LiveWindow:
         self._join_pending = False
         self._clock_anchor: tuple[int, float] | None = None  # (stream ms, wall clock s)
         self._sequence = 0  # mfhd sequence numbers
-        self._waiters: list[asyncio.Future[None]] = []
+        self._waiters: list[asyncio.Future[bool]] = []
         self._rendered: dict[tuple[bool, tuple[playlist.RenditionReport, ...]], bytes] = {}
         self._seen_bytes: deque[tuple[float, int]] = deque()
         self.peak_bandwidth = 0
@@ -427,28 +433,29 @@ class LiveWindow:
             waiters, self._waiters = self._waiters, []
             self._release(waiters, 0)
 
-    def _release(self, waiters: list[asyncio.Future[None]], start: int) -> None:
+    def _release(self, waiters: list[asyncio.Future[bool]], start: int) -> None:
         """Resume one batch of blocked requests now, and the next one on the next turn."""
         end = start + WAKE_BATCH
         for waiter in waiters[start:end]:
             if not waiter.done():
-                waiter.set_result(None)
+                waiter.set_result(True)
         if end < len(waiters):
             asyncio.get_running_loop().call_soon(self._release, waiters, end)
 
     async def _changed(self, within: float) -> bool:
         """Wait for the next change of the window, at most ``within`` seconds."""
-        waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
         self._waiters.append(waiter)
+        # A bare timer rather than asyncio.timeout: thousands of requests wait here at once,
+        # and the timer answers False through the future itself, with nothing to cancel.
+        timer = loop.call_later(within, _give_up, waiter)
         try:
-            async with asyncio.timeout(within):
-                await waiter
-        except TimeoutError:
-            return False
+            return await waiter
         finally:
+            timer.cancel()
             if not waiter.done():
                 waiter.cancel()
-        return True
 
     # --- reading ------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -155,3 +156,48 @@ async def test_errors_are_kept_a_second_or_never(live: Live) -> None:
     async with live.client.post(f"{BASE}/index.m3u8") as resp:
         assert resp.status == 405
         assert resp.headers["Cache-Control"] == "no-store"
+
+
+async def test_the_quick_routes_answer_as_the_sub_application_does(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same requests, resolved by HlsPaths and then by the sub-application's own routes
+    # (HlsPaths declining): the same answers, HEAD without the body.
+    quick: list[bool] = [True]
+    taken: list[str] = []
+    resolve = routes.HlsPaths.resolve
+
+    async def switched(self: routes.HlsPaths, request: web.Request) -> Any:
+        if not quick[0]:
+            return None, set()
+        found = await resolve(self, request)
+        if found[0] is not None:
+            taken.append(request.path_qs)
+        return found
+
+    monkeypatch.setattr(routes.HlsPaths, "resolve", switched)
+    msn, part = live.window.last_part()
+    first = live.window.segments[0]
+    for path in (
+        "/index.m3u8",
+        "/status.json",
+        "/source/index.m3u8",
+        f"/source/index.m3u8?_HLS_msn={msn}&_HLS_part={part}",
+        f"/source/part-{first.parts[0].number}.m4s",
+        f"/source/seg-{first.msn}.m4s",
+        "/source/init-1.mp4",
+        "/source/part-x.m4s",
+        "/nothing/index.m3u8",
+        "/source/status.json",
+    ):
+        answers = []
+        for quick[0] in (True, False):
+            for method in ("GET", "HEAD"):
+                async with live.client.request(method, f"/hls/r{path}") as resp:
+                    headers = {k: v for k, v in resp.headers.items() if k != "Date"}
+                    answers.append((method, resp.status, headers, await resp.read()))
+        assert answers[:2] == answers[2:], path
+        get, head = answers[:2]
+        assert head[:3] == ("HEAD", *get[1:3]) and head[3] == b"", path
+        assert taken == [f"/hls/r{path}"] * 2, path
+        taken.clear()
