@@ -13,9 +13,10 @@ class HlsSettings:
     # "Latency")
     part_target: float = 0.2
     # PART-HOLD-BACK in part targets: how far behind the live edge players start. RFC 8216bis,
-    # 4.4.3.8: at least 2, and 3 recommended; 2 by default, for viewers about 1 s behind the
-    # publisher in hls.js (docs/protocol-notes.md, "Latency")
-    part_hold_back: float = 2.0
+    # 4.4.3.8: at least 2, and 3 recommended; 3 by default (0.6 s): with 2, a player moved to a
+    # transcoded rendition, whose parts come out of the encoder a little after the source
+    # copy's, runs out of buffer and stalls (docs/protocol-notes.md, "Latency")
+    part_hold_back: float = 3.0
     segment_target: float = 2.0  # seconds; shortest segment, cut at the next keyframe after it
     # Seconds of complete segments listed after the oldest one; defaults to 8, what LL-HLS
     # needs with 2 s segments. Never less than three target durations plus a segment, whatever
