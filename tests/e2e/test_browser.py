@@ -7,12 +7,11 @@ hls.js and the HLS requests are all on one host, as they will be with golive's w
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import pytest
 
-from tests.harness.browser import BROWSER_ARGS, CHROMIUM, HLS_JS
+from tests.harness.browser import BROWSER_ARGS, CHROMIUM, HLS_JS, open_player
 from tests.harness.paths import ROOT
 from tests.harness.processes import Server
 from tests.harness.publishers import start_publisher
@@ -49,18 +48,11 @@ PAGE = """<!doctype html>
 async def test_hlsjs_plays_live_with_low_latency(served: Server, tmp_path: Path) -> None:
     if not HLS_JS.exists():
         pytest.fail("web/node_modules is missing; scripts/test.sh runs npm ci in web/")
-    from playwright.async_api import Route, async_playwright
+    from playwright.async_api import async_playwright
 
     path = sample(duration=20.0, size="640x360", fps=30, bitrate="800k")
     publisher = await start_publisher(path, f"{served.rtmp}/browser")
     src = f"{served.http}/hls/browser/index.m3u8"
-    page_html = PAGE.replace("SRC", json.dumps(src))
-
-    async def serve_test_files(route: Route) -> None:
-        if route.request.url.endswith("hls.min.js"):
-            await route.fulfill(path=HLS_JS, content_type="text/javascript")
-        else:
-            await route.fulfill(body=page_html, content_type="text/html")
 
     try:
         async with async_playwright() as pw:
@@ -72,14 +64,13 @@ async def test_hlsjs_plays_live_with_low_latency(served: Server, tmp_path: Path)
             page.on(
                 "console", lambda m: console_errors.append(m.text) if m.type == "error" else None
             )
-            await page.route(f"{served.http}/__test__/**", serve_test_files)
             # Wait until golive lists the room before the player asks for it.
             for _ in range(100):
                 resp = await page.request.get(src)
                 if resp.status == 200:
                     break
                 await asyncio.sleep(0.1)
-            await page.goto(f"{served.http}/__test__/player.html")
+            await open_player(page, served.http, src, PAGE)
             await page.wait_for_function(
                 "document.getElementById('v').currentTime > 1", timeout=20_000
             )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -27,7 +26,7 @@ from golive.hls.settings import HlsSettings
 from golive.hub import StreamHub
 from golive.rtmp.server import RtmpServer, open_authorizer
 from golive.transcode.ladder import Ladder, RenditionSpec
-from tests.harness.browser import BROWSER_ARGS, CHROMIUM, HLS_JS
+from tests.harness.browser import BROWSER_ARGS, CHROMIUM, HLS_JS, open_player
 from tests.harness.publishers import start_publisher
 from tests.harness.samples import sample
 
@@ -126,19 +125,12 @@ def read_variant(url: str) -> tuple[tuple[int, int], int, int]:
 async def test_hlsjs_switches_levels_without_a_stall_and_every_variant_reads_back() -> None:
     if not HLS_JS.exists():
         pytest.fail("web/node_modules is missing; scripts/test.sh runs npm ci in web/")
-    from playwright.async_api import Route, async_playwright
+    from playwright.async_api import async_playwright
 
     path = sample(duration=20.0, size="640x360", fps=30, bitrate="800k")
     async with ladder_server(LADDER) as srv:
         publisher = await start_publisher(path, f"{srv.rtmp}/abr")
         base = f"{srv.http}/hls/abr"
-        page_html = PAGE.replace("SRC", json.dumps(f"{base}/index.m3u8"))
-
-        async def serve_test_files(route: Route) -> None:
-            if route.request.url.endswith("hls.min.js"):
-                await route.fulfill(path=HLS_JS, content_type="text/javascript")
-            else:
-                await route.fulfill(body=page_html, content_type="text/html")
 
         switches: list[tuple[int, float, float, int]] = []  # (height, start, end, on screen)
         try:
@@ -147,7 +139,6 @@ async def test_hlsjs_switches_levels_without_a_stall_and_every_variant_reads_bac
                     executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS
                 )
                 page = await browser.new_page()
-                await page.route(f"{srv.http}/__test__/**", serve_test_files)
                 # Every variant listed before the player asks: hls.js reads the multivariant
                 # playlist once.
                 for _ in range(150):
@@ -158,7 +149,7 @@ async def test_hlsjs_switches_levels_without_a_stall_and_every_variant_reads_bac
                             break
                     await asyncio.sleep(0.1)
                 assert [v.name for v in mv.variants] == ["source", "240p", "160p"]
-                await page.goto(f"{srv.http}/__test__/player.html")
+                await open_player(page, srv.http, f"{base}/index.m3u8", PAGE)
                 await page.wait_for_function(
                     "document.getElementById('v').currentTime > 1", timeout=20_000
                 )

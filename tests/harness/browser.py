@@ -37,12 +37,13 @@ PLAYER = """<!doctype html>
 """
 
 
-async def open_player(page: Any, origin: str, src: str) -> None:
-    """Load hls.js with its defaults for low latency (``lowLatencyMode`` only) in ``page``, on
-    a page of ``origin`` (``/__test__/player.html``, answered by Playwright), playing ``src``."""
+async def open_player(page: Any, origin: str, src: str, template: str = PLAYER) -> None:
+    """Load hls.js in ``page`` on a page of ``origin`` (``/__test__/player.html``, answered by
+    Playwright) made from ``template``, whose SRC becomes ``src``: by default hls.js with its
+    defaults for low latency (``lowLatencyMode`` only)."""
     from playwright.async_api import Route
 
-    html = PLAYER.replace("SRC", json.dumps(src))
+    html = template.replace("SRC", json.dumps(src))
 
     async def test_files(route: Route) -> None:
         if route.request.url.endswith("hls.min.js"):
