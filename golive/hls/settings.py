@@ -26,8 +26,9 @@ class HlsSettings:
     window: float = 8.0
     linger: float = 60.0  # seconds an ended stream's playlist stays readable; defaults to 60
     # seconds; bounds EXT-X-TARGETDURATION and so every segment, whatever the publisher's
-    # keyframes and timestamps: a longer one is cut and marked as a discontinuity. Defaults to
-    # 10, which takes OBS's default 250-frame keyframe interval (8.3 s at 30 fps) as it is.
+    # keyframes and timestamps: a longer one is split at a frame (a timestamp jump is a
+    # discontinuity instead). Defaults to 10, which takes OBS's default 250-frame keyframe
+    # interval (8.3 s at 30 fps) as it is.
     max_segment: float = 10.0
     # Bytes of media one rendition's window may hold; past it the oldest segments go early,
     # with a log line, so that a publisher's bitrate burst cannot grow memory without bound.
