@@ -30,7 +30,7 @@ from .adapters.memory import MemoryRooms
 from .adapters.packager import PackagerDescriptions
 from .api.live import LIVE_DETAILS
 from .api.routes import setup_api
-from .config import ConfigError, Settings, worker_count
+from .config import ConfigError, Settings, short_hold_back, worker_count
 from .edge import VIEWERS_PATH
 from .edge.internal import (
     InternalListener,
@@ -309,6 +309,8 @@ async def _rtmp_listener(app: web.Application) -> AsyncIterator[None]:
             "open publishing: anyone who reaches the RTMP port can publish, "
             "and the room is the stream name"
         )
+    if short := short_hold_back(settings):
+        log.warning(short)
     yield
     await server.stop()
     await app[PACKAGER].close()

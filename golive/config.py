@@ -11,6 +11,7 @@ file, ``GOLIVE_RTMP_IDLE_TIMEOUT``, ``rtmp_idle_timeout``. With nothing configur
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .hls.settings import HlsSettings
 from .rtmp.limits import RtmpLimits
-from .transcode.ladder import Ladder, LadderError, ladder_from_table
+from .transcode.ladder import TRAIL_WITH_LOOKAHEAD, Ladder, LadderError, ladder_from_table
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -245,3 +246,20 @@ def load(
         if value is not None:
             values[name] = _coerce(name, value)
     return _settings(values)
+
+
+def short_hold_back(settings: Settings) -> str | None:
+    """Why the players of a ladder would stall on switching variants, if they would: a
+    player sits PART-HOLD-BACK behind the source copy's live edge (RFC 8216bis, 4.4.3.8) and
+    keeps that position when it moves to a variant, whose parts come out later."""
+    hold_back = settings.hls.part_hold_back * settings.hls.part_target
+    trail = TRAIL_WITH_LOOKAHEAD + settings.hls.part_target  # and a part of margin
+    if not settings.transcode.lookahead or hold_back >= trail:
+        return None
+    parts = math.ceil(trail / settings.hls.part_target)
+    return (
+        f"transcode tune {settings.transcode.tune!r} keeps x264's lookahead: the variants "
+        f"trail the source copy by about {TRAIL_WITH_LOOKAHEAD} s, more than PART-HOLD-BACK "
+        f"({hold_back:.2f} s), so players stall when they switch to one; set [hls] "
+        f'part_hold_back = {parts}, or [transcode] tune = "zerolatency"'
+    )

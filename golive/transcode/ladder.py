@@ -76,9 +76,12 @@ class Ladder:
     # x264 preset; defaults to "veryfast", which makes 1080p30 -> 720p/480p/360p in real time
     # on two cores (scripts/bench_transcode.py).
     preset: str = "veryfast"
-    # x264 tune; defaults to none. "zerolatency" removes B-frames and lookahead: about 0.5 s
-    # less delay behind the source copy for a visibly worse picture at the same bitrate.
-    tune: str = ""
+    # x264 tune; defaults to "zerolatency" (no B-frames, no lookahead): the variants' parts
+    # come out about one part after the source copy's. Without it ("", or "film", ...) the
+    # picture is better at the same bitrate, but the variants trail the source copy by about
+    # 0.7 s, more than the default PART-HOLD-BACK (0.6 s), so a player that switches to a
+    # variant stalls unless [hls] part_hold_back is raised (see TRAIL_WITH_LOOKAHEAD).
+    tune: str = "zerolatency"
     # Seconds the ladder may fall behind real time before the most expensive rendition is
     # dropped; defaults to 3.
     max_lag: float = 3.0
@@ -106,6 +109,19 @@ class Ladder:
 
     def __bool__(self) -> bool:
         return bool(self.renditions)
+
+    @property
+    def lookahead(self) -> bool:
+        """Whether x264 holds frames back (B-frames, rate-control lookahead): every tune but
+        zerolatency does, and the variants then trail the source copy by about
+        ``TRAIL_WITH_LOOKAHEAD``."""
+        return bool(self.renditions) and "zerolatency" not in self.tune.split(",")
+
+
+# Seconds the variants' parts come out after the source copy's when x264 keeps its lookahead
+# (veryfast: 10 frames of rate-control lookahead, B-frames, frame threads, at 30 fps), as
+# measured on the development machine; with zerolatency it is about one part.
+TRAIL_WITH_LOOKAHEAD: Final = 0.75
 
 
 NO_LADDER: Final = Ladder(())  # the source copy only

@@ -33,11 +33,15 @@ pytestmark = pytest.mark.e2e
 
 
 def worker_pids(server: Server) -> list[int]:
-    return [
-        pid
-        for pid in children(server.pid)
-        if b"golive.edge" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
+    pids = []
+    for pid in children(server.pid):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue  # a worker that was just killed and reaped between pgrep and now
+        if b"golive.edge" in cmdline:
+            pids.append(pid)
+    return pids
 
 
 async def wait_worker(server: Server, other_than: int = 0, timeout: float = 15) -> int:

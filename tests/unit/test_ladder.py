@@ -336,3 +336,21 @@ def test_the_worker_thread_is_time_shared_and_nice_even_if_its_creator_was_real_
     if "skip" in seen:
         pytest.skip("not allowed to make a thread real-time here")
     assert seen == {"policy": os.SCHED_OTHER, "nice": 10}
+
+
+def test_a_tune_with_lookahead_and_a_short_hold_back_is_warned_of() -> None:
+    """The variants trail the source copy by x264's lookahead; a player that sits
+    PART-HOLD-BACK behind the source's edge would stall on moving to one."""
+    from golive.config import Settings, short_hold_back
+    from golive.hls.settings import HlsSettings
+    from golive.transcode.ladder import NO_LADDER, Ladder
+
+    assert Ladder().tune == "zerolatency" and not Ladder().lookahead
+    assert short_hold_back(Settings()) is None
+    film = Ladder(tune="film")
+    assert film.lookahead and Ladder(tune="zerolatency,fastdecode").lookahead is False
+    warning = short_hold_back(Settings(transcode=film))
+    assert warning is not None and "part_hold_back = 5" in warning
+    assert short_hold_back(Settings(transcode=film, hls=HlsSettings(part_hold_back=5))) is None
+    assert short_hold_back(Settings(transcode=Ladder((), tune=""))) is None
+    assert not NO_LADDER.lookahead
