@@ -55,6 +55,10 @@ if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
   }
 fi
 
+# MongoDB is no Debian or PyPI package: the contract tests start nx-27017 (a MongoDB
+# wire-protocol server on SQLite, from the test extras above) on a free loopback port for their
+# run, unless GOLIVE_TEST_MONGODB_URL names a MongoDB to run them against instead.
+
 echo "== ruff"
 .venv/bin/ruff check golive tests scripts
 .venv/bin/ruff format --check golive tests scripts

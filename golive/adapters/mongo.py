@@ -6,7 +6,9 @@ Guarantees:
 
 - Usernames and emails are unique without regard to case: unique indexes on the lowercase
   forms (``name``, ``email_lower``), created at open, refuse duplicates even when two
-  sign-ups race; DuplicateKeyError comes back as UsernameTaken or EmailTaken.
+  sign-ups race; DuplicateKeyError comes back as UsernameTaken or EmailTaken, by the index
+  the server names (``keyPattern``, MongoDB 4.2+; the E11000 message before), or, from a
+  compatible server that names none, by looking the two values up.
 - ``stream_key_digest`` is uniquely indexed; key and digest change in one single-document
   update, so the old key stops matching at once.
 - Sessions are keyed by their token digest (``_id``). A TTL index on ``expires_at`` lets the
@@ -123,24 +125,31 @@ def _expired_filter(now: datetime) -> Doc:
     }
 
 
-# "index: <name> dup key" (4.2+), "index: <db>.<collection>.$<name> dup key" (older). The
-# duplicate value follows "dup key", so it cannot be taken for an index name.
+# "collection: <db>.<collection> index: <name> dup key" (today's servers), "index:
+# <db>.<collection>.$<name> dup key" (older ones). The duplicate value follows "dup key", so it
+# cannot be taken for an index name.
 _INDEX_IN_MESSAGE = re.compile(r"index: (?:\S*\$)?(\S+) dup key")
+_INDEX_FIELDS = {
+    NAME_INDEX: frozenset({"name"}),
+    EMAIL_INDEX: frozenset({"email_lower"}),
+    STREAM_KEY_INDEX: frozenset({"stream_key_digest"}),
+    "_id_": frozenset({"_id"}),
+}
 
 
-def _taken_error(exc: DuplicateKeyError) -> Exception | None:
-    """The domain error for a duplicate key, by the unique index that refused it."""
+def _clashing_fields(exc: DuplicateKeyError) -> frozenset[str] | None:
+    """The fields of the unique index that refused a write, as the server reports them: its
+    ``keyPattern`` (MongoDB 4.2+), else the index named in its E11000 message (older
+    servers; an index not of this file gives no field of this file). None when the server
+    says neither: MongoDB-compatible servers may give only a message of their own."""
     details = exc.details or {}
-    fields = set(details.get("keyPattern") or {})
-    if not fields:  # servers that give no keyPattern name the index in the message
-        found = _INDEX_IN_MESSAGE.search(str(details.get("errmsg", "")))
-        index = found.group(1) if found else ""
-        fields = {NAME_INDEX: {"name"}, EMAIL_INDEX: {"email_lower"}}.get(index, set())
-    if "name" in fields:
-        return UsernameTaken("that username is taken")
-    if "email_lower" in fields:
-        return EmailTaken("an account with that email exists")
-    return None
+    pattern = details.get("keyPattern")
+    if isinstance(pattern, Mapping) and pattern:
+        return frozenset(pattern)
+    found = _INDEX_IN_MESSAGE.search(str(details.get("errmsg", "")))
+    if found is None:
+        return None
+    return _INDEX_FIELDS.get(found.group(1), frozenset())
 
 
 class _Part(Share):
@@ -156,14 +165,31 @@ class MongoUsers(_Part):
         try:
             await self._coll.insert_one(_user_to_doc(user))
         except DuplicateKeyError as exc:
-            taken = _taken_error(exc)
+            taken = await self._taken(user, _clashing_fields(exc))
             if taken is None:
                 raise
-            # The server reports one failed index, not always the name's when both clash;
-            # the username wins, as in the memory reference.
-            if isinstance(taken, EmailTaken) and await self.by_name(user.name) is not None:
-                raise UsernameTaken("that username is taken") from None
             raise taken from None
+
+    async def _taken(self, user: User, fields: frozenset[str] | None) -> Exception | None:
+        """The domain error for a refused insert of ``user``, or None when the clash is on
+        neither the username nor the email (a stream key digest, an id): that one is re-raised.
+
+        The server reports one failed index, not always the name's when both clash: the
+        username wins, as in the memory reference, so it is looked up unless the server named
+        it. When the server names no index (``fields`` is None), both values are looked up:
+        users are never deleted, so a value another user holds now is one that refused this
+        insert, and a clash found on neither is left to the caller.
+        """
+        if fields is not None and not fields & {"name", "email_lower"}:
+            return None
+        name_taken = fields is not None and "name" in fields
+        if name_taken or await self.by_name(user.name) is not None:
+            return UsernameTaken("that username is taken")
+        # Here ``fields`` is None or names the email's index.
+        email_taken = fields is not None
+        if email_taken or await self._one({"email_lower": user.email.lower()}) is not None:
+            return EmailTaken("an account with that email exists")
+        return None
 
     async def _one(self, query: Doc) -> User | None:
         doc = await self._coll.find_one(query)

@@ -1,10 +1,12 @@
 """One contract suite for every adapter of each port (golive.accounts.ports).
 
-Users and sessions run on memory, SQLite and, when GOLIVE_TEST_MONGODB_URL is set, MongoDB;
-sessions also on Redis; rooms on memory and Redis (127.0.0.1:6379, which scripts/test.sh
-starts: an unreachable Redis fails these tests rather than skipping them). Every backend
-gets a fresh store per test (a new file, a unique database name or key prefix) and is
-cleaned up after.
+Users, sessions and secrets run on memory, SQLite and MongoDB; sessions also on Redis; rooms on
+memory and Redis (127.0.0.1:6379, which scripts/test.sh starts: an unreachable Redis fails these
+tests rather than skipping them). MongoDB is the server GOLIVE_TEST_MONGODB_URL names, or else
+nx-27017, a MongoDB wire-protocol server that the ``mongo`` fixture starts on a free loopback
+port for this module (tests/harness/mongo_server.py); where nx-27017 is not MongoDB, the test
+says so. Every backend gets a fresh store per test (a new file, a unique database name or key
+prefix) and is cleaned up after.
 """
 
 from __future__ import annotations
@@ -12,11 +14,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import os
 import secrets
 import sqlite3
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -28,7 +29,7 @@ import bson
 import pytest
 import redis.asyncio as aioredis
 from bson.codec_options import CodecOptions
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from golive.accounts.domain import (
     EmailTaken,
@@ -50,9 +51,9 @@ from golive.adapters.memory import MemoryRooms, MemorySecrets, MemorySessions, M
 from golive.adapters.mongo import MongoStore, MongoUnavailable, open_mongo
 from golive.adapters.redis import RedisRooms, RedisStore, RedisUnavailable, open_redis
 from golive.adapters.sqlite import SchemaTooNew, open_sqlite
+from tests.harness.mongo_server import MongoServer, mongo_server
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-MONGO_ENV = "GOLIVE_TEST_MONGODB_URL"
 # A datetime with microseconds, which BSON (milliseconds) would lose without care.
 T0 = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
 
@@ -78,13 +79,17 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
+@pytest.fixture(scope="module")
+def mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoServer]:
+    """One server for the module, started only when a test asks for MongoDB."""
+    with mongo_server(tmp_path_factory.mktemp("mongo")) as server:
+        yield server
+
+
 @asynccontextmanager
-async def mongo_store() -> AsyncIterator[MongoStore]:
-    url = os.environ.get(MONGO_ENV)
-    if not url:
-        pytest.skip(f"MongoDB not configured: set {MONGO_ENV}=mongodb://127.0.0.1:27017 to run")
+async def mongo_store(server: MongoServer) -> AsyncIterator[MongoStore]:
     name = f"golive_test_{secrets.token_hex(6)}"
-    store = await open_mongo(with_database(url, name))
+    store = await open_mongo(with_database(server.url, name))
     try:
         yield store
     finally:
@@ -93,8 +98,19 @@ async def mongo_store() -> AsyncIterator[MongoStore]:
 
 
 @asynccontextmanager
+async def another_node(server: MongoServer, store: MongoStore) -> AsyncIterator[MongoStore]:
+    """The database of ``store`` as another node opens it: its own client, and the indexes
+    created again."""
+    other = await open_mongo(with_database(server.url, store.database.name))
+    try:
+        yield other
+    finally:
+        await other.close()
+
+
+@asynccontextmanager
 async def account_stores(
-    backend: str, tmp_path: Path
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[tuple[UserRepository, SessionStore]]:
     if backend == "memory":
         users, sessions = MemoryUsers(), MemorySessions()
@@ -108,15 +124,15 @@ async def account_stores(
         finally:
             await store.close()
     elif backend == "mongo":
-        async with mongo_store() as mongo:
-            yield mongo.users, mongo.sessions
+        async with mongo_store(request.getfixturevalue("mongo")) as store:
+            yield store.users, store.sessions
     else:
         raise AssertionError(backend)
 
 
 @pytest.fixture(params=["memory", "sqlite", "mongo"])
 async def users(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[UserRepository]:
-    async with account_stores(request.param, tmp_path) as (repo, _):
+    async with account_stores(request.param, tmp_path, request) as (repo, _):
         yield repo
 
 
@@ -126,7 +142,7 @@ async def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         async with redis_store() as store:
             yield store.sessions
     else:
-        async with account_stores(request.param, tmp_path) as (_, store):
+        async with account_stores(request.param, tmp_path, request) as (_, store):
             yield store
 
 
@@ -147,8 +163,9 @@ async def secret_stores(
             await one.close()
             await two.close()
     else:
-        async with mongo_store() as mongo:
-            yield mongo.secrets, mongo_adapter.MongoSecrets(mongo.database["secrets"])
+        server = request.getfixturevalue("mongo")
+        async with mongo_store(server) as store, another_node(server, store) as other:
+            yield store.secrets, other.secrets
 
 
 @dataclass
@@ -252,6 +269,24 @@ async def test_username_is_reported_when_both_are_taken(users: UserRepository) -
     await users.add(make_user("Alice", "alice@example.com"))
     with pytest.raises(UsernameTaken):
         await users.add(make_user("aLiCe", "ALICE@example.com"))
+
+
+@pytest.mark.parametrize("clash", ["username", "email"])
+async def test_racing_sign_ups_let_one_in(users: UserRepository, clash: str) -> None:
+    # Sign-ups racing on one name or one email, each on its own connection where the store has
+    # several: the store refuses the losers, not a look before the write.
+    spellings = ["Carol", "carol", "CAROL", "cArOl"] * 2
+    if clash == "username":
+        racers = [make_user(name, f"racer{i}@example.com") for i, name in enumerate(spellings)]
+    else:
+        racers = [make_user(f"Racer{i}", f"{name}@Example.com") for i, name in enumerate(spellings)]
+    results = await asyncio.gather(*(users.add(user) for user in racers), return_exceptions=True)
+    winners = [user for user, result in zip(racers, results, strict=True) if result is None]
+    assert len(winners) == 1
+    refusal = UsernameTaken if clash == "username" else EmailTaken
+    assert all(isinstance(result, refusal) for result in results if result is not None)
+    assert await users.get(winners[0].id) == winners[0]
+    assert [await users.get(user.id) for user in racers if user is not winners[0]] == [None] * 7
 
 
 async def test_by_stream_key_digest(users: UserRepository) -> None:
@@ -722,17 +757,32 @@ def duplicate(key_pattern: dict[str, int] | None, errmsg: str) -> DuplicateKeyEr
     return DuplicateKeyError(errmsg, 11000, details)
 
 
-def test_mongo_duplicate_keys_map_to_domain_errors() -> None:
-    taken = mongo_adapter._taken_error
-    assert isinstance(taken(duplicate({"name": 1}, "E11000")), UsernameTaken)
-    assert isinstance(taken(duplicate({"email_lower": 1}, "E11000")), EmailTaken)
-    old_server = "E11000 duplicate key error index: golive.users.$email_lower_unique dup key"
-    msg = "E11000 duplicate key error collection: golive.users index: email_lower_unique dup key"
-    assert isinstance(taken(duplicate(None, msg)), EmailTaken)
-    assert isinstance(taken(duplicate(None, old_server)), EmailTaken)
-    # Another index (a stream key digest, an id): not a domain error, re-raised as it is.
-    assert taken(duplicate({"_id": 1}, "E11000")) is None
-    assert taken(duplicate(None, msg.replace("email_lower_unique", "other"))) is None
+def test_mongo_duplicate_keys_name_the_fields_of_their_index() -> None:
+    fields = mongo_adapter._clashing_fields
+    # MongoDB 4.2+: keyPattern, whatever the message says.
+    msg = (
+        "E11000 duplicate key error collection: golive.users index: name_unique"
+        ' dup key: { name: "alice" }'
+    )
+    assert fields(duplicate({"name": 1}, msg)) == {"name"}
+    assert fields(duplicate({"email_lower": 1}, msg)) == {"email_lower"}
+    assert fields(duplicate({"_id": 1}, "E11000")) == {"_id"}
+    # Older servers: the index named in the message, in either form, whatever the value.
+    old_server = (
+        "E11000 duplicate key error index: golive.users.$email_lower_unique"
+        ' dup key: { : "index: name_unique dup key" }'
+    )
+    assert fields(duplicate(None, msg)) == {"name"}
+    assert fields(duplicate(None, old_server)) == {"email_lower"}
+    assert fields(duplicate(None, msg.replace("name_unique", "stream_key_digest_unique"))) == {
+        "stream_key_digest"
+    }
+    # An index of someone else's: no field of the adapter's, so no domain error.
+    assert fields(duplicate(None, msg.replace("name_unique", "other"))) == frozenset()
+    # A server that names no index (nx-27017 passes SQLite's message on): unknown, so the
+    # adapter looks the username and the email up.
+    assert fields(duplicate(None, "UNIQUE constraint failed: index 'idx_users_name'")) is None
+    assert fields(DuplicateKeyError("E11000", 11000, None)) is None
 
 
 def test_mongo_unreachable_fails_at_open_without_the_password() -> None:
@@ -753,6 +803,125 @@ def test_mongo_unreachable_fails_at_open_without_the_password() -> None:
         gc.collect()
     assert "127.0.0.1:1" in message
     assert "s3cret-pw" not in message
+
+
+# -- MongoDB over the wire: the server GOLIVE_TEST_MONGODB_URL names, or nx-27017 ----------
+
+
+async def indexes(collection: Any) -> dict[tuple[tuple[str, Any], ...], dict[str, Any]]:
+    """A collection's indexes by their key, as the server lists them."""
+    listed = await collection.list_indexes()
+    return {tuple(index["key"].items()): dict(index) async for index in listed}
+
+
+async def test_mongo_indexes_are_created_at_open_and_kept_by_another_node(
+    mongo: MongoServer,
+) -> None:
+    async with mongo_store(mongo) as store:
+        users = await indexes(store.database["users"])
+        sessions = await indexes(store.database["sessions"])
+        fields = ("_id", "name", "email_lower", "stream_key_digest")
+        assert set(users) == {((field, 1),) for field in fields}
+        assert set(sessions) == {(("_id", 1),), (("expires_at", 1),)}
+        for field in ("name", "email_lower", "stream_key_digest"):
+            assert users[((field, 1),)].get("unique") is True, field
+        ttl = sessions[(("expires_at", 1),)]
+        assert ttl.get("expireAfterSeconds") == 0
+        assert not ttl.get("unique")
+        names = {key[0][0]: index["name"] for key, index in {**users, **sessions}.items()}
+        if mongo.emulated:
+            # nx-27017 keeps no name a client gives an index: it names each one
+            # idx_<collection>_<field> (MongoDB keeps ours, and refuses the same key under another
+            # name: the names are part of the adapter's contract with existing databases).
+            assert names["name"] == "idx_users_name"
+            assert names["expires_at"] == "idx_sessions_expires_at"
+        else:
+            assert names == {
+                "_id": "_id_", "name": mongo_adapter.NAME_INDEX,
+                "email_lower": mongo_adapter.EMAIL_INDEX,
+                "stream_key_digest": mongo_adapter.STREAM_KEY_INDEX,
+                "expires_at": mongo_adapter.EXPIRY_INDEX,
+            }  # fmt: skip
+        # Every node creates them at open: the second open changes nothing and fails nothing.
+        async with another_node(mongo, store) as other:
+            assert await indexes(other.database["users"]) == users
+            assert await indexes(other.database["sessions"]) == sessions
+
+
+async def test_mongo_unique_indexes_refuse_clashes_from_any_node(mongo: MongoServer) -> None:
+    async with mongo_store(mongo) as store, another_node(mongo, store) as other:
+        alice = make_user("Alice")
+        await store.users.add(alice)
+        alice_doc = mongo_adapter._user_to_doc(alice)
+        bob = make_user("Bob")
+        raw = other.database["users"]
+        for field in ("name", "email_lower", "stream_key_digest"):
+            clash = {**mongo_adapter._user_to_doc(bob), field: alice_doc[field]}
+            with pytest.raises(DuplicateKeyError):
+                await raw.insert_one(clash)
+        await other.users.add(bob)  # the refusals left nothing behind
+        # A stream key digest clash is neither a username nor an email taken: the adapter
+        # passes the server's error on (stream keys are random: it is a bug, not a user's
+        # choice), and changing a key to another user's is refused too.
+        with pytest.raises(DuplicateKeyError):
+            await other.users.add(replace(make_user("Carol"), stream_key=alice.stream_key))
+        with pytest.raises(DuplicateKeyError):
+            await other.users.set_stream_key(bob.id, alice.stream_key)
+        assert await store.users.get(bob.id) == bob
+        assert await store.users.by_name("carol") is None
+        assert await store.database["users"].count_documents({}) == 2
+
+
+async def test_mongo_duplicate_key_error_names_the_index(mongo: MongoServer) -> None:
+    async with mongo_store(mongo) as store:
+        await store.users.add(make_user("Alice"))
+        impostor = mongo_adapter._user_to_doc(make_user("ALICE", "other@example.com"))
+        with pytest.raises(DuplicateKeyError) as caught:
+            await store.database["users"].insert_one(impostor)
+        details = caught.value.details or {}
+        assert details.get("code") == 11000
+        if mongo.emulated:
+            # nx-27017 passes SQLite's message on ("UNIQUE constraint failed: index
+            # 'idx_users_name'"): no keyPattern, no keyValue, no index name in MongoDB's form.
+            # The adapter then looks the username and the email up (MongoUsers._taken): the
+            # contract tests above go through that fallback on nx-27017, and through keyPattern
+            # on MongoDB.
+            assert "keyPattern" not in details and "keyValue" not in details
+            assert mongo_adapter._clashing_fields(caught.value) is None
+        else:
+            assert details["keyPattern"] == {"name": 1}
+            assert details["keyValue"] == {"name": "alice"}
+            assert mongo_adapter._clashing_fields(caught.value) == {"name"}
+
+
+async def test_mongo_ttl_index_drops_expired_sessions(mongo: MongoServer) -> None:
+    async with mongo_store(mongo) as store:
+        expired, live = make_session(timedelta(seconds=-2)), make_session(timedelta(hours=1))
+        await store.sessions.add(expired)
+        await store.sessions.add(live)
+        admin = store.client.admin
+        restore: int | None = None
+        if not mongo.emulated:
+            # MongoDB's TTL monitor wakes every ttlMonitorSleepSecs (60 s): a second here.
+            try:
+                restore = (await admin.command("getParameter", 1, ttlMonitorSleepSecs=1))[
+                    "ttlMonitorSleepSecs"
+                ]
+                await admin.command("setParameter", 1, ttlMonitorSleepSecs=1)
+            except OperationFailure as exc:
+                pytest.skip(f"this MongoDB does not let the TTL monitor run sooner: {exc}")
+        # nx-27017 has no monitor: it deletes what a TTL index expired before each read.
+        try:
+            deadline = asyncio.get_running_loop().time() + 10.0
+            raw = store.database["sessions"]
+            while await raw.find_one({"_id": expired.token_digest}) is not None:
+                assert asyncio.get_running_loop().time() < deadline, "the server kept it"
+                await asyncio.sleep(0.2)
+        finally:
+            if restore is not None:
+                await admin.command("setParameter", 1, ttlMonitorSleepSecs=restore)
+        assert await store.sessions.get(live.token_digest) == live
+        assert await store.sessions.delete_expired(datetime.now(UTC)) == 0
 
 
 # -- Redis open --------------------------------------------------------------------------
