@@ -9,9 +9,11 @@ stops with the aiohttp application (``cleanup_ctx``), so one event loop owns eve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import logging
 import os
+import signal
 import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -50,6 +52,7 @@ from .pages import setup_pages
 from .previews import Previews
 from .proxies import forwarded_for_middleware, parse_networks
 from .rtmp.server import RtmpServer, open_authorizer
+from .tls import ServerTls, TlsError
 from .viewers import Audience, audience_middleware
 
 log = logging.getLogger("golive")
@@ -60,6 +63,9 @@ SETTINGS = web.AppKey("settings", Settings)
 PACKAGER = web.AppKey("packager", Packager)
 ACCOUNTS = web.AppKey("accounts", Accounts)
 ROOMS = web.AppKey("rooms", LiveRooms)
+# The certificate of RTMPS and HTTPS, when either is on.
+TLS = web.AppKey("tls", ServerTls)
+WORKERS = web.AppKey("workers", Supervisor)
 
 
 class _Closable(Protocol):
@@ -219,6 +225,12 @@ def build_app(
     if internal is not None:
         # First of all: the client a worker names is the one every later middleware sees.
         app.middlewares.insert(0, internal_client_middleware())
+    if settings.rtmps_port or settings.https:
+        try:
+            app[TLS] = ServerTls(settings.tls_cert, settings.tls_key)
+        except TlsError as exc:
+            raise ConfigError(f"tls_cert, tls_key: {exc}") from None
+        app.cleanup_ctx.append(_reload_on_hangup)
     authorize = open_authorizer if settings.open_publish else accounts_authorizer(rooms)
     app[RTMP] = RtmpServer(hub, authorize, settings.rtmp)
     packager = Packager(hub, settings.hls, ladder=settings.transcode)
@@ -229,6 +241,7 @@ def build_app(
         accounts,
         rooms,
         rtmp_port=settings.rtmp_port,
+        rtmps_port=settings.rtmps_port,
         nginx_callbacks=settings.nginx_callbacks,
     )
     audience = Audience()  # counted by HLS, shown by the API through this node's live figures
@@ -287,10 +300,13 @@ def _http_workers(
             audience_key=audience.key.hex(),
             trusted_proxies=settings.trusted_proxies,
             log_level=settings.log_level,
+            tls_cert=settings.tls_cert if settings.https else "",
+            tls_key=settings.tls_key if settings.https else "",
         )
 
     async def workers(app: web.Application) -> AsyncIterator[None]:
         supervisor = Supervisor(count, config_for)
+        app[WORKERS] = supervisor
         supervisor.start()
         log.info("HTTP served by %d processes: this one and %d worker(s)", count + 1, count)
         yield
@@ -304,6 +320,9 @@ async def _rtmp_listener(app: web.Application) -> AsyncIterator[None]:
     server = app[RTMP]
     await server.start(settings.host, settings.rtmp_port)
     log.info("RTMP listening on %s:%d", settings.host, server.port)
+    if settings.rtmps_port:
+        await server.start(settings.host, settings.rtmps_port, ssl=app[TLS].context)
+        log.info("RTMPS listening on %s:%d", settings.host, settings.rtmps_port)
     if settings.open_publish:
         log.warning(
             "open publishing: anyone who reaches the RTMP port can publish, "
@@ -314,6 +333,22 @@ async def _rtmp_listener(app: web.Application) -> AsyncIterator[None]:
     yield
     await server.stop()
     await app[PACKAGER].close()
+
+
+async def _reload_on_hangup(app: web.Application) -> AsyncIterator[None]:
+    """SIGHUP loads the certificate again, here and in every HTTP worker (golive.tls)."""
+    loop = asyncio.get_running_loop()
+
+    def reload() -> None:
+        app[TLS].reload()
+        supervisor = app.get(WORKERS)
+        for pid in supervisor.pids() if supervisor is not None else []:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGHUP)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    yield
+    loop.remove_signal_handler(signal.SIGHUP)
 
 
 async def _upkeep(app: web.Application) -> AsyncIterator[None]:

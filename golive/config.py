@@ -44,6 +44,16 @@ class Settings:
     rtmp_port: int = 1935
     # HTTP listener for HLS, the API and the pages; defaults to 8080.
     http_port: int = 8080
+    # RTMPS listener (RTMP over TLS, "rtmps://host:port/live" in OBS); 0 (the default) for
+    # none. Needs tls_cert and tls_key. 443 is what some platforms use; 1936 is common.
+    rtmps_port: int = 0
+    # Serve the HTTP port over TLS (HTTPS) with tls_cert and tls_key; defaults to false, as
+    # most deployments end TLS at a reverse proxy or a CDN in front of golive.
+    https: bool = False
+    # PEM files of the certificate chain and its private key, for rtmps_port and https. Both
+    # are read again on SIGHUP: a renewed certificate needs no restart.
+    tls_cert: str = ""
+    tls_key: str = ""
     # Processes that serve the HTTP port: "auto" (the default) for one per core this process
     # may run on, or a number. With more than one, the primary (RTMP, packaging, accounts)
     # starts workers - 1 HTTP workers beside it (golive.edge); 1 is a single process.
@@ -214,7 +224,19 @@ def _settings(values: dict[str, Any]) -> Settings:
             parts[name] = cls(**sections[name])
         except ValueError as exc:  # the section's own check of its values
             raise ConfigError(f"[{name}] {exc}") from None
-    return Settings(**top, **parts, transcode=transcode)
+    settings = Settings(**top, **parts, transcode=transcode)
+    _check_tls(settings)
+    return settings
+
+
+def _check_tls(settings: Settings) -> None:
+    wanted = [n for n, on in (("rtmps_port", settings.rtmps_port), ("https", settings.https)) if on]
+    if not 0 <= settings.rtmps_port <= 65535:
+        raise ConfigError(f"setting 'rtmps_port': {settings.rtmps_port} is not a TCP port")
+    if settings.rtmps_port and settings.rtmps_port == settings.rtmp_port:
+        raise ConfigError("settings 'rtmps_port' and 'rtmp_port' name the same port")
+    if wanted and not (settings.tls_cert and settings.tls_key):
+        raise ConfigError(f"setting {wanted[0]!r} needs both 'tls_cert' and 'tls_key'")
 
 
 def load(

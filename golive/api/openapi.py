@@ -160,6 +160,10 @@ _SCHEMAS: Schema = {
         "properties": {
             "stream_key": {"type": "string"},
             "rtmp_url": {"type": "string", "description": "rtmp://<host>:<port>/live"},
+            "rtmps_url": {
+                "type": ["string", "null"],
+                "description": "rtmps://<host>:<port>/live, or null when RTMPS is off",
+            },
         },
     },
     "Room": {

@@ -60,10 +60,13 @@ def _setup_health(app: web.Application, hub: StreamHub) -> None:
 
 
 class _Api:
-    def __init__(self, accounts: Accounts, rooms: LiveRooms, rtmp_port: int) -> None:
+    def __init__(
+        self, accounts: Accounts, rooms: LiveRooms, rtmp_port: int, rtmps_port: int = 0
+    ) -> None:
         self.accounts = accounts
         self.rooms = rooms
         self.rtmp_port = rtmp_port
+        self.rtmps_port = rtmps_port  # 0: no RTMPS listener
 
     async def openapi(self, request: web.Request) -> web.Response:
         return web.json_response(OPENAPI)
@@ -123,8 +126,13 @@ class _Api:
         match = _HOST_RE.fullmatch(request.host)
         if match is None:
             raise InvalidInput("Host", "the Host header names no host")
-        rtmp_url = f"rtmp://{match['host']}:{self.rtmp_port}/live"
-        return web.json_response({"stream_key": key, "rtmp_url": rtmp_url}, headers=NO_STORE)
+        host = match["host"]
+        answer = {
+            "stream_key": key,
+            "rtmp_url": f"rtmp://{host}:{self.rtmp_port}/live",
+            "rtmps_url": f"rtmps://{host}:{self.rtmps_port}/live" if self.rtmps_port else None,
+        }
+        return web.json_response(answer, headers=NO_STORE)
 
     async def stream_key(self, request: web.Request) -> web.Response:
         user = await auth.current_user(request, self.accounts)
@@ -181,12 +189,13 @@ def setup_api(
     *,
     rtmp_port: int,
     nginx_callbacks: bool,
+    rtmps_port: int = 0,
 ) -> None:
     """Mount the JSON API at ``/api`` and (``nginx_callbacks``) the nginx-rtmp callbacks at
     ``/rooms`` on ``app``, each a sub-application with its own error middleware."""
     api_app = web.Application(middlewares=[error_middleware("no such API endpoint")])
     _setup_health(api_app, hub)
-    api = _Api(accounts, rooms, rtmp_port)
+    api = _Api(accounts, rooms, rtmp_port, rtmps_port)
     router = api_app.router
     router.add_get("/openapi.json", api.openapi)
     router.add_post("/users", api.sign_up)

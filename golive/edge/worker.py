@@ -43,6 +43,7 @@ from yarl import URL
 from ..http_errors import quiet_malformed_requests
 from ..logs import escape_every_handler
 from ..proxies import Network, client_address, parse_networks
+from ..tls import ServerTls, TlsError
 from ..viewers import Audience
 from . import CLIENT_HEADER, REPORT_INTERVAL, VIEWERS_PATH
 from .cache import BAD_GATEWAY, Answer, CollapsingCache, cacheable, classify
@@ -84,6 +85,9 @@ class WorkerConfig:
     audience_key: str  # hex: golive.viewers digests players with it
     trusted_proxies: str = ""
     log_level: str = "INFO"
+    # PEM paths when the public port is HTTPS (reloaded on SIGHUP, which the primary passes on)
+    tls_cert: str = ""
+    tls_key: str = ""
 
     def line(self) -> bytes:
         return json.dumps(asdict(self)).encode() + b"\n"
@@ -245,6 +249,9 @@ async def run(config: WorkerConfig) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    tls = ServerTls(config.tls_cert, config.tls_key) if config.tls_cert else None
+    if tls is not None:
+        loop.add_signal_handler(signal.SIGHUP, tls.reload)
 
     def stdin_readable() -> None:
         if not os.read(0, 4096):  # the primary closed its end: it is stopping or gone
@@ -274,6 +281,7 @@ async def run(config: WorkerConfig) -> None:
             config.port,
             reuse_port=True,
             backlog=1024,
+            ssl=tls.context if tls is not None else None,
         )
         log.info("worker %d (pid %d) serving HTTP", config.index, os.getpid())
         await stop.wait()
@@ -309,6 +317,9 @@ def main() -> int:
         loop.run_until_complete(run(config))
     except OSError as exc:
         log.error("worker %d cannot listen: %s", config.index, exc)
+        return 1
+    except TlsError as exc:
+        log.error("worker %d: tls_cert, tls_key: %s", config.index, exc)
         return 1
     finally:
         loop.close()

@@ -19,6 +19,7 @@ import re
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from ssl import SSLContext
 from typing import cast
 
 from ..hub import LiveStream, StreamBusyError, StreamHub
@@ -108,7 +109,8 @@ class RtmpServer:
         self.limits = limits or RtmpLimits()
         self.connections: set[_RtmpProtocol] = set()
         self.releases: set[asyncio.Task[None]] = set()  # grants being released
-        self._server: asyncio.Server | None = None
+        # The RTMP listener first, then the RTMPS one if there is one.
+        self._servers: list[asyncio.Server] = []
         # Connections not publishing yet: all of them, and by address.
         self._unpublished: dict[_RtmpProtocol, None] = {}
         self._by_address: dict[str, dict[_RtmpProtocol, None]] = {}
@@ -120,17 +122,32 @@ class RtmpServer:
 
     @property
     def port(self) -> int:
-        assert self._server is not None
-        port: int = self._server.sockets[0].getsockname()[1]
+        """The port of the first listener started."""
+        assert self._servers
+        port: int = self._servers[0].sockets[0].getsockname()[1]
         return port
 
-    async def start(self, host: str | list[str] | None, port: int) -> None:
+    async def start(
+        self, host: str | list[str] | None, port: int, ssl: SSLContext | None = None
+    ) -> int:
+        """Listen on ``port`` (RTMPS with ``ssl``); returns the port listened on. Every
+        listener shares the limits and the connections' tables."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _RtmpProtocol(self), host, port)
+        server = await loop.create_server(
+            lambda: _RtmpProtocol(self),
+            host,
+            port,
+            ssl=ssl,
+            # A TLS handshake is a handshake: the same bound as RTMP's own.
+            ssl_handshake_timeout=self.limits.handshake_timeout if ssl is not None else None,
+        )
+        self._servers.append(server)
+        bound: int = server.sockets[0].getsockname()[1]
+        return bound
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        for server in self._servers:
+            server.close()
         pending = [c._auth_task for c in self.connections if c._auth_task is not None]
         for conn in list(self.connections):
             conn.close("server shutting down")
@@ -140,9 +157,9 @@ class RtmpServer:
             await asyncio.wait(pending, timeout=5)
         if self.releases:
             await asyncio.wait(list(self.releases), timeout=5)
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers = []
 
     def _admit(self, conn: _RtmpProtocol) -> bool:
         """Make room for a new connection, closing an unpublished one where a table is full;
@@ -282,7 +299,10 @@ class _RtmpProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         self.address = _address_key(str(peer[0])) if peer else "?"
-        self._socket = transport.get_extra_info("socket")
+        # Over TLS the socket carries records, not RTMP: a low-water mark counted in RTMP
+        # bytes could leave the end of a record unread, so RTMPS reads are not batched.
+        tls = transport.get_extra_info("sslcontext") is not None
+        self._socket = None if tls else transport.get_extra_info("socket")
         if not self.server._admit(self):
             self.transport.abort()
             self._closing = True

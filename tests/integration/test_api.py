@@ -120,7 +120,11 @@ async def test_sign_up_log_in_stream_key_and_log_out_with_a_bearer_token(api: Ap
     assert resp.headers["Cache-Control"] == "no-store"
     shown = await resp.json()
     old_key = (await api.user()).stream_key
-    assert shown == {"stream_key": old_key, "rtmp_url": f"rtmp://127.0.0.1:{RTMP_PORT}/live"}
+    assert shown == {
+        "stream_key": old_key,
+        "rtmp_url": f"rtmp://127.0.0.1:{RTMP_PORT}/live",
+        "rtmps_url": None,
+    }
     assert (await api.rooms.authorize_publish(old_key)).id == user["id"]
 
     # Bearer requests are exempt from CSRF: no browser sends the header on its own.

@@ -174,15 +174,19 @@ LAYERS: dict[str, set[str]] = {
     "golive.live_figures": {"golive.api", "golive.hls", "golive.previews", "golive.viewers"},
     "golive.config": {"golive.rtmp", "golive.hls", "golive.transcode"},
     "golive.proxies": {"golive.config"},
-    "golive.edge": {"golive.http_errors", "golive.logs", "golive.proxies", "golive.viewers"},
+    "golive.tls": set(),
+    "golive.edge": {
+        "golive.http_errors", "golive.logs", "golive.proxies", "golive.tls", "golive.viewers",
+    },
     "golive.bootstrap": {
         "golive.accounts", "golive.adapters", "golive.api", "golive.config", "golive.edge",
         "golive.hls",
         "golive.hub", "golive.ingest", "golive.live_figures", "golive.pages", "golive.previews",
-        "golive.proxies", "golive.rtmp", "golive.viewers",
+        "golive.proxies", "golive.rtmp", "golive.tls", "golive.viewers",
     },
     "golive.cli": {
-        "golive", "golive.bootstrap", "golive.config", "golive.http_errors", "golive.logs",
+        "golive", "golive.bootstrap", "golive.config", "golive.edge", "golive.http_errors",
+        "golive.logs",
     },
     "golive.__main__": {"golive.cli"},
     "golive": set(),
