@@ -212,6 +212,9 @@ class LiveWindow:
         self._waiters: list[asyncio.Future[bool]] = []
         self._rendered: dict[tuple[bool, tuple[playlist.RenditionReport, ...]], bytes] = {}
         self._seen_bytes: deque[tuple[float, int]] = deque()
+        # Their sums, kept as parts come and go: a part is measured in O(1), not O(window).
+        self._seen_time = 0.0
+        self._seen_size = 0
         self.peak_bandwidth = 0
         self.average_bandwidth = 0
         self._video_frames = 0
@@ -419,11 +422,16 @@ class LiveWindow:
                 break
         if span >= self.segment_target * 0.9:
             self.peak_bandwidth = max(self.peak_bandwidth, int(bits / span))
-        while sum(d for d, _ in self._seen_bytes) > self.window:
-            self._seen_bytes.popleft()
-        total_time = sum(d for d, _ in self._seen_bytes)
-        if total_time > 0:
-            self.average_bandwidth = int(sum(n for _, n in self._seen_bytes) * 8 / total_time)
+        self._seen_time += duration
+        self._seen_size += size
+        while self._seen_bytes and self._seen_time > self.window:
+            d, n = self._seen_bytes.popleft()
+            self._seen_time -= d
+            self._seen_size -= n
+        if not self._seen_bytes:
+            self._seen_time, self._seen_size = 0.0, 0  # no rounding left behind
+        if self._seen_time > 0:
+            self.average_bandwidth = int(self._seen_size * 8 / self._seen_time)
         if not self.peak_bandwidth:
             self.peak_bandwidth = self.average_bandwidth
 

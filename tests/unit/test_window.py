@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Iterable, Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from golive.hls import playlist, playlist_parser
 from golive.hls.routes import BLOCKING_WAIT_LIMIT, blocking_wait
@@ -445,3 +447,27 @@ def test_part_hold_back_is_a_number_of_part_targets() -> None:
     r = LiveWindow("source", part_target=0.25, segment_target=2.0, part_hold_back=3.0)
     publish(r, 4.0)
     assert parsed(r).part_hold_back == 0.75
+
+
+@given(
+    st.lists(
+        st.tuples(st.floats(min_value=0.01, max_value=3.0), st.integers(0, 2_000_000)),
+        min_size=1,
+        max_size=200,
+    )
+)
+def test_average_bandwidth_is_over_the_window_whatever_the_parts(
+    parts: list[tuple[float, int]],
+) -> None:
+    """AVERAGE-BANDWIDTH (RFC 8216bis, 4.4.6.2) over the newest parts that fit the window,
+    kept with running sums: the same as summing the window again for each part."""
+    r = LiveWindow("source", part_target=0.2, segment_target=2.0, window=8.0)
+    kept: list[tuple[float, int]] = []
+    for duration, size in parts:
+        r._measure(size, duration)
+        kept.append((duration, size))
+        while kept and sum(d for d, _ in kept) > r.window:
+            kept.pop(0)
+        if kept:
+            want = int(sum(n for _, n in kept) * 8 / sum(d for d, _ in kept))
+            assert abs(r.average_bandwidth - want) <= max(1, want * 1e-9)
