@@ -1,6 +1,7 @@
 """One contract suite for every adapter of each port (golive.accounts.ports).
 
 Users and sessions run on memory, SQLite and, when GOLIVE_TEST_MONGODB_URL is set, MongoDB;
+users also through another node's gRPC users service (tests/harness/users_service.py);
 sessions also on Redis; rooms on memory and Redis (127.0.0.1:6379, which scripts/test.sh
 starts: an unreachable Redis fails these tests rather than skipping them). Every backend
 gets a fresh store per test (a new file, a unique database name or key prefix) and is
@@ -50,6 +51,7 @@ from golive.adapters.memory import MemoryRooms, MemorySecrets, MemorySessions, M
 from golive.adapters.mongo import MongoStore, MongoUnavailable, open_mongo
 from golive.adapters.redis import RedisRooms, RedisStore, RedisUnavailable, open_redis
 from golive.adapters.sqlite import SchemaTooNew, open_sqlite
+from tests.harness.users_service import remote_users
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 MONGO_ENV = "GOLIVE_TEST_MONGODB_URL"
@@ -110,11 +112,14 @@ async def account_stores(
     elif backend == "mongo":
         async with mongo_store() as mongo:
             yield mongo.users, mongo.sessions
+    elif backend == "grpc":  # another node's users service (SQLite), read over gRPC
+        async with remote_users(tmp_path) as remote:
+            yield remote, MemorySessions()
     else:
         raise AssertionError(backend)
 
 
-@pytest.fixture(params=["memory", "sqlite", "mongo"])
+@pytest.fixture(params=["memory", "sqlite", "mongo", "grpc"])
 async def users(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[UserRepository]:
     async with account_stores(request.param, tmp_path) as (repo, _):
         yield repo
