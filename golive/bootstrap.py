@@ -302,7 +302,11 @@ async def create_app(
     """Open the stores, then build the application (``web.run_app`` awaits this)."""
     public_url(settings)  # a bad public_url stops the start before a store is opened
     stores = await open_stores(settings)
-    return build_app(settings, stores, internal)
+    try:
+        return build_app(settings, stores, internal)
+    except BaseException:  # a setting refused while building (the users service's)
+        await stores.close()
+        raise
 
 
 def open_internal_listener() -> InternalListener:
