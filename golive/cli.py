@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import sys
 
 from aiohttp import web
@@ -159,7 +160,17 @@ async def _freeze_heap(app: web.Application) -> None:
     gc.freeze()
 
 
+def _quiet_grpc() -> None:
+    """gRPC's core writes its own INFO lines to stderr (a peer's GOAWAY, a fork), outside
+    golive's log format and its escaping: only its errors, unless the environment says
+    otherwise. golive's children (HTTP and transcoding workers) are exec'd, never forked
+    copies that would use gRPC, so gRPC's fork handlers have nothing to do."""
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
+
 def serve(args: argparse.Namespace) -> int:
+    _quiet_grpc()  # before gRPC is loaded
     from .bootstrap import create_app, open_internal_listener
 
     try:
