@@ -12,7 +12,10 @@ a connection of its own, then check the account's stream key for the same time:
   as a form, which checks the key with the same use case (``LiveRooms.authorize_publish``)
   and refreshes the room (aiohttp, one keep-alive connection per client).
 
-Rounds alternate between the two so that a change of the machine's load falls on both. The
+A third row shows the floor of the gRPC figure: the same calls to a grpc.aio server on uvloop
+(as golive runs) in a process of its own, whose servicer answers a fixed user at once: no
+secret, no throttle, no store. Rounds alternate so that a change of the machine's load falls
+on all of them. The
 figures: checks per second, p50 and p99 latency as the clients saw it, and golive's CPU per
 check (its process's user + system time over the checks answered). The ratios are gRPC's
 over the JSON API's. Only loopback is used.
@@ -45,8 +48,8 @@ import grpc  # noqa: E402
 from golive.users.v1 import users_pb2, users_pb2_grpc  # noqa: E402
 from tests.harness.api import sign_up  # noqa: E402
 from tests.harness.golive import start_golive  # noqa: E402
-from tests.harness.ports import free_port  # noqa: E402
-from tests.harness.processes import Server, cpu_seconds  # noqa: E402
+from tests.harness.ports import free_port, wait_port  # noqa: E402
+from tests.harness.processes import ProcessGroup, Server, cpu_seconds  # noqa: E402
 
 SECRET = "bench-secret"
 USER = "bencher"
@@ -106,20 +109,44 @@ async def _json_client(base: str, key: str, until: float, out: Round) -> None:
             out.latencies.append(time.perf_counter() - start)
 
 
-async def _round(protocol: str, srv: Server, grpc_port: int, key: str, clients: int,
-                 seconds: float) -> Round:  # fmt: skip
+class _EmptyUsers(users_pb2_grpc.UsersServicer):
+    """A servicer that does nothing but answer: what grpc.aio costs by itself."""
+
+    def __init__(self) -> None:
+        self.reply = users_pb2.User(id="0", username=USER)
+
+    async def AuthenticateStreamKey(
+        self, request: users_pb2.AuthenticateStreamKeyRequest, context: object
+    ) -> users_pb2.User:
+        return self.reply
+
+
+async def _serve_empty(port: int) -> None:
+    server = grpc.aio.server()
+    users_pb2_grpc.add_UsersServicer_to_server(_EmptyUsers(), server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    await server.wait_for_termination()
+
+
+EMPTY = "gRPC, empty"
+
+
+async def _round(protocol: str, srv: Server, ports: dict[str, int], pids: dict[str, int],
+                 key: str, clients: int, seconds: float) -> Round:  # fmt: skip
     out = Round(protocol)
-    cpu0, own0 = cpu_seconds([srv.pid]), _own_cpu()
+    pid = pids.get(protocol, srv.pid)
+    cpu0, own0 = cpu_seconds([pid]), _own_cpu()
     start = time.perf_counter()
     until = start + seconds
-    if protocol == "gRPC":
-        target = f"127.0.0.1:{grpc_port}"
+    if protocol in ports:
+        target = f"127.0.0.1:{ports[protocol]}"
         tasks = [_grpc_client(target, key, until, out) for _ in range(clients)]
     else:
         tasks = [_json_client(srv.http, key, until, out) for _ in range(clients)]
     await asyncio.gather(*tasks)
     out.seconds = time.perf_counter() - start
-    out.server_cpu = cpu_seconds([srv.pid]) - cpu0
+    out.server_cpu = cpu_seconds([pid]) - cpu0
     out.client_cpu = _own_cpu() - own0
     return out
 
@@ -145,27 +172,36 @@ async def main_async(clients: int, seconds: float, rounds: int) -> None:
         "GOLIVE_NGINX_CALLBACKS": "true",
     }
     args = ("--log-level", "WARNING", "--no-transcode", "--workers", "1")
+    empty_port = free_port()
+    empty = ProcessGroup(
+        "empty gRPC server", [sys.executable, __file__, "--serve-empty", str(empty_port)]
+    )
+    ports = {"gRPC": grpc_port, EMPTY: empty_port}
+    pids = {EMPTY: empty.pid}
+    protocols = ("JSON API", "gRPC", EMPTY)
     with tempfile.TemporaryDirectory(prefix="bench-grpc-") as tmp:
         srv = start_golive(Path(tmp), *args, env=env, name="golive")
         try:
+            wait_port(empty_port, empty.proc, 15)
             async with aiohttp.ClientSession() as http:
                 key = (await sign_up(http, srv.http, USER))["stream_key"]
-            # Warm both paths (connections, the first room put, imports) before measuring.
-            for protocol in ("JSON API", "gRPC"):
-                await _round(protocol, srv, grpc_port, key, clients, min(1.0, seconds))
-            results: dict[str, list[Round]] = {"JSON API": [], "gRPC": []}
+            # Warm every path (connections, the first room put, imports) before measuring.
+            for protocol in protocols:
+                await _round(protocol, srv, ports, pids, key, clients, min(1.0, seconds))
+            results: dict[str, list[Round]] = {protocol: [] for protocol in protocols}
             for index in range(rounds):
-                order = ("gRPC", "JSON API") if index % 2 else ("JSON API", "gRPC")
+                order = protocols[::-1] if index % 2 else protocols
                 for protocol in order:
-                    done = await _round(protocol, srv, grpc_port, key, clients, seconds)
+                    done = await _round(protocol, srv, ports, pids, key, clients, seconds)
                     results[protocol].append(done)
                     print(
-                        f"round {index + 1} {protocol:8}: {done.rate:8.0f} checks/s, "
+                        f"round {index + 1} {protocol:11}: {done.rate:8.0f} checks/s, "
                         f"p99 {_percentile(done.latencies, 0.99) * 1e3:6.2f} ms",
                         flush=True,
                     )
         finally:
             srv.stop()
+            empty.stop()
     load = os.getloadavg()
     print()
     print(
@@ -174,12 +210,12 @@ async def main_async(clients: int, seconds: float, rounds: int) -> None:
         "cores)"
     )
     print()
-    header = f"{'':10} {'checks/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'golive µs/check':>16}"
+    header = f"{'':11} {'checks/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'golive µs/check':>16}"
     print(header + f" {'client µs/check':>16} {'failures':>9}")
     summaries = {name: _summary(done) for name, done in results.items()}
     for name, s in summaries.items():
         print(
-            f"{name:10} {s['rate']:10.0f} {s['p50']:8.2f} {s['p99']:8.2f} "
+            f"{name:11} {s['rate']:10.0f} {s['p50']:8.2f} {s['p99']:8.2f} "
             f"{s['server_us']:16.0f} {s['client_us']:16.0f} {s['failures']:9.0f}"
         )
     g, j = summaries["gRPC"], summaries["JSON API"]
@@ -188,7 +224,12 @@ async def main_async(clients: int, seconds: float, rounds: int) -> None:
         f"gRPC / JSON API: checks/s {g['rate'] / j['rate']:.2f}x, p99 {g['p99'] / j['p99']:.2f}x, "
         f"golive CPU per check {g['server_us'] / j['server_us']:.2f}x"
     )
-    if g["failures"] or j["failures"]:
+    e = summaries[EMPTY]
+    print(
+        f"grpc.aio alone (an empty servicer on uvloop): {e['server_us']:.0f} µs of CPU per "
+        f"call, {e['server_us'] / j['server_us']:.2f}x the JSON API's whole check"
+    )
+    if g["failures"] or j["failures"] or e["failures"]:
         raise SystemExit("some checks failed")
 
 
@@ -198,7 +239,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="one short round of each")
+    parser.add_argument("--serve-empty", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_empty:
+        import uvloop
+
+        uvloop.run(_serve_empty(args.serve_empty))
+        return
     if args.quick:
         args.seconds, args.rounds = 0.5, 1
     asyncio.run(main_async(args.clients, args.seconds, args.rounds))
