@@ -18,6 +18,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
 
 import grpc
@@ -66,9 +67,13 @@ def check_throttle(name: str, per_minute: int = FAILURES_PER_MINUTE) -> LoginThr
     )  # fmt: skip
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def user_message(user: User) -> users_pb2.User:
-    created = Timestamp()
-    created.FromDatetime(user.created_at)
+    # Integer arithmetic: Timestamp.FromDatetime goes through a time tuple, a tenth of a call.
+    since = user.created_at - _EPOCH
+    created = Timestamp(seconds=since.days * 86400 + since.seconds, nanos=since.microseconds * 1000)
     return users_pb2.User(
         id=user.id,
         username=user.username,
