@@ -84,6 +84,22 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "default: rooms in this process's memory",
     )
     serve.add_argument(
+        "--grpc-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve the users service over gRPC on this port (GOLIVE_GRPC_PORT), on "
+        "grpc_host (127.0.0.1 by default); needs grpc_secret (GOLIVE_GRPC_SECRET); default: off",
+    )
+    serve.add_argument(
+        "--users",
+        default=None,
+        metavar="URL",
+        help="grpc://HOST:PORT or grpcs://HOST:PORT: take this node's users from another "
+        "node's users service (GOLIVE_USERS), which authorizes every publish here; needs "
+        "grpc_secret; default: the accounts in the database",
+    )
+    serve.add_argument(
         "--open-publish",
         action="store_true",
         default=None,
@@ -185,6 +201,8 @@ def serve(args: argparse.Namespace) -> int:
                 "log_level": args.log_level,
                 "database": args.database,
                 "redis": args.redis,
+                "grpc_port": args.grpc_port,
+                "users": args.users,
                 "open_publish": args.open_publish,
                 "transcode_enabled": args.transcode_enabled,
             },

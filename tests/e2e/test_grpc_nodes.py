@@ -22,6 +22,7 @@ from tests.harness.ports import free_port
 from tests.harness.processes import Server, stop
 from tests.harness.publishers import start_publisher
 from tests.harness.samples import stream_sample
+from tests.harness.users_service import self_signed
 
 pytestmark = pytest.mark.e2e
 
@@ -153,3 +154,42 @@ async def play_with_ffmpeg(url: str) -> None:
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, err.decode()
     assert int(re.findall(rb"frame=(\d+)", out)[-1]) == 30
+
+
+async def test_an_ingest_node_reaches_the_users_node_over_tls_only(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    cert, key = self_signed(tmp_path / "tls")
+    grpc_port = free_port()
+    users_env = {
+        "GOLIVE_GRPC_SECRET": SECRET,
+        "GOLIVE_GRPC_TLS_CERT": str(cert),
+        "GOLIVE_GRPC_TLS_KEY": str(key),
+    }
+    args = ("--no-transcode", "--workers", "1")
+    with golive_serve(
+        tmp_path / "a", *args, "--grpc-port", str(grpc_port), env=users_env, name="a"
+    ) as a:
+        assert "users service (gRPC over TLS)" in a.log.read_text()
+        alice = await sign_up(http, a.http, "alice")
+        ingest_env = {"GOLIVE_GRPC_SECRET": SECRET, "GOLIVE_GRPC_TLS_CA": str(cert)}
+        with (
+            golive_serve(
+                tmp_path / "b", *args, "--users", f"grpcs://127.0.0.1:{grpc_port}",
+                env=ingest_env, name="b",
+            ) as b,
+            golive_serve(
+                tmp_path / "plain", *args, "--users", f"grpc://127.0.0.1:{grpc_port}",
+                env={"GOLIVE_GRPC_SECRET": SECRET}, name="plain",
+            ) as plain,
+        ):  # fmt: skip
+            # Plain TCP to the TLS port: refused, and the node says it could not reach it.
+            err = await refused(f"{plain.rtmp}/{alice['stream_key']}")
+            assert b"unavailable" in err
+            publisher = await start_publisher(
+                stream_sample(), f"{b.rtmp}/{alice['stream_key']}", loop=True
+            )
+            try:
+                await wait_playlist(http, f"{b.http}/hls/alice/index.m3u8", timeout=20)
+            finally:
+                await stop(publisher)
