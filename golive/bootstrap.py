@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import ipaddress
 import logging
 import os
 import signal
@@ -28,7 +29,7 @@ from .accounts.services import Accounts, LiveRooms
 from .adapters._common import redact_url
 from .adapters.argon2 import Argon2Hasher
 from .adapters.hub import HubPublishes
-from .adapters.memory import MemoryRooms
+from .adapters.memory import MemoryRooms, MemorySessions
 from .adapters.packager import PackagerDescriptions
 from .api.live import LIVE_DETAILS
 from .api.routes import setup_api
@@ -103,19 +104,54 @@ def _require(package: str, extra: str, setting: str) -> None:
         )
 
 
+def _read(path: str, setting: str) -> bytes:
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError as exc:
+        raise ConfigError(f"setting {setting!r}: cannot read {path}: {exc.strerror}") from None
+
+
+def _remote_users(settings: Settings) -> UserRepository:
+    """The users of another node's users service (``users = "grpc://host:port"``)."""
+    from .adapters.grpc_users import GrpcUsers, UsersTargetError
+
+    if not settings.grpc_secret:
+        raise ConfigError(
+            "setting 'users' names a users service: set 'grpc_secret' to the secret it expects"
+        )
+    roots = _read(settings.grpc_tls_ca, "grpc_tls_ca") if settings.grpc_tls_ca else None
+    try:
+        return GrpcUsers(
+            settings.users,
+            secret=settings.grpc_secret,
+            root_certificates=roots,
+            timeout=settings.users_timeout,
+        )
+    except UsersTargetError as exc:
+        raise ConfigError(f"setting 'users': {exc}") from None
+
+
 async def open_stores(settings: Settings) -> Stores:
     closers: list[_Closable] = []
     try:
         database = settings.database
-        if database.startswith(("mongodb://", "mongodb+srv://")):
+        if settings.users:
+            users: UserRepository = _remote_users(settings)
+            closers.append(users)
+            # Nobody logs in here (the account routes answer 421): sessions stay empty.
+            sessions: SessionStore = MemorySessions()
+            secrets: SecretStore | None = None
+            log.info("users from the users service at %s", redact_url(settings.users))
+        elif database.startswith(("mongodb://", "mongodb+srv://")):
             _require("pymongo", "mongodb", "database")
             from .adapters.mongo import open_mongo
 
             mongo = await open_mongo(database)
             closers.append(mongo)
-            users: UserRepository = mongo.users
-            sessions: SessionStore = mongo.sessions
-            secrets: SecretStore = mongo.secrets
+            users = mongo.users
+            sessions = mongo.sessions
+            secrets = mongo.secrets
             log.info("accounts in MongoDB at %s", redact_url(database))
         elif database == "" or database.startswith("sqlite://"):
             from .adapters.sqlite import open_sqlite
@@ -243,6 +279,7 @@ def build_app(
         rtmp_port=settings.rtmp_port,
         rtmps_port=settings.rtmps_port,
         nginx_callbacks=settings.nginx_callbacks,
+        accounts_elsewhere=_accounts_elsewhere(settings),
     )
     audience = Audience()  # counted by HLS, shown by the API through this node's live figures
     # Rooms live on another node are redirected there, before they could count as viewers. A
@@ -258,6 +295,8 @@ def build_app(
     setup_pages(app, web_dir=settings.web_dir, media_origins=rooms.node_urls)
     app.cleanup_ctx.append(_rtmp_listener)
     app.cleanup_ctx.append(_upkeep)
+    if settings.grpc_port:
+        app.cleanup_ctx.append(_users_service(settings, accounts, rooms))
 
     async def close_previews(app: web.Application) -> None:
         await previews.close()
@@ -276,12 +315,83 @@ async def create_app(
     """Open the stores, then build the application (``web.run_app`` awaits this)."""
     public_url(settings)  # a bad public_url stops the start before a store is opened
     stores = await open_stores(settings)
-    return build_app(settings, stores, internal)
+    try:
+        return build_app(settings, stores, internal)
+    except BaseException:  # a setting refused while building (the users service's)
+        await stores.close()
+        raise
 
 
 def open_internal_listener() -> InternalListener:
     """The unix socket the HTTP workers reach the primary on (``workers`` above one)."""
     return InternalListener.open()
+
+
+def _accounts_elsewhere(settings: Settings) -> str | None:
+    """What the account routes of a node with remote users answer (None: they are here)."""
+    if not settings.users:
+        return None
+    return (
+        "accounts are kept by another node's users service: sign up, log in and manage "
+        "your stream key there"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _users_service(
+    settings: Settings, accounts: Accounts, rooms: LiveRooms
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The users service over gRPC (``grpc_port``), checked now so that a bad setting stops
+    `golive serve` before it listens; it runs in a task of its own on this event loop, and
+    stops before the stores close."""
+    from .rpc.server import ServiceTls, UsersServer, UsersService
+
+    if settings.users:
+        raise ConfigError(
+            "setting 'grpc_port': this node's users are another node's (setting 'users'); "
+            "serve the users service from that node"
+        )
+    if not settings.grpc_secret:
+        raise ConfigError("setting 'grpc_port' needs 'grpc_secret', which callers present")
+    if bool(settings.grpc_tls_cert) != bool(settings.grpc_tls_key):
+        raise ConfigError("settings 'grpc_tls_cert' and 'grpc_tls_key' go together")
+    tls = None
+    if settings.grpc_tls_cert:
+        tls = ServiceTls(
+            _read(settings.grpc_tls_cert, "grpc_tls_cert"),
+            _read(settings.grpc_tls_key, "grpc_tls_key"),
+        )
+    elif not _is_loopback(settings.grpc_host):
+        raise ConfigError(
+            f"setting 'grpc_host': {settings.grpc_host!r} is not a loopback address: "
+            "set 'grpc_tls_cert' and 'grpc_tls_key' to serve users beyond this machine"
+        )
+    server = UsersServer(UsersService(accounts, rooms), secret=settings.grpc_secret, tls=tls)
+
+    async def serve(app: web.Application) -> AsyncIterator[None]:
+        try:
+            await server.start(settings.grpc_host, settings.grpc_port)
+        except RuntimeError as exc:  # grpc's "Failed to bind"
+            where = f"{settings.grpc_host}:{settings.grpc_port}"
+            raise OSError(f"users service on {where}: {exc}") from None
+        log.info(
+            "users service (gRPC%s) on %s:%d",
+            " over TLS" if tls else "", settings.grpc_host, server.port,
+        )  # fmt: skip
+        task = asyncio.get_running_loop().create_task(server.wait())
+        yield
+        await server.stop()
+        await task
+
+    return serve
 
 
 def _http_workers(

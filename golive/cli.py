@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Coroutine
 from typing import TYPE_CHECKING, Any
@@ -89,6 +90,22 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "default: rooms in this process's memory",
     )
     serve.add_argument(
+        "--grpc-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve the users service over gRPC on this port (GOLIVE_GRPC_PORT), on "
+        "grpc_host (127.0.0.1 by default); needs grpc_secret (GOLIVE_GRPC_SECRET); default: off",
+    )
+    serve.add_argument(
+        "--users",
+        default=None,
+        metavar="URL",
+        help="grpc://HOST:PORT or grpcs://HOST:PORT: take this node's users from another "
+        "node's users service (GOLIVE_USERS), which authorizes every publish here; needs "
+        "grpc_secret; default: the accounts in the database",
+    )
+    serve.add_argument(
         "--open-publish",
         action="store_true",
         default=None,
@@ -165,7 +182,17 @@ async def _freeze_heap(app: web.Application) -> None:
     gc.freeze()
 
 
+def _quiet_grpc() -> None:
+    """gRPC's core writes its own INFO lines to stderr (a peer's GOAWAY, a fork), outside
+    golive's log format and its escaping: only its errors, unless the environment says
+    otherwise. golive's children (HTTP and transcoding workers) are exec'd, never forked
+    copies that would use gRPC, so gRPC's fork handlers have nothing to do."""
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
+
 def serve(args: argparse.Namespace) -> int:
+    _quiet_grpc()  # before gRPC is loaded
     from .bootstrap import create_app, open_internal_listener
 
     try:
@@ -180,6 +207,8 @@ def serve(args: argparse.Namespace) -> int:
                 "log_level": args.log_level,
                 "database": args.database,
                 "redis": args.redis,
+                "grpc_port": args.grpc_port,
+                "users": args.users,
                 "open_publish": args.open_publish,
                 "transcode_enabled": args.transcode_enabled,
             },

@@ -82,6 +82,26 @@ class Settings:
     public_url: str = ""
     # Seconds a live room outlives its node's last heartbeat; defaults to 30.
     room_ttl: float = 30.0
+    # Where this node's users come from: empty (the default) for the accounts in `database`;
+    # "grpc://host:port" or "grpcs://host:port" (TLS) for another node's users service, which
+    # then authorizes every publish here; such a node keeps no accounts (docs/grpc.md).
+    users: str = ""
+    # Seconds one call to a remote users service may take before it is tried again (three
+    # tries in all, with back-off); defaults to 2.
+    users_timeout: float = 2.0
+    # Port of the users service over gRPC (golive.users.v1); 0 (the default) serves none.
+    grpc_port: int = 0
+    # Address the users service binds; defaults to 127.0.0.1. Any other address needs TLS.
+    grpc_host: str = "127.0.0.1"
+    # The secret that callers of the users service present (authorization: Bearer <secret>),
+    # and that this node presents to a remote one; required by both. Defaults to none.
+    grpc_secret: str = ""
+    # PEM certificate chain and private key of the users service: with both, it speaks TLS
+    # only. Default: none (plain TCP, allowed on a loopback grpc_host only).
+    grpc_tls_cert: str = ""
+    grpc_tls_key: str = ""
+    # PEM certificates trusted for a grpcs:// users service; default: the system's roots.
+    grpc_tls_ca: str = ""
     # Days a login session lasts; defaults to 30.
     session_days: float = 30.0
     # Let anyone who reaches the RTMP port publish, the room being the stream name, with no

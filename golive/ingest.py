@@ -7,7 +7,7 @@ and the RTMP server's authorizer hooks, including the domain's refusals into onS
 
 from __future__ import annotations
 
-from .accounts.domain import RoomAlreadyLive, UnknownStreamKey
+from .accounts.domain import AccountsUnavailable, RateLimited, RoomAlreadyLive, UnknownStreamKey
 from .accounts.services import LiveRooms, Publish
 from .rtmp.server import Authorizer, PublishGrant, PublishRefusedError
 
@@ -40,6 +40,10 @@ def accounts_authorizer(rooms: LiveRooms) -> Authorizer:
             publish = await rooms.publish(key)
         except UnknownStreamKey:
             raise PublishRefusedError("unknown stream key") from None
+        except (AccountsUnavailable, RateLimited) as exc:
+            # A remote users service that is down or throttles this node: the publisher is
+            # told why at once, and the log line names the reason (the key never).
+            raise PublishRefusedError(exc.message) from None
         return _RoomGrant(publish)
 
     return authorize

@@ -62,6 +62,8 @@ fi
 echo "== ruff"
 .venv/bin/ruff check golive tests scripts
 .venv/bin/ruff format --check golive tests scripts
+echo "== generated gRPC code"
+./scripts/gen_grpc.sh --check
 echo "== mypy --strict"
 .venv/bin/mypy
 echo "== pytest"

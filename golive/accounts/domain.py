@@ -102,6 +102,20 @@ class NotFound(DomainError):
     code = "not_found"
 
 
+class AccountsUnavailable(DomainError):
+    """The accounts cannot be reached now (a remote users service that is down or refuses
+    this node): a refusal that names the reason, never a hang."""
+
+    code = "accounts_unavailable"
+
+
+class AccountsElsewhere(DomainError):
+    """This node reads its accounts from another node's users service (``users =
+    "grpc://..."``): signing up and changing an account happen there."""
+
+    code = "accounts_elsewhere"
+
+
 class RateLimited(DomainError):
     code = "rate_limited"
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from .devices import DeviceCookies
 from .domain import (
     USERNAME_RE,
+    DomainError,
     InvalidInput,
     NotAuthenticated,
     NotFound,
@@ -71,6 +72,9 @@ async def _every(seconds: float, step: Callable[[], Awaitable[object]], what: st
         await asyncio.sleep(seconds)
         try:
             await step()
+        except DomainError as exc:
+            # A refusal that says why (the remote users service is down): one line, no trace.
+            log.warning("%s failed: %s; retrying", what, exc.message)
         except Exception:
             # A registry or store that is briefly unreachable must not stop the upkeep.
             log.exception("%s failed; retrying", what)
@@ -188,6 +192,20 @@ class Accounts:
             raise NotAuthenticated("the session has ended; log in again")
         return user
 
+    async def user_named(self, name: str) -> User:
+        """The user whose username is ``name`` in any case, or NotFound."""
+        user = await self.users.by_name(room_name(name)) if USERNAME_RE.fullmatch(name) else None
+        if user is None:
+            raise NotFound("no user by that name")
+        return user
+
+    async def user_by_id(self, user_id: str) -> User:
+        """The user with the id ``user_id``, or NotFound."""
+        user = await self.users.get(user_id)
+        if user is None:
+            raise NotFound("no user with that id")
+        return user
+
     async def log_out(self, token: str) -> None:
         await self.sessions.delete(digest(token))
 
@@ -279,6 +297,15 @@ class LiveRooms:
         # Found by digest; the constant-time comparison guards against a digest collision
         # in a store and against an adapter that matched loosely.
         if user is None or not hmac.compare_digest(user.stream_key.encode(), stream_key.encode()):
+            raise UnknownStreamKey("unknown stream key")
+        return user
+
+    async def authorize_digest(self, key_digest: str) -> User:
+        """The owner of the stream key whose SHA-256 is ``key_digest``, or UnknownStreamKey:
+        what another node asks the users service when all it has is the digest (the
+        UserRepository port of a node whose users are remote)."""
+        user = await self.users.by_stream_key_digest(key_digest)
+        if user is None or not hmac.compare_digest(user.stream_key_digest, key_digest):
             raise UnknownStreamKey("unknown stream key")
         return user
 

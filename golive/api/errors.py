@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from aiohttp.typedefs import Middleware
 
 from ..accounts.domain import (
+    AccountsElsewhere,
+    AccountsUnavailable,
     DomainError,
     EmailTaken,
     InvalidInput,
@@ -36,6 +38,9 @@ STATUS: Mapping[type[DomainError], int] = {
     EmailTaken: 409,
     RoomAlreadyLive: 409,
     RateLimited: 429,
+    # RFC 9110, 15.5.20: this node cannot answer for accounts; their node can.
+    AccountsElsewhere: 421,
+    AccountsUnavailable: 503,
     # A refusal nobody mapped yet is still the caller's request being refused.
     DomainError: 400,
 }

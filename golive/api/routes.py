@@ -26,11 +26,13 @@ golive.api.auth).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
+from typing import Any
 
 from aiohttp import web
 
-from ..accounts.domain import USERNAME_RE, InvalidInput, NotFound, Room
+from ..accounts.domain import USERNAME_RE, AccountsElsewhere, InvalidInput, NotFound, Room
 from ..accounts.services import Accounts, LiveRooms
 from ..hub import StreamHub
 from . import auth
@@ -181,6 +183,15 @@ class _Api:
         return web.Response(body=jpeg, content_type="image/jpeg", headers=NO_CACHE)
 
 
+def _refuse_with(
+    error: AccountsElsewhere,
+) -> Callable[[web.Request], Coroutine[Any, Any, web.Response]]:
+    async def refuse(request: web.Request) -> web.Response:
+        raise error
+
+    return refuse
+
+
 def setup_api(
     app: web.Application,
     hub: StreamHub,
@@ -190,21 +201,33 @@ def setup_api(
     rtmp_port: int,
     nginx_callbacks: bool,
     rtmps_port: int = 0,
+    accounts_elsewhere: str | None = None,
 ) -> None:
     """Mount the JSON API at ``/api`` and (``nginx_callbacks``) the nginx-rtmp callbacks at
-    ``/rooms`` on ``app``, each a sub-application with its own error middleware."""
+    ``/rooms`` on ``app``, each a sub-application with its own error middleware.
+
+    With ``accounts_elsewhere`` (a node whose users are another node's, docs/grpc.md) the
+    account routes answer 421 Misdirected Request with that message, before any work."""
     api_app = web.Application(middlewares=[error_middleware("no such API endpoint")])
     _setup_health(api_app, hub)
     api = _Api(accounts, rooms, rtmp_port, rtmps_port)
     router = api_app.router
     router.add_get("/openapi.json", api.openapi)
-    router.add_post("/users", api.sign_up)
-    router.add_post("/sessions", api.log_in)
-    router.add_delete("/sessions/current", api.log_out)
-    router.add_get("/me", api.me)
-    router.add_patch("/me", api.update_me)
-    router.add_get("/me/stream-key", api.stream_key)
-    router.add_post("/me/stream-key", api.new_stream_key)
+    account_routes: tuple[
+        tuple[str, str, Callable[[web.Request], Coroutine[Any, Any, web.Response]]], ...
+    ] = (
+        ("POST", "/users", api.sign_up),
+        ("POST", "/sessions", api.log_in),
+        ("DELETE", "/sessions/current", api.log_out),
+        ("GET", "/me", api.me),
+        ("PATCH", "/me", api.update_me),
+        ("GET", "/me/stream-key", api.stream_key),
+        ("POST", "/me/stream-key", api.new_stream_key),
+    )
+    for method, path, handler in account_routes:
+        if accounts_elsewhere is not None:
+            handler = _refuse_with(AccountsElsewhere(accounts_elsewhere))
+        router.add_route(method, path, handler)
     router.add_get("/rooms", api.all_rooms)
     router.add_get("/rooms/{name}", api.room)
     router.add_get("/rooms/{name}/preview.jpg", api.preview)

@@ -35,3 +35,21 @@ def test_bench_viewers_quick_prints_its_table() -> None:
     match = re.match(r"\s*- direct\s+20\s+(\d+)\s", row)
     assert match is not None and int(match.group(1)) > 0, out
     assert "direct, one HTTP process, 1,000 viewers: not measured" in out
+
+
+def test_bench_grpc_quick_prints_its_ratios() -> None:
+    script = ROOT / "scripts" / "bench_grpc.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick", "--clients", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    # The table: a row per protocol with checks/s, p50, p99, ... and no failure.
+    for protocol in ("JSON API", "gRPC"):
+        row = re.search(rf"^{protocol}\s+(\d+)\s+[\d.]+\s+[\d.]+\s+\d+\s+\d+\s+0$",
+                        done.stdout, re.MULTILINE)  # fmt: skip
+        assert row is not None and int(row.group(1)) > 0, done.stdout
+    assert re.search(r"gRPC / JSON API: checks/s [\d.]+x, p99 [\d.]+x", done.stdout), done.stdout

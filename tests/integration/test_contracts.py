@@ -1,6 +1,7 @@
 """One contract suite for every adapter of each port (golive.accounts.ports).
 
-Users, sessions and secrets run on memory, SQLite and MongoDB; sessions also on Redis; rooms on
+Users, sessions and secrets run on memory, SQLite and MongoDB; users also through another
+node's gRPC users service (tests/harness/users_service.py); sessions also on Redis; rooms on
 memory and Redis (127.0.0.1:6379, which scripts/test.sh starts: an unreachable Redis fails these
 tests rather than skipping them). MongoDB is the server GOLIVE_TEST_MONGODB_URL names, or else
 nx-27017, a MongoDB wire-protocol server that the ``mongo`` fixture starts on a free loopback
@@ -52,6 +53,7 @@ from golive.adapters.mongo import MongoStore, MongoUnavailable, open_mongo
 from golive.adapters.redis import RedisRooms, RedisStore, RedisUnavailable, open_redis
 from golive.adapters.sqlite import SchemaTooNew, open_sqlite
 from tests.harness.mongo_server import MongoServer, mongo_server
+from tests.harness.users_service import remote_users
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 # A datetime with microseconds, which BSON (milliseconds) would lose without care.
@@ -126,11 +128,14 @@ async def account_stores(
     elif backend == "mongo":
         async with mongo_store(request.getfixturevalue("mongo")) as store:
             yield store.users, store.sessions
+    elif backend == "grpc":  # another node's users service (SQLite), read over gRPC
+        async with remote_users(tmp_path) as remote:
+            yield remote, MemorySessions()
     else:
         raise AssertionError(backend)
 
 
-@pytest.fixture(params=["memory", "sqlite", "mongo"])
+@pytest.fixture(params=["memory", "sqlite", "mongo", "grpc"])
 async def users(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[UserRepository]:
     async with account_stores(request.param, tmp_path, request) as (repo, _):
         yield repo

@@ -164,7 +164,9 @@ LAYERS: dict[str, set[str]] = {
         "golive.http_errors", "golive.logs",
     },
     "golive.accounts": set(),
-    "golive.adapters": {"golive.accounts", "golive.hub", "golive.hls"},
+    "golive.adapters": {"golive.accounts", "golive.hub", "golive.hls", "golive.users"},
+    "golive.users": set(),  # generated from the .proto (scripts/gen_grpc.sh)
+    "golive.rpc": {"golive.accounts", "golive.users", "golive.logs"},
     "golive.http_errors": {"golive.logs"},
     "golive.viewers": {"golive.hls"},
     "golive.previews": {"golive.media", "golive.hub", "golive.logs"},
@@ -182,7 +184,7 @@ LAYERS: dict[str, set[str]] = {
         "golive.accounts", "golive.adapters", "golive.api", "golive.config", "golive.edge",
         "golive.hls",
         "golive.hub", "golive.ingest", "golive.live_figures", "golive.pages", "golive.previews",
-        "golive.proxies", "golive.rtmp", "golive.tls", "golive.viewers",
+        "golive.proxies", "golive.rpc", "golive.rtmp", "golive.tls", "golive.viewers",
     },
     "golive.cli": {
         "golive", "golive.bootstrap", "golive.config", "golive.edge", "golive.http_errors",
@@ -198,6 +200,8 @@ NARROW: dict[tuple[str, str], set[str]] = {
     ("golive.adapters", "golive.hub"): {"golive.adapters.hub"},
     # ... and the one through which they learn what a room's stream carries, over the packager.
     ("golive.adapters", "golive.hls"): {"golive.adapters.packager"},
+    # ... and the users of another node, over its gRPC service's generated stubs.
+    ("golive.adapters", "golive.users"): {"golive.adapters.grpc_users"},
 }
 # Modules a part must never import, though the part may import others of their package: HLS
 # runs the ladder through the session, whose workers load PyAV where they run.
@@ -216,7 +220,10 @@ CORES = (
 )  # fmt: skip
 SHELL = {"asyncio", "aiohttp", "socket", "golive.hub", "golive.http_errors", "golive.config"}
 # What the accounts core may import from outside the standard library: nothing.
-DRIVERS = {"aiohttp", "aiosqlite", "pymongo", "redis", "argon2", "av", "uvloop"}
+DRIVERS = {
+    "aiohttp", "aiosqlite", "pymongo", "redis", "argon2", "av", "uvloop", "grpc", "google",
+    "grpc_health", "grpc_reflection",
+}  # fmt: skip
 
 
 def _part(module: str) -> str:

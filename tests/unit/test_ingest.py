@@ -6,7 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from golive.accounts.domain import User, new_id, new_stream_key
+from golive.accounts.domain import (
+    AccountsUnavailable,
+    RateLimited,
+    User,
+    new_id,
+    new_stream_key,
+)
 from golive.accounts.services import LiveRooms
 from golive.adapters.hub import HubPublishes
 from golive.adapters.memory import MemoryRooms, MemoryUsers
@@ -45,3 +51,35 @@ async def test_a_stream_key_grants_its_owners_room_until_released() -> None:
     assert refused.value.code == "NetStream.Publish.BadName"
     await grant.release()  # never started: the other node's room stays
     assert (await registry.get("alice")).node == "node-b"  # type: ignore[union-attr]
+
+
+class RefusingUsers(MemoryUsers):
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+    async def by_stream_key_digest(self, key_digest: str) -> User | None:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        AccountsUnavailable("the users service at users:50051 is unavailable"),
+        RateLimited("too many failed stream key checks; try again later", 60),
+    ],
+)
+async def test_a_remote_users_service_that_cannot_answer_is_a_refusal_naming_it(
+    error: AccountsUnavailable | RateLimited,
+) -> None:
+    rooms = LiveRooms(
+        RefusingUsers(error),
+        MemoryRooms(),
+        HubPublishes(StreamHub(takeover_after=5.0)),
+        node="node-a",
+        ttl=30.0,
+    )
+    with pytest.raises(PublishRefusedError) as refused:
+        await accounts_authorizer(rooms)("live", new_stream_key(), "")
+    assert refused.value.reason == error.message
+    assert refused.value.code == "NetStream.Publish.Denied"

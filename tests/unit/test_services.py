@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from golive.accounts.domain import (
+    AccountsUnavailable,
     EmailTaken,
     InvalidInput,
     NotAuthenticated,
@@ -23,6 +24,8 @@ from golive.accounts.domain import (
     UsernameTaken,
     WrongCredentials,
     digest,
+    new_id,
+    new_stream_key,
 )
 from golive.accounts.services import Accounts, LiveRooms
 from golive.accounts.throttle import LoginThrottle
@@ -724,3 +727,57 @@ async def test_keep_purging_forgets_expired_sessions_through_errors(
     assert [r.getMessage() for r in caplog.records if r.exc_info] == [
         "purging sessions failed; retrying"
     ]
+
+
+async def test_users_by_name_and_id_for_the_users_service(
+    accounts: Accounts, users: MemoryUsers, clock: Clock
+) -> None:
+    alice = await accounts.sign_up("Alice", "alice@example.org", "password1")
+    assert await accounts.user_named("ALICE") == alice
+    assert await accounts.user_by_id(alice.id) == alice
+    for name in ("bob", "../alice", "a" * 300, ""):
+        with pytest.raises(NotFound):
+            await accounts.user_named(name)
+    with pytest.raises(NotFound):
+        await accounts.user_by_id("nobody")
+
+
+async def test_a_stream_key_is_authorized_by_its_digest_too(
+    accounts: Accounts, users: MemoryUsers, clock: Clock
+) -> None:
+    rooms = rooms_for(users, MemoryRooms(clock.monotonic), clock, "node-a")
+    alice = await accounts.sign_up("alice", "alice@example.org", "password1")
+    assert await rooms.authorize_digest(alice.stream_key_digest) == alice
+    for wrong in (digest(alice.stream_key + "x"), alice.stream_key, ""):
+        with pytest.raises(UnknownStreamKey):
+            await rooms.authorize_digest(wrong)
+
+
+class UnreachableUsers(MemoryUsers):
+    async def get(self, user_id: str) -> User | None:
+        raise AccountsUnavailable("the users service at users:50051 is unavailable")
+
+
+async def test_upkeep_says_why_the_users_cannot_be_read_and_stops_nothing(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    users = UnreachableUsers()
+    publishes = Publishes()
+    rooms = rooms_for(users, MemoryRooms(clock.monotonic), clock, "node-a", publishes)
+    alice = User(new_id(), "alice", "a@example.org", "-", new_stream_key(), clock())
+    await rooms.go_live(alice)
+    beats = 0
+
+    async def beaten() -> bool:
+        nonlocal beats
+        clock.advance(rooms.beat_interval)
+        beats += 1
+        return beats > 3
+
+    await run_until(rooms.keep_up(lambda name: None, every=0.01), beaten)
+    assert publishes.stopped == []
+    failures = [r for r in caplog.records if "room upkeep failed" in r.getMessage()]
+    assert failures and all(r.exc_info is None for r in failures)
+    assert failures[0].getMessage() == (
+        "room upkeep failed: the users service at users:50051 is unavailable; retrying"
+    )

@@ -1,0 +1,1 @@
+"""The generated code of the users service's .proto (package golive.users)."""
