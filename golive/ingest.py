@@ -35,9 +35,9 @@ class _RoomGrant(PublishGrant):
 def accounts_authorizer(rooms: LiveRooms) -> Authorizer:
     """Publish authorization by stream key: OBS sends the key as the stream name."""
 
-    async def authorize(app: str, key: str, query: str) -> PublishGrant:
+    async def authorize(app: str, key: str, query: str, address: str) -> PublishGrant:
         try:
-            publish = await rooms.publish(key)
+            publish = await rooms.publish(key, client=address)
         except UnknownStreamKey:
             raise PublishRefusedError("unknown stream key") from None
         except (AccountsUnavailable, RateLimited) as exc:

@@ -25,7 +25,10 @@ class UserRepository(Protocol):
     async def by_name(self, name: str) -> User | None:
         """The user whose username, lowercased, is ``name``."""
 
-    async def by_stream_key_digest(self, key_digest: str) -> User | None: ...
+    async def by_stream_key_digest(self, key_digest: str, client: str = "") -> User | None:
+        """The owner of the stream key with this SHA-256. ``client``, the address of whoever
+        presented the key, is for a store that throttles failed keys (a users service
+        elsewhere); a database ignores it."""
 
     async def set_stream_key(self, user_id: str, stream_key: str) -> None:
         """Replace the key; the old one must stop matching at once."""

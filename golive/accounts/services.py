@@ -291,9 +291,10 @@ class LiveRooms:
         """Seconds between heartbeats: three to a TTL, so one lost beat expires no room."""
         return max(self.ttl / 3, 0.1)
 
-    async def authorize_publish(self, stream_key: str) -> User:
-        """The owner of a stream key, or UnknownStreamKey. The key is never logged."""
-        user = await self.users.by_stream_key_digest(digest(stream_key))
+    async def authorize_publish(self, stream_key: str, client: str = "") -> User:
+        """The owner of a stream key, or UnknownStreamKey. The key is never logged.
+        ``client`` is the publisher's address, for a store that throttles failed keys."""
+        user = await self.users.by_stream_key_digest(digest(stream_key), client=client)
         # Found by digest; the constant-time comparison guards against a digest collision
         # in a store and against an adapter that matched loosely.
         if user is None or not hmac.compare_digest(user.stream_key.encode(), stream_key.encode()):
@@ -309,10 +310,11 @@ class LiveRooms:
             raise UnknownStreamKey("unknown stream key")
         return user
 
-    async def publish(self, stream_key: str) -> Publish:
+    async def publish(self, stream_key: str, client: str = "") -> Publish:
         """A publish into the room of the stream key's owner (UnknownStreamKey if none), not
-        live yet: :meth:`Publish.start` puts the room, :meth:`Publish.end` removes it."""
-        return Publish(self, await self.authorize_publish(stream_key))
+        live yet: :meth:`Publish.start` puts the room, :meth:`Publish.end` removes it.
+        ``client`` is the publisher's address."""
+        return Publish(self, await self.authorize_publish(stream_key, client))
 
     async def live_elsewhere(self, name: str) -> bool:
         """Whether another node holds the room now (go_live still decides, atomically)."""

@@ -157,8 +157,12 @@ class GrpcUsers:
         )
         return None if reply is None else user_from_message(reply)
 
-    async def by_stream_key_digest(self, key_digest: str) -> User | None:
-        request = users_pb2.AuthenticateStreamKeyRequest(stream_key_sha256=key_digest)
+    async def by_stream_key_digest(self, key_digest: str, client: str = "") -> User | None:
+        # The publisher's address: the users service throttles failed keys per publisher, so
+        # one guessing keys on this node's RTMP port does not hold off the others.
+        request = users_pb2.AuthenticateStreamKeyRequest(
+            stream_key_sha256=key_digest, client_address=client
+        )
         reply = await self._call(self._stub.AuthenticateStreamKey, request, "authorizing a publish")
         return None if reply is None else user_from_message(reply)
 

@@ -31,7 +31,7 @@ class MemoryUsers:
     async def by_name(self, name: str) -> User | None:
         return next((u for u in self._by_id.values() if u.name == name), None)
 
-    async def by_stream_key_digest(self, key_digest: str) -> User | None:
+    async def by_stream_key_digest(self, key_digest: str, client: str = "") -> User | None:
         return next((u for u in self._by_id.values() if u.stream_key_digest == key_digest), None)
 
     async def set_stream_key(self, user_id: str, stream_key: str) -> None:

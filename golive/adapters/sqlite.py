@@ -154,7 +154,7 @@ class SqliteUsers(_Part):
     async def by_name(self, name: str) -> User | None:
         return await self._one("name", name)
 
-    async def by_stream_key_digest(self, key_digest: str) -> User | None:
+    async def by_stream_key_digest(self, key_digest: str, client: str = "") -> User | None:
         return await self._one("stream_key_digest", key_digest)
 
     async def set_stream_key(self, user_id: str, stream_key: str) -> None:

@@ -97,7 +97,9 @@ class PublishGrant:
 
 # Given (app, stream key, query), return a PublishGrant, or raise PublishRefusedError.
 # The stream key is a secret: an authorizer never logs it.
-Authorizer = Callable[[str, str, str], Awaitable[PublishGrant]]
+# (app, stream name, query, the publisher's address without its port): the address lets a
+# users service elsewhere throttle failed keys per publisher, not per ingest node.
+Authorizer = Callable[[str, str, str, str], Awaitable[PublishGrant]]
 
 
 class RtmpServer:
@@ -509,7 +511,7 @@ class _RtmpProtocol(asyncio.Protocol):
     async def _authorize(self, event: PublishRequested) -> None:
         stream: LiveStream | None = None
         try:
-            grant = await self.server.authorize(event.app, event.name, event.query)
+            grant = await self.server.authorize(event.app, event.name, event.query, self.address)
             room = grant.room
             stream = self.server.hub.open(room, on_takeover=self._taken_over)
             try:
@@ -666,7 +668,7 @@ class _RtmpProtocol(asyncio.Protocol):
             self._arm_idle_timer()
 
 
-async def open_authorizer(app: str, key: str, query: str) -> PublishGrant:
+async def open_authorizer(app: str, key: str, query: str, address: str) -> PublishGrant:
     """Open publishing (no accounts): anyone may publish and the room is the stream name."""
     return PublishGrant(key)
 

@@ -216,7 +216,7 @@ async def test_gstreamer_rtmp2sink_publish(golive_rtmp: GoliveFactory, h264_aac_
 async def test_wrong_key_is_refused_and_ffmpeg_sees_it(
     golive_rtmp: GoliveFactory, h264_aac_flv: Path
 ) -> None:
-    async def authorize(app: str, key: str, query: str) -> PublishGrant:
+    async def authorize(app: str, key: str, query: str, address: str) -> PublishGrant:
         if key == "right-key":
             return PublishGrant("alice")
         raise PublishRefusedError("unknown stream key")

@@ -95,8 +95,8 @@ class ThroughUsersService:
     async def by_name(self, name: str) -> User | None:
         return await self._with_hash(await self.remote.by_name(name))
 
-    async def by_stream_key_digest(self, key_digest: str) -> User | None:
-        return await self._with_hash(await self.remote.by_stream_key_digest(key_digest))
+    async def by_stream_key_digest(self, key_digest: str, client: str = "") -> User | None:
+        return await self._with_hash(await self.remote.by_stream_key_digest(key_digest, client))
 
     async def set_stream_key(self, user_id: str, stream_key: str) -> None:
         await self.local.set_stream_key(user_id, stream_key)

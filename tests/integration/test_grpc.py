@@ -22,6 +22,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 from golive.accounts.domain import (
     AccountsElsewhere,
     AccountsUnavailable,
+    RateLimited,
+    UnknownStreamKey,
     User,
     digest,
     new_stream_key,
@@ -266,6 +268,26 @@ async def test_failed_key_checks_are_throttled_per_caller(tmp_path: Path) -> Non
             call_status, node.target, "AuthenticateToken", {"token": token}
         )
         assert code == grpc.StatusCode.OK
+
+
+async def test_one_publisher_guessing_keys_holds_off_no_other_publisher(tmp_path: Path) -> None:
+    """An ingest node names each publisher's address in its key checks: the users service
+    throttles the one guessing keys on the node's RTMP port, not the node."""
+    async with users_node(tmp_path / "a.db", key_throttle=check_throttle("stream key", 3)) as node:
+        alice, _ = await sign_up(node)
+        remote = node.remote()
+        rooms = LiveRooms(remote, MemoryRooms(), Stopped(), node="ingest", ttl=30)
+        try:
+            for _ in range(3):
+                with pytest.raises(UnknownStreamKey):
+                    await rooms.publish(new_stream_key(), client="198.51.100.9")
+            with pytest.raises(RateLimited):
+                await rooms.publish(alice.stream_key, client="198.51.100.9")
+            # Alice's encoder, from another address, through the same ingest node.
+            publish = await rooms.publish(alice.stream_key, client="203.0.113.4")
+            assert publish.room == "alice"
+        finally:
+            await remote.close()
 
 
 # -- the remote adapter ------------------------------------------------------------------

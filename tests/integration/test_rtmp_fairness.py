@@ -206,7 +206,7 @@ async def test_a_publisher_gets_in_while_a_thousand_squatters_try(
     if soft < 4096:  # both ends of 1,000 sockets live in this process
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
 
-    async def authorize(app: str, key: str, query: str) -> PublishGrant:
+    async def authorize(app: str, key: str, query: str, address: str) -> PublishGrant:
         if key != "the-real-key":
             raise PublishRefusedError("unknown stream key")
         return PublishGrant("real")

@@ -185,7 +185,7 @@ async def test_log_lines_never_contain_the_stream_key(
         async def release(self) -> None:
             released.append(self.room)
 
-    async def authorize(app: str, key: str, query: str) -> PublishGrant:
+    async def authorize(app: str, key: str, query: str, address: str) -> PublishGrant:
         return Grant("public-room")
 
     caplog.set_level(logging.DEBUG)
@@ -223,7 +223,7 @@ async def test_publisher_gone_while_its_room_goes_live_leaves_nothing_behind(
         async def release(self) -> None:
             released.append(self.room)
 
-    async def authorize(app: str, key: str, query: str) -> PublishGrant:
+    async def authorize(app: str, key: str, query: str, address: str) -> PublishGrant:
         return SlowGrant("slow-room")
 
     golive = await golive_rtmp(authorize=authorize)

@@ -34,10 +34,10 @@ async def test_a_stream_key_grants_its_owners_room_until_released() -> None:
     authorize = accounts_authorizer(here)
 
     with pytest.raises(PublishRefusedError, match="unknown stream key") as refused:
-        await authorize("live", alice.stream_key + "x", "")
+        await authorize("live", alice.stream_key + "x", "", "192.0.2.1")
     assert refused.value.code == "NetStream.Publish.Denied"
 
-    grant = await authorize("live", alice.stream_key, "")
+    grant = await authorize("live", alice.stream_key, "", "192.0.2.1")
     assert grant.room == "alice" and await registry.get("alice") is None  # not live yet
     await grant.start()
     assert (await registry.get("alice")).node == "node-a"  # type: ignore[union-attr]
@@ -45,7 +45,7 @@ async def test_a_stream_key_grants_its_owners_room_until_released() -> None:
     assert await registry.get("alice") is None
 
     await there.go_live(alice)
-    grant = await authorize("live", alice.stream_key, "")
+    grant = await authorize("live", alice.stream_key, "", "192.0.2.1")
     with pytest.raises(PublishRefusedError, match="live on another node") as refused:
         await grant.start()
     assert refused.value.code == "NetStream.Publish.BadName"
@@ -57,8 +57,10 @@ class RefusingUsers(MemoryUsers):
     def __init__(self, error: Exception) -> None:
         super().__init__()
         self.error = error
+        self.clients: list[str] = []
 
-    async def by_stream_key_digest(self, key_digest: str) -> User | None:
+    async def by_stream_key_digest(self, key_digest: str, client: str = "") -> User | None:
+        self.clients.append(client)
         raise self.error
 
 
@@ -72,14 +74,16 @@ class RefusingUsers(MemoryUsers):
 async def test_a_remote_users_service_that_cannot_answer_is_a_refusal_naming_it(
     error: AccountsUnavailable | RateLimited,
 ) -> None:
+    users = RefusingUsers(error)
     rooms = LiveRooms(
-        RefusingUsers(error),
+        users,
         MemoryRooms(),
         HubPublishes(StreamHub(takeover_after=5.0)),
         node="node-a",
         ttl=30.0,
     )
     with pytest.raises(PublishRefusedError) as refused:
-        await accounts_authorizer(rooms)("live", new_stream_key(), "")
+        await accounts_authorizer(rooms)("live", new_stream_key(), "", "192.0.2.1")
+    assert users.clients == ["192.0.2.1"]  # the publisher's address reaches the store
     assert refused.value.reason == error.message
     assert refused.value.code == "NetStream.Publish.Denied"
