@@ -242,7 +242,8 @@ _SCHEMAS["Recording"] = {
     "description": "A recorded broadcast; its HLS is at playlist_url (README, Recordings).",
     "required": [
         "id", "owner", "status", "started_at", "ended_at", "duration", "size", "codecs",
-        "width", "height", "paused", "discontinuities", "playlist_url",
+        "width", "height", "paused", "discontinuities", "playlist_url", "renditions",
+        "multivariant_url",
     ],
     "additionalProperties": False,
     "properties": {
@@ -261,7 +262,12 @@ _SCHEMAS["Recording"] = {
         "height": {"type": ["integer", "null"]},
         "paused": {"type": "boolean", "description": "skipping segments: the disk is full"},
         "discontinuities": {"type": "integer"},
-        "playlist_url": {"type": "string"},
+        "playlist_url": {"type": "string", "description": "the source copy's media playlist"},
+        "renditions": {"type": "array", "items": {"type": "string"}},
+        "multivariant_url": {
+            "type": ["string", "null"],
+            "description": "every recorded rendition ([recordings] ladder = true), or null",
+        },
     },
 }  # fmt: skip
 _SCHEMAS["RecordingList"] = {

@@ -270,8 +270,7 @@ class LiveWindow:
         # The target stays: players hold it for the playlist's life. A longer keyframe interval
         # of the new publish is split to fit (``segment_limit``).
         self._notify()
-        for sink in self.sinks:
-            sink.joined()
+        self._tell_sinks("joined")
 
     def feed(self, events: list[SegmenterEvent]) -> None:
         for event in events:
@@ -289,8 +288,7 @@ class LiveWindow:
             self._complete(self.segments[-1])
         self.ended = True
         self._notify()
-        for sink in self.sinks:
-            sink.ended()
+        self._tell_sinks("ended")
 
     def _break(self, event: Discontinuity) -> None:
         """The segmenter starts over on a new timeline: its next segment follows
@@ -385,8 +383,17 @@ class LiveWindow:
                 discontinuity=segment.discontinuity,
                 target=self._target,
             )
-            for sink in self.sinks:
-                sink.segment_done(done)
+            self._tell_sinks("segment_done", done)
+
+    def _tell_sinks(self, what: str, *args: CompletedSegment) -> None:
+        """A sink's failure is logged, never the live stream's: recording is secondary."""
+        for sink in self.sinks:
+            try:
+                getattr(sink, what)(*args)
+            except Exception:
+                log.exception(
+                    "room %s, %s: a sink failed; live streaming goes on", self.room, self.name
+                )
 
     def _slide(self) -> None:
         """Remove the oldest segments the playlist no longer needs, when a new one starts.

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ..logs import escape_for_log
-from .playlist import Entry, RecordingPlaylist, ended_text
+from .playlist import Entry, RecordingPlaylist, Variant, ended_text, render_multivariant
 from .retention import Kept, to_delete
 from .settings import RecordingSettings
 
@@ -43,12 +43,20 @@ log = logging.getLogger("golive.recordings")
 
 SIDECAR = "recording.json"
 PLAYLIST = "index.m3u8"
+MULTIVARIANT = "master.m3u8"
+SOURCE = "source"  # the source copy's rendition, recorded in the recording's own folder
 # A recording id: its start (UTC) and eight random hex digits, so ids sort by age.
 ID_RE = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}")
 # The streamer's folder: a room name (a username, or an open-publish stream name of the same
 # shape); any other name is not recorded.
 OWNER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-FILE_RE = re.compile(r"index\.m3u8|init-[0-9]{1,6}\.mp4|seg-[0-9]{1,9}\.m4s")
+# A ladder rendition's name, as a folder of the recording.
+RENDITION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+# The files of a recording: the source copy's, a rendition's in its folder, the multivariant.
+FILE_RE = re.compile(
+    r"(?:[A-Za-z0-9][A-Za-z0-9_-]{0,31}/)?(?:index\.m3u8|init-[0-9]{1,6}\.mp4|seg-[0-9]{1,9}\.m4s)"
+    r"|master\.m3u8"
+)
 # Retention runs after a recording starts or ends, and at most this often (seconds) between.
 _RETENTION_EVERY = 30.0
 # Room left for the playlist and the sidecar beside a segment, on top of the free-space floor.
@@ -77,6 +85,7 @@ class RecordingInfo:
     width: int | None = None
     height: int | None = None
     paused: bool = False
+    renditions: tuple[str, ...] = (SOURCE,)  # the source copy, then the ladder's recorded
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,10 +93,28 @@ class RecordingInfo:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RecordingInfo:
         names = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in names})
+        values = {k: v for k, v in data.items() if k in names}
+        if "renditions" in values:
+            values["renditions"] = tuple(values["renditions"])
+        return cls(**values)
 
     def kept(self) -> Kept:
         return Kept(self.id, self.owner, self.started, self.ended, self.size)
+
+
+@dataclass(slots=True)
+class _Rendition:
+    """One rendition of a recording being written: the source copy in the recording's folder,
+    a ladder's rendition in a folder of its name."""
+
+    folder: Path
+    playlist: RecordingPlaylist = field(default_factory=RecordingPlaylist)
+    inits: set[int] = field(default_factory=set)
+    gap: bool = False  # segments were skipped: the next one written follows a discontinuity
+    codecs: str = ""
+    resolution: tuple[int, int] | None = None
+    peak: int = 0  # the highest segment bit rate
+    size: int = 0
 
 
 @dataclass(slots=True)
@@ -96,9 +123,15 @@ class _Open:
 
     info: RecordingInfo
     folder: Path
-    playlist: RecordingPlaylist = field(default_factory=RecordingPlaylist)
-    inits: set[int] = field(default_factory=set)
-    gap: bool = False  # segments were skipped: the next one written follows a discontinuity
+    renditions: dict[str, _Rendition] = field(default_factory=dict)
+    listed: tuple[str, ...] = ()  # the renditions in master.m3u8 as last written
+
+    def rendition(self, name: str) -> _Rendition:
+        found = self.renditions.get(name)
+        if found is None:
+            folder = self.folder if name == SOURCE else self.folder / name
+            found = self.renditions[name] = _Rendition(folder)
+        return found
 
 
 class DiskWriter:
@@ -157,15 +190,13 @@ class DiskWriter:
         self._jobs.put(run)
         return future
 
-    def mark_paused(self, recording_id: str, why: str) -> None:
+    def mark_paused(self, recording_id: str, owner: str, why: str) -> None:
         """Pause a recording (from either side): counted and logged once per pause."""
         with self._lock:
             if recording_id in self.paused_ids:
                 return
             self.paused_ids.add(recording_id)
             self.pauses += 1
-        info = self.catalog.get(recording_id)
-        owner = info.owner if info else "?"
         log.warning(
             "recording %s of %s paused: %s; live streaming goes on",
             recording_id,
@@ -206,9 +237,10 @@ class DiskWriter:
                     info, status=COMPLETE, ended=info.ended or path.stat().st_mtime, paused=False
                 )
                 try:
-                    listing = path.parent / PLAYLIST
-                    if listing.exists():
-                        _write_atomic(listing, ended_text(listing.read_text()).encode())
+                    listings = [path.parent / PLAYLIST, *path.parent.glob(f"*/{PLAYLIST}")]
+                    for listing in listings:
+                        if listing.exists():
+                            _write_atomic(listing, ended_text(listing.read_text()).encode())
                     _write_atomic(path, json.dumps(info.to_json()).encode())
                 except OSError as exc:
                     log.warning("recordings: cannot end %s: %s", path.parent, exc.strerror)
@@ -229,23 +261,36 @@ class DiskWriter:
         self._retain(force=True)
 
     def write_segment(
-        self, recording_id: str, number: int, init_id: int, init: bytes, seg: SegmentData
+        self,
+        recording_id: str,
+        rendition: str,
+        number: int,
+        init_id: int,
+        init: bytes,
+        seg: SegmentData,
     ) -> None:
         try:
-            self._write_segment(recording_id, number, init_id, init, seg)
+            self._write_segment(recording_id, rendition, number, init_id, init, seg)
         finally:
             with self._lock:
                 self._pending -= seg.size
 
     def _write_segment(
-        self, recording_id: str, number: int, init_id: int, init: bytes, seg: SegmentData
+        self,
+        recording_id: str,
+        name: str,
+        number: int,
+        init_id: int,
+        init: bytes,
+        seg: SegmentData,
     ) -> None:
         rec = self._open.get(recording_id)
         if rec is None:  # deleted meanwhile
             return
-        if rec.gap and not seg.independent:
+        track = rec.rendition(name)
+        if track.gap and not seg.independent:
             return  # a segment that resumes must start with a keyframe
-        needed = seg.size + (len(init) if init_id not in rec.inits else 0)
+        needed = seg.size + (len(init) if init_id not in track.inits else 0)
         full = self._full(needed)
         if full:
             self._pause(rec, full)
@@ -253,19 +298,22 @@ class DiskWriter:
         init_name = f"init-{init_id}.mp4"
         seg_name = f"seg-{number}.m4s"
         written: list[Path] = []
+        discontinuity = seg.discontinuity or track.gap
         try:
-            if init_id not in rec.inits:
-                written.append(rec.folder / init_name)
-                _write_atomic(rec.folder / init_name, init)
-            written.append(rec.folder / seg_name)
-            with open(rec.folder / seg_name, "wb") as out:
+            if not track.playlist.entries:
+                track.folder.mkdir(parents=True, exist_ok=True)
+            if init_id not in track.inits:
+                written.append(track.folder / init_name)
+                _write_atomic(track.folder / init_name, init)
+            written.append(track.folder / seg_name)
+            with open(track.folder / seg_name, "wb") as out:
                 out.writelines(seg.chunks)
-            discontinuity = seg.discontinuity or rec.gap
-            rec.playlist.add(Entry(seg_name, seg.duration, init_name, discontinuity))
+            track.playlist.add(Entry(seg_name, seg.duration, init_name, discontinuity))
             try:
-                _write_atomic(rec.folder / PLAYLIST, rec.playlist.render(ended=False).encode())
+                text = track.playlist.render(ended=False)
+                _write_atomic(track.folder / PLAYLIST, text.encode())
             except OSError:
-                rec.playlist.pop()
+                track.playlist.pop()
                 raise
         except OSError as exc:
             for path in written:
@@ -275,13 +323,25 @@ class DiskWriter:
             else:
                 self._pause(rec, f"cannot write {rec.folder}: {exc.strerror}")
             return
-        rec.inits.add(init_id)
-        resumed = rec.gap
-        rec.gap = False
+        track.inits.add(init_id)
+        track.size += needed
+        track.codecs = seg.codecs or track.codecs
+        if seg.width and seg.height:
+            track.resolution = (seg.width, seg.height)
+        if seg.duration > 0:
+            track.peak = max(track.peak, int(seg.size * 8 / seg.duration))
+        resumed = track.gap
+        track.gap = False
+        if name != SOURCE:
+            if resumed:
+                self._resumed(rec)
+            if rec.listed != tuple(rec.renditions):
+                self._write_multivariant(rec)
+            return
         info = rec.info
         rec.info = replace(
             info,
-            duration=rec.playlist.duration,
+            duration=track.playlist.duration,
             size=info.size + needed,
             segments=info.segments + 1,
             discontinuities=info.discontinuities + (1 if discontinuity and info.segments else 0),
@@ -291,12 +351,46 @@ class DiskWriter:
             paused=False,
         )
         if resumed:
-            with self._lock:
-                self.paused_ids.discard(recording_id)
-            log.warning("recording %s of %s resumed", recording_id, escape_for_log(rec.info.owner))
+            self._resumed(rec)
         self._save(rec)
         if time.monotonic() - self._retained_at >= _RETENTION_EVERY:
             self._retain()
+
+    def _resumed(self, rec: _Open) -> None:
+        """The first segment written after a pause; logged once per pause."""
+        if any(t.gap for t in rec.renditions.values()):
+            return  # another rendition still waits for its keyframe
+        with self._lock:
+            if rec.info.id not in self.paused_ids:
+                return
+            self.paused_ids.discard(rec.info.id)
+        log.warning("recording %s of %s resumed", rec.info.id, escape_for_log(rec.info.owner))
+
+    def _write_multivariant(self, rec: _Open) -> None:
+        """master.m3u8, when the ladder is recorded: every rendition that has a segment."""
+        variants = [
+            Variant(
+                PLAYLIST if name == SOURCE else f"{name}/{PLAYLIST}",
+                t.peak,
+                int(t.size * 8 / t.playlist.duration) if t.playlist.duration else t.peak,
+                t.codecs,
+                t.resolution,
+            )
+            for name, t in rec.renditions.items()
+            if t.playlist.entries
+        ]
+        names = tuple(name for name, t in rec.renditions.items() if t.playlist.entries)
+        if len(names) < 2:
+            return
+        try:
+            _write_atomic(rec.folder / MULTIVARIANT, render_multivariant(variants).encode())
+        except OSError as exc:
+            log.debug("recordings: cannot write %s: %s", rec.folder / MULTIVARIANT, exc)
+            return
+        rec.listed = names
+        if rec.info.renditions != names:
+            rec.info = replace(rec.info, renditions=names)
+            self._save(rec)
 
     def _full(self, needed: int) -> str | None:
         """Why ``needed`` more bytes must not be written now, or None."""
@@ -317,8 +411,9 @@ class DiskWriter:
         return None
 
     def _pause(self, rec: _Open, why: str) -> None:
-        rec.gap = True
-        self.mark_paused(rec.info.id, why)
+        for track in rec.renditions.values():
+            track.gap = True
+        self.mark_paused(rec.info.id, rec.info.owner, why)
         if not rec.info.paused:
             rec.info = replace(rec.info, paused=True)
             self.catalog[rec.info.id] = rec.info
@@ -328,7 +423,8 @@ class DiskWriter:
         rec = self._open.get(recording_id)
         if rec is None:
             return
-        rec.gap = True  # a discontinuity, whatever the window says
+        for track in rec.renditions.values():
+            track.gap = True  # a discontinuity, whatever the window says
         rec.info = replace(rec.info, status=RECORDING, ended=None)
         self._finish(rec, ended=False)
 
@@ -353,11 +449,15 @@ class DiskWriter:
         self._retain(force=True)
 
     def _finish(self, rec: _Open, ended: bool) -> None:
-        if rec.playlist.entries:
-            try:
-                _write_atomic(rec.folder / PLAYLIST, rec.playlist.render(ended=ended).encode())
-            except OSError as exc:
-                log.warning("recordings: cannot write %s: %s", rec.folder, exc.strerror)
+        for track in rec.renditions.values():
+            if track.playlist.entries:
+                try:
+                    text = track.playlist.render(ended=ended)
+                    _write_atomic(track.folder / PLAYLIST, text.encode())
+                except OSError as exc:
+                    log.warning("recordings: cannot write %s: %s", track.folder, exc.strerror)
+        if len(rec.renditions) > 1:
+            self._write_multivariant(rec)  # with the final bandwidths
         self._save(rec)
 
     def _save(self, rec: _Open) -> None:
@@ -370,11 +470,11 @@ class DiskWriter:
             log.debug("recordings: cannot write the sidecar of %s: %s", rec.folder, exc)
 
     def _retain(self, force: bool = False) -> None:
-        now = time.time()
-        if not force and now - self._retained_at < _RETENTION_EVERY:
+        if not force and time.monotonic() - self._retained_at < _RETENTION_EVERY:
             return
         self._retained_at = time.monotonic()
-        doomed = to_delete([i.kept() for i in self.catalog.values()], self.settings, now)
+        kept = [i.kept() for i in self.catalog.values()]
+        doomed = to_delete(kept, self.settings, time.time())
         for recording_id in doomed:
             info = self.catalog.get(recording_id)
             if info is not None:

@@ -78,3 +78,30 @@ def ended_text(text: str) -> str:
     if ENDLIST not in lines:
         lines.append(ENDLIST)
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """A recorded rendition as the multivariant playlist lists it (RFC 8216bis, 4.4.6.2)."""
+
+    uri: str
+    bandwidth: int  # the peak segment bit rate, bits per second
+    average_bandwidth: int
+    codecs: str
+    resolution: tuple[int, int] | None
+
+
+def render_multivariant(variants: list[Variant]) -> str:
+    """The recording's multivariant playlist, ``master.m3u8``: the source copy first."""
+    lines = ["#EXTM3U", "#EXT-X-VERSION:7"]
+    for v in variants:
+        attributes = [
+            f"BANDWIDTH={max(1, v.bandwidth)}",
+            f"AVERAGE-BANDWIDTH={max(1, v.average_bandwidth)}",
+        ]
+        if v.codecs:
+            attributes.append(f'CODECS="{v.codecs}"')
+        if v.resolution:
+            attributes.append(f"RESOLUTION={v.resolution[0]}x{v.resolution[1]}")
+        lines += ["#EXT-X-STREAM-INF:" + ",".join(attributes), v.uri]
+    return "\n".join(lines) + "\n"

@@ -2,11 +2,12 @@
 docs/architecture.md, "Recordings").
 
 It watches the packager's rooms (``RoomObserver``) and sits on the source copy's live window
-as a sink (``golive.hls.window.WindowSink``): every segment the window completes, the very
-bytes it serves, goes to the writer thread (golive.recordings.library) with nothing encoded
-again and nothing copied. A recording lasts as long as the room: a publisher that reconnects
-within the linger continues it after EXT-X-DISCONTINUITY (and a new EXT-X-MAP when its
-decoder configuration changed); the room's removal closes it for good.
+(and, with ``ladder``, on every rendition's) as a sink (``golive.hls.window.WindowSink``): every
+segment a window completes, the very bytes it serves, goes to the writer thread
+(golive.recordings.library) with nothing encoded again and nothing copied. A recording lasts
+as long as the room: a publisher that reconnects within the linger continues it after
+EXT-X-DISCONTINUITY (and a new EXT-X-MAP when its decoder configuration changed); the room's
+removal closes it for good.
 
 Metrics: ``Recorder.pauses`` counts the times a recording paused (full disk, free-space
 floor, ``max_bytes``, the writer behind), ``Recorder.paused_recordings`` is how many are
@@ -23,14 +24,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..hls.room import SOURCE, HlsRoom
+from ..hls.room import HlsRoom
 from ..hls.window import CompletedSegment, LiveWindow
 from ..logs import escape_for_log
 from .library import (
     ID_RE,
+    MULTIVARIANT,
     OWNER_RE,
     PLAYLIST,
     RECORDING,
+    RENDITION_RE,
+    SOURCE,
     DiskWriter,
     RecordingInfo,
     SegmentData,
@@ -47,44 +51,89 @@ def new_id(now: float | None = None) -> str:
     return f"{stamp}-{secrets.token_hex(4)}"
 
 
-class _Track:
-    """One room's recording of its source copy: the live window's sink."""
+class _RoomRecording:
+    """One room's recording: opened by the first segment, ended with each publish (VOD),
+    continued by a publisher who rejoins within the linger, completed when the room goes."""
 
-    def __init__(self, recorder: Recorder, owner: str, window: LiveWindow) -> None:
+    def __init__(self, recorder: Recorder, owner: str) -> None:
         self.recorder = recorder
         self.writer = recorder.writer
         self.owner = owner
-        self.window = window
-        self.id: str | None = None  # set by the first segment
-        self.number = 0  # the next segment's file number
+        self.id: str | None = None
         self.ended = False
-        self.skipping = False  # the writer was behind: wait for a keyframe, then mark a gap
         self.deleted = False  # its owner deleted it while live: the rest is not recorded
+        self.sinks: list[tuple[LiveWindow, _Sink]] = []
+
+    def current(self) -> str | None:
+        """The recording's id, opened now if this is its first segment."""
+        if self.recorder.stopped or self.deleted:
+            return None
+        if self.id is None:
+            self.id = new_id()
+            info = RecordingInfo(self.id, self.owner, time.time(), status=RECORDING)
+            self.writer.submit(functools.partial(self.writer.open, info))
+            log.info("room %s: recording %s", escape_for_log(self.owner), self.id)
+        return self.id
+
+    def attach(self, window: LiveWindow, rendition: str) -> None:
+        sink = _Sink(self, window, rendition)
+        window.sinks.append(sink)
+        self.sinks.append((window, sink))
 
     def joined(self) -> None:
         if self.id is not None and self.ended:
             self.ended = False
             self.writer.submit(functools.partial(self.writer.rejoin, self.id))
 
-    def ended_for_good(self) -> None:
+    def publish_ended(self) -> None:
+        if self.id is not None and not self.ended:
+            self.ended = True
+            self.writer.submit(functools.partial(self.writer.end, self.id, False))
+
+    def close(self) -> None:
+        """The room is gone (or golive stops): the recording is complete."""
+        for window, sink in self.sinks:
+            if sink in window.sinks:
+                window.sinks.remove(sink)
+        self.sinks.clear()
+        self.publish_ended()
         if self.id is not None:
             self.writer.submit(functools.partial(self.writer.end, self.id, True))
             self.id = None
 
+
+class _Sink:
+    """A live window's sink (golive.hls.window.WindowSink): its completed segments go to the
+    writer thread. The source copy's window says when a publish ends or rejoins."""
+
+    def __init__(self, recording: _RoomRecording, window: LiveWindow, rendition: str) -> None:
+        self.recording = recording
+        self.window = window
+        self.rendition = rendition
+        self.number = 0  # the next segment's file number
+        self.skipping = False  # the writer was behind: wait for a keyframe, then mark a gap
+
+    def joined(self) -> None:
+        if self.rendition == SOURCE:
+            self.recording.joined()
+
+    def ended(self) -> None:
+        if self.rendition == SOURCE:
+            self.recording.publish_ended()
+
     def segment_done(self, segment: CompletedSegment) -> None:
-        if self.recorder.stopped or self.deleted:
+        recording_id = self.recording.current()
+        if recording_id is None:
             return
-        if self.id is None:
-            self.id = new_id()
-            info = RecordingInfo(self.id, self.owner, time.time(), status=RECORDING)
-            self.writer.submit(functools.partial(self.writer.open, info))
-            log.info("room %s: recording %s", escape_for_log(self.owner), self.id)
         if self.skipping and not segment.independent:
             return
+        writer = self.recording.writer
         size = segment.size
-        if self.writer.pending_bytes + size > self.recorder.settings.queue_bytes:
+        if writer.pending_bytes + size > self.recording.recorder.settings.queue_bytes:
             self.skipping = True
-            self.writer.mark_paused(self.id, "the disk is slower than the streams")
+            writer.mark_paused(
+                recording_id, self.recording.owner, "the disk is slower than the streams"
+            )
             return
         width, height = self.window.resolution or (None, None)
         data = SegmentData(
@@ -98,30 +147,16 @@ class _Track:
         )
         self.skipping = False
         job = functools.partial(
-            self.writer.write_segment, self.id, self.number, segment.init_id, segment.init, data
+            writer.write_segment,
+            recording_id,
+            self.rendition,
+            self.number,
+            segment.init_id,
+            segment.init,
+            data,
         )
         self.number += 1
-        self.writer.submit(job, size)
-
-
-class _Sink:
-    """``_Track`` as a ``WindowSink``: ``ended`` is the end of one publish, not of the
-    recording."""
-
-    def __init__(self, track: _Track) -> None:
-        self.track = track
-
-    def joined(self) -> None:
-        self.track.joined()
-
-    def segment_done(self, segment: CompletedSegment) -> None:
-        self.track.segment_done(segment)
-
-    def ended(self) -> None:
-        track = self.track
-        if track.id is not None and not track.ended:
-            track.ended = True
-            track.writer.submit(functools.partial(track.writer.end, track.id, False))
+        writer.submit(job, size)
 
 
 class Recorder:
@@ -132,7 +167,7 @@ class Recorder:
         self.settings = settings
         self.writer = DiskWriter(root, settings)
         self.stopped = False
-        self._tracks: dict[str, tuple[LiveWindow, _Sink]] = {}
+        self._rooms: dict[str, tuple[HlsRoom, _RoomRecording]] = {}
 
     # --- metrics (golive.metrics may read these) ----------------------------------------
 
@@ -157,12 +192,9 @@ class Recorder:
 
     async def stop(self) -> None:
         """End every recording (as VOD), then let the writer finish its queue."""
-        for window, sink in self._tracks.values():
-            if sink in window.sinks:
-                window.sinks.remove(sink)
-            sink.ended()
-            sink.track.ended_for_good()
-        self._tracks.clear()
+        for _room, recording in self._rooms.values():
+            recording.close()
+        self._rooms.clear()
         self.stopped = True
         await self.writer.stop()
 
@@ -174,20 +206,24 @@ class Recorder:
         if not OWNER_RE.fullmatch(room.name):
             log.info("room %s: not recorded (a name unfit for a folder)", escape_for_log(room.name))
             return
-        window = room.windows[SOURCE]
-        sink = _Sink(_Track(self, room.name, window))
-        window.sinks.append(sink)
-        self._tracks[room.name] = (window, sink)
+        recording = _RoomRecording(self, room.name)
+        recording.attach(room.source, SOURCE)
+        if self.settings.ladder:
+            room.window_observers.append(functools.partial(self._rendition, recording))
+        self._rooms[room.name] = (room, recording)
+
+    @staticmethod
+    def _rendition(recording: _RoomRecording, window: LiveWindow) -> None:
+        if window.name == SOURCE or not RENDITION_RE.fullmatch(window.name):
+            return
+        recording.attach(window, window.name)
 
     def room_closed(self, room: HlsRoom) -> None:
-        entry = self._tracks.get(room.name)
-        if entry is None or entry[0] is not room.windows.get(SOURCE):
+        entry = self._rooms.get(room.name)
+        if entry is None or entry[0] is not room:
             return
-        del self._tracks[room.name]
-        window, sink = entry
-        window.sinks.remove(sink)
-        sink.ended()
-        sink.track.ended_for_good()
+        del self._rooms[room.name]
+        entry[1].close()
 
     # --- reading, for the API and the routes ---------------------------------------------
 
@@ -205,10 +241,10 @@ class Recorder:
         return self.writer.folder(info) / name
 
     async def delete(self, recording_id: str) -> bool:
-        for _window, sink in self._tracks.values():
-            if sink.track.id == recording_id:
-                sink.track.id = None
-                sink.track.deleted = True
+        for _room, recording in self._rooms.values():
+            if recording.id == recording_id:
+                recording.id = None
+                recording.deleted = True
         done = self.writer.call(functools.partial(self.writer.delete, recording_id))
         deleted: bool = await asyncio.wrap_future(done)
         return deleted
@@ -243,4 +279,8 @@ def recording_json(info: RecordingInfo) -> dict[str, Any]:
         "paused": info.paused,
         "discontinuities": info.discontinuities,
         "playlist_url": f"{PATH_PREFIX}/{info.id}/{PLAYLIST}",
+        "renditions": list(info.renditions),
+        "multivariant_url": (
+            f"{PATH_PREFIX}/{info.id}/{MULTIVARIANT}" if len(info.renditions) > 1 else None
+        ),
     }

@@ -1,4 +1,5 @@
-"""The recordings' HLS, ``/recordings/<id>/index.m3u8`` and the files it names, as an aiohttp
+"""The recordings' HLS, ``/recordings/<id>/index.m3u8`` (the source copy) and the files it
+names, with the ladder recorded ``master.m3u8`` and ``<rendition>/...`` too, as an aiohttp
 sub-application of its own, apart from the live HLS path (golive.hls.routes).
 
 Files are sent from disk by aiohttp's FileResponse (the file is opened and sent off the
@@ -13,7 +14,7 @@ from aiohttp import web
 
 from ..hls.playlist import PLAYLIST_TYPE
 from ..http_errors import HttpError, http_error_middleware
-from .library import COMPLETE, ENDED, FILE_RE, PLAYLIST
+from .library import COMPLETE, ENDED, FILE_RE
 from .recorder import PATH_PREFIX, Recorder
 
 MEDIA_CACHE = "public, max-age=31536000, immutable"
@@ -33,12 +34,12 @@ def setup_recording_routes(app: web.Application, recorder: Recorder) -> None:
     )
 
     async def serve(request: web.Request) -> web.StreamResponse:
-        name = request.match_info["name"]
+        name = request.match_info["path"]
         info = recorder.get(request.match_info["id"])
         if info is None or not FILE_RE.fullmatch(name):
             raise HttpError(404, "not_found", "no such recording or file")
         path = recorder.path_of(info, name)
-        if name == PLAYLIST:
+        if name.endswith(".m3u8"):
             cache = {COMPLETE: VOD_CACHE, ENDED: ENDED_CACHE}.get(info.status, EVENT_CACHE)
             content_type = PLAYLIST_TYPE
         else:
@@ -47,5 +48,6 @@ def setup_recording_routes(app: web.Application, recorder: Recorder) -> None:
         response = web.FileResponse(path, headers=headers)
         return response
 
-    sub.router.add_get("/{id}/{name}", serve)
+    # The source copy's files, a ladder rendition's in its folder (FILE_RE says which).
+    sub.router.add_get("/{id}/{path:[^{}]+}", serve)
     app.add_subapp(PATH_PREFIX, sub)

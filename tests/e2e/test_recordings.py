@@ -20,7 +20,7 @@ from tests.harness.api import sign_up
 from tests.harness.browser import BROWSER_ARGS, CHROMIUM, HLS_JS, open_player
 from tests.harness.golive import golive_serve
 from tests.harness.hls import until, wait_playlist
-from tests.harness.paths import require
+from tests.harness.paths import ROOT, require
 from tests.harness.processes import Server
 from tests.harness.publishers import ffmpeg_publisher, start_publisher
 from tests.harness.samples import sample
@@ -196,6 +196,37 @@ async def test_retention_deletes_the_oldest_recordings(
             assert resp.status == 404
 
 
+async def test_the_ladder_is_recorded_beside_the_source_copy(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    config = tmp_path / "golive.toml"
+    config.write_text(
+        "[recordings]\nladder = true\n"
+        '[[transcode.rendition]]\nname = "low"\nheight = 120\nbitrate = "150k"\n'
+    )
+    with golive_serve(tmp_path, "--open-publish", "--config", str(config), env=QUICK) as srv:
+        path = sample(duration=6.0, size="320x240", fps=30, bitrate="400k")
+        await publish(path, f"{srv.rtmp}/ladder", realtime=True)
+        rec = await one_ended(http, srv.http, "ladder", "complete")
+        assert rec["renditions"] == ["source", "low"], rec
+        master = await wait_playlist(http, f"{srv.http}{rec['multivariant_url']}")
+        assert master.count("#EXT-X-STREAM-INF:") == 2, master
+        assert "RESOLUTION=320x240" in master and "RESOLUTION=160x120" in master, master
+        base = f"{srv.http}/recordings/{rec['id']}"
+        low = await wait_playlist(http, f"{base}/low/index.m3u8")
+        assert "#EXT-X-PLAYLIST-TYPE:VOD" in low and "#EXT-X-ENDLIST" in low
+        source_frames, _ = await asyncio.to_thread(probe_frames, f"{base}/index.m3u8")
+        low_frames, low_duration = await asyncio.to_thread(probe_frames, f"{base}/low/index.m3u8")
+        assert source_frames == 180
+        # The transcoder starts at the first keyframe it is given: a few frames may be missing
+        # at the start, never more than a second.
+        assert 150 <= low_frames <= 180, low_frames
+        assert abs(low_duration - 6.0) < 1.0, low_duration
+        # ffmpeg's HLS client reads the multivariant playlist too.
+        frames, _ = await asyncio.to_thread(probe_frames, f"{srv.http}{rec['multivariant_url']}")
+        assert frames in (source_frames, low_frames)
+
+
 async def _room_gone(http: aiohttp.ClientSession, base: str, name: str) -> bool:
     async with http.get(f"{base}/hls/{name}/index.m3u8") as resp:
         return resp.status == 404
@@ -294,3 +325,56 @@ async def test_the_api_lists_gets_and_deletes_recordings_for_their_owner(
 
 def _bearer(login: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {login['token']}"}
+
+
+@pytest.fixture
+def built_pages() -> None:
+    if not (ROOT / "golive" / "static" / "index.html").exists():
+        pytest.fail("golive/static is missing; scripts/test.sh builds it (scripts/build_web.sh)")
+
+
+@pytest.mark.usefixtures("built_pages")
+async def test_the_channel_page_plays_a_past_broadcast_and_its_streamer_deletes_it(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    with golive_serve(tmp_path, env=QUICK) as srv:
+        login = await sign_up(http, srv.http, "erin")
+        path = sample(duration=4.0, size="320x240", fps=30, bitrate="400k")
+        await publish(path, f"{srv.rtmp}/{login['stream_key']}")
+        rec = await one_ended(http, srv.http, "erin", "complete")
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS
+            )
+            page = await browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            # A viewer, logged out, on the channel page: the past broadcast is listed.
+            await page.goto(f"{srv.http}/erin")
+            past = page.get_by_test_id("past-broadcasts")
+            item = past.locator(f"[data-recording='{rec['id']}']")
+            await expect(item).to_be_visible(timeout=10_000)
+            await expect(item).to_contain_text("0:04")
+            await item.get_by_role("button", name="Play").click()
+            video = "document.querySelector('[data-testid=recording-video]')"
+            await page.wait_for_function(f"() => {video}.duration > 3.5", timeout=20_000)
+            await page.evaluate(f"() => {{ {video}.muted = true; {video}.currentTime = 2.0; }}")
+            await page.evaluate(f"() => {video}.play()")
+            await page.wait_for_function(f"() => {video}.currentTime > 2.5", timeout=20_000)
+
+            # The streamer logs in and deletes it from the dashboard.
+            await page.goto(f"{srv.http}/login")
+            await page.get_by_label("Username").fill("erin")
+            await page.get_by_label("Password").fill(login["password"])
+            await page.get_by_role("button", name="Log in").click()
+            await page.wait_for_url("**/dashboard")
+            mine = page.get_by_test_id("my-recordings").locator(f"[data-recording='{rec['id']}']")
+            await expect(mine).to_be_visible(timeout=10_000)
+            page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+            await mine.get_by_role("button", name="Delete").click()
+            await expect(mine).to_have_count(0, timeout=10_000)
+            assert errors == []
+            await browser.close()
+        assert await recordings_of(http, srv.http, "erin") == []

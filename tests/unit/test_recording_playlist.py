@@ -3,8 +3,14 @@ EXT-X-ENDLIST once ended, EXT-X-MAP and EXT-X-DISCONTINUITY where they belong.""
 
 from __future__ import annotations
 
-from golive.hls.playlist_parser import parse_media
-from golive.recordings.playlist import Entry, RecordingPlaylist, ended_text
+from golive.hls.playlist_parser import parse_media, parse_multivariant
+from golive.recordings.playlist import (
+    Entry,
+    RecordingPlaylist,
+    Variant,
+    ended_text,
+    render_multivariant,
+)
 
 
 def _three() -> RecordingPlaylist:
@@ -78,3 +84,17 @@ def test_an_unfinished_event_playlist_is_ended_as_vod() -> None:
     text = _three().render(ended=False)
     assert ended_text(text) == _three().render(ended=True)
     assert ended_text(ended_text(text)) == _three().render(ended=True)
+
+
+def test_the_multivariant_playlist_lists_every_recorded_rendition() -> None:
+    text = render_multivariant(
+        [
+            Variant("index.m3u8", 900_000, 800_000, "avc1.64001f,mp4a.40.2", (1280, 720)),
+            Variant("low/index.m3u8", 200_000, 150_000, "avc1.42c00d,mp4a.40.2", (320, 180)),
+        ]
+    )
+    parsed = parse_multivariant(text)
+    assert [v.uri for v in parsed.variants] == ["index.m3u8", "low/index.m3u8"]
+    assert parsed.variants[0].bandwidth == 900_000
+    assert parsed.variants[1].resolution == (320, 180)
+    assert 'CODECS="avc1.42c00d,mp4a.40.2"' in text
