@@ -12,11 +12,17 @@ Printed: p50, p95 and max lateness per condition, CPU of each golive, what was w
 and the ratio p95 on / p95 off. Target (issue 15): within 1.2x. Only loopback is used.
 
     .venv/bin/python scripts/bench_recordings.py [--rounds 2] [--streams 10]
+
+``--loop-lag SECONDS`` measures the event loop itself instead, both servers at once under the
+same load: each takes ``--streams`` background streams and the 1080p stream looped, and a
+thread per server times ``GET /api/health`` one after another (5 ms apart) for that long;
+printed: p50, p99 and max per server, and the ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 import tempfile
@@ -26,8 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scripts.bench_parts import Measurement, measure, percentile, start_background, summary  # noqa: E402
+from tests.harness.api import health_probe  # noqa: E402
 from tests.harness.golive import BENCHMARK_ARGS, start_golive  # noqa: E402
-from tests.harness.processes import stop_all  # noqa: E402
+from tests.harness.processes import Server, stop_all  # noqa: E402
 from tests.harness.samples import bench_sample, sample  # noqa: E402
 
 TARGET = 1.2
@@ -43,10 +50,46 @@ def _written(folder: Path) -> tuple[int, int]:
     return files, size
 
 
+def loop_lag(servers: dict[str, Server], seconds: float, streams: int, measured: Path) -> None:
+    background = sample(duration=10, size="640x360", fps=30, bitrate="500k", gop=2.0)
+    procs = []
+    try:
+        for cond, golive in servers.items():
+            procs += start_background(golive, background, streams, f"lag{cond}")
+            procs += start_background(golive, measured, 1, f"big{cond}")
+
+        async def probe() -> dict[str, list[float]]:
+            async with (
+                health_probe(servers["on"].http_port) as on,
+                health_probe(servers["off"].http_port) as off,
+            ):
+                await asyncio.sleep(seconds)
+            return {"on": on, "off": off}
+
+        lags = asyncio.run(probe())
+    finally:
+        stop_all(procs)
+    figures = {}
+    for cond, values in lags.items():
+        ms = [v * 1000 for v in values]
+        figures[cond] = (percentile(ms, 50), percentile(ms, 99), max(ms))
+        p50, p99, worst = figures[cond]
+        print(
+            f"recording {cond:3s}: /api/health {len(ms)} requests, p50 {p50:.1f} ms, "
+            f"p99 {p99:.1f} ms, max {worst:.1f} ms"
+        )
+    on, off = figures["on"], figures["off"]
+    print(
+        f"ratio on / off: p50 {on[0] / off[0]:.2f}x, p99 {on[1] / off[1]:.2f}x, "
+        f"max {on[2] / off[2]:.2f}x; load {os.getloadavg()[0]:.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="part lateness with recordings on and off")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--streams", type=int, default=10, help="background streams")
+    parser.add_argument("--loop-lag", type=float, default=0, help="seconds; see above")
     args = parser.parse_args()
     if not 1 <= args.rounds <= 10 or not 0 <= args.streams <= 100:
         raise SystemExit("--rounds must be 1 to 10 and --streams 0 to 100")
@@ -68,6 +111,9 @@ def main() -> None:
             ),
         }
         try:
+            if args.loop_lag:
+                loop_lag(servers, args.loop_lag, args.streams, measured)
+                return
             # A first stream on a fresh server pays for its start (imports, caches, the first
             # folders): one discarded stream on each, alone, before the rounds.
             for cond, golive in servers.items():

@@ -349,6 +349,10 @@ class DiskWriter:
             width=seg.width or info.width,
             height=seg.height or info.height,
             paused=False,
+            # A segment after an end (a publisher taking the room over ends the old publish
+            # after the new one began): the recording runs.
+            status=RECORDING,
+            ended=None,
         )
         if resumed:
             self._resumed(rec)

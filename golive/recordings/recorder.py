@@ -86,7 +86,9 @@ class _RoomRecording:
             self.writer.submit(functools.partial(self.writer.rejoin, self.id))
 
     def publish_ended(self) -> None:
-        if self.id is not None and not self.ended:
+        # Every time, though it ended already: when a publisher takes the room over, the old
+        # publish's end may come after the new one began, and the new one's end must count.
+        if self.id is not None:
             self.ended = True
             self.writer.submit(functools.partial(self.writer.end, self.id, False))
 
@@ -96,7 +98,6 @@ class _RoomRecording:
             if sink in window.sinks:
                 window.sinks.remove(sink)
         self.sinks.clear()
-        self.publish_ended()
         if self.id is not None:
             self.writer.submit(functools.partial(self.writer.end, self.id, True))
             self.id = None
