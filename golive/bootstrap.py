@@ -19,6 +19,7 @@ import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -32,6 +33,7 @@ from .adapters.hub import HubPublishes
 from .adapters.memory import MemoryRooms, MemorySessions
 from .adapters.packager import PackagerDescriptions
 from .api.live import LIVE_DETAILS
+from .api.recordings import RECORDINGS
 from .api.routes import setup_api
 from .config import ConfigError, Settings, short_hold_back, worker_count
 from .edge import VIEWERS_PATH
@@ -52,6 +54,8 @@ from .live_figures import NodeLiveDetails
 from .pages import setup_pages
 from .previews import Previews
 from .proxies import forwarded_for_middleware, parse_networks
+from .recordings.recorder import Recorder
+from .recordings.routes import setup_recording_routes
 from .rtmp.server import RtmpServer, open_authorizer
 from .tls import ServerTls, TlsError
 from .viewers import Audience, audience_middleware
@@ -67,6 +71,7 @@ ROOMS = web.AppKey("rooms", LiveRooms)
 # The certificate of RTMPS and HTTPS, when either is on.
 TLS = web.AppKey("tls", ServerTls)
 WORKERS = web.AppKey("workers", Supervisor)
+RECORDER = web.AppKey("recorder", Recorder)
 
 
 class _Closable(Protocol):
@@ -293,6 +298,16 @@ def build_app(
     previews = Previews(hub, interval=settings.preview_interval)
     app[LIVE_DETAILS] = NodeLiveDetails(audience, packager, previews)
     setup_pages(app, web_dir=settings.web_dir, media_origins=rooms.node_urls)
+    # Recordings: what is on disk is served whether or not new streams are recorded. The
+    # recorder stops after the RTMP listener (cleanup runs in reverse), so the streams that
+    # end then are ended in their recordings too.
+    recorder = Recorder(Path(settings.data_dir) / "recordings", settings.recordings)
+    app[RECORDER] = recorder
+    app[RECORDINGS] = recorder
+    if settings.recordings.enabled:
+        packager.observe(recorder)
+    setup_recording_routes(app, recorder)
+    app.cleanup_ctx.append(_recorder)
     app.cleanup_ctx.append(_rtmp_listener)
     app.cleanup_ctx.append(_upkeep)
     if settings.grpc_port:
@@ -459,6 +474,13 @@ async def _reload_on_hangup(app: web.Application) -> AsyncIterator[None]:
     loop.add_signal_handler(signal.SIGHUP, reload)
     yield
     loop.remove_signal_handler(signal.SIGHUP)
+
+
+async def _recorder(app: web.Application) -> AsyncIterator[None]:
+    recorder = app[RECORDER]
+    recorder.start()
+    yield
+    await recorder.stop()
 
 
 async def _upkeep(app: web.Application) -> AsyncIterator[None]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .hls.settings import HlsSettings
+from .recordings.settings import RecordingSettings
 from .rtmp.limits import RtmpLimits
 from .transcode.ladder import TRAIL_WITH_LOOKAHEAD, Ladder, LadderError, ladder_from_table
 
@@ -130,6 +131,9 @@ class Settings:
     # preset, tune, max_lag, worker and nice, each defaulting as Ladder declares it;
     # enabled = false (golive serve --no-transcode) or rendition = [] makes no rendition.
     transcode: Ladder = field(default_factory=Ladder)
+    # Recordings of every live stream, [recordings]: every field of RecordingSettings
+    # (golive/recordings/settings.py): on by default, within limits.
+    recordings: RecordingSettings = field(default_factory=RecordingSettings)
 
 
 class _Setting(NamedTuple):
@@ -150,7 +154,11 @@ def _settings_of(section: str, defaults: DataclassInstance, *skip: str) -> dict[
 
 
 # The sections built from their fields; the ladder is built by its own parser.
-_SECTIONS: dict[str, type[DataclassInstance]] = {"rtmp": RtmpLimits, "hls": HlsSettings}
+_SECTIONS: dict[str, type[DataclassInstance]] = {
+    "rtmp": RtmpLimits,
+    "hls": HlsSettings,
+    "recordings": RecordingSettings,
+}
 # Every setting by the name the file (flattened), GOLIVE_* variables and flags give it.
 _SETTINGS: dict[str, _Setting] = {
     **_settings_of("", Settings(), *_SECTIONS, "transcode"),

@@ -173,8 +173,9 @@ async def follow(http: str, room: str, limit: float) -> Follow:
         for _ in range(MAX_PARTS):
             pl = parse_media(text)
             parts, complete = listed_parts(pl)
-            if first and (not parts or parts[0][:2] != (0, 0)):
-                raise RuntimeError("the first playlist does not start with part 0.0")
+            # A room numbers its segments from the wall clock (golive.hls.room.first_number).
+            if first and (not parts or parts[0][:2] != (pl.media_sequence, 0)):
+                raise RuntimeError("the first playlist does not start with its first part")
             fresh = [p for p in parts if last is None or p[:2] > last]
             if last is not None and fresh:
                 after = {(last[0], last[1] + 1), (last[0] + 1, 0)}

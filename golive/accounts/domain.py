@@ -48,7 +48,8 @@ TITLE_STRAY_JOINER = re.compile(
 # Names that the web pages and the API use at the top level, so no channel can shadow them.
 RESERVED_NAMES = frozenset(
     {"api", "hls", "assets", "static", "login", "logout", "signup", "dashboard", "rooms",
-     "admin", "settings", "index", "favicon.ico", "robots.txt", "live", "watch", "preview"}
+     "admin", "settings", "index", "favicon.ico", "robots.txt", "live", "watch", "preview",
+     "recordings"}
 )  # fmt: skip
 
 STREAM_KEY_PREFIX = "live_"

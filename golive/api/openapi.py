@@ -241,6 +241,46 @@ _SCHEMAS: Schema = {
     },
 }
 
+_SCHEMAS["Recording"] = {
+    "type": "object",
+    "description": "A recorded broadcast; its HLS is at playlist_url (README, Recordings).",
+    "required": [
+        "id", "owner", "status", "started_at", "ended_at", "duration", "size", "codecs",
+        "width", "height", "paused", "discontinuities", "playlist_url", "renditions",
+        "multivariant_url",
+    ],
+    "additionalProperties": False,
+    "properties": {
+        "id": {"type": "string"},
+        "owner": {"type": "string", "description": "the streamer's room name"},
+        "status": {
+            "enum": ["recording", "ended", "complete"],
+            "description": "ended: a reconnect within the linger would continue it",
+        },
+        "started_at": {"type": "string", "format": "date-time"},
+        "ended_at": {"type": ["string", "null"], "format": "date-time"},
+        "duration": {"type": "number", "description": "seconds of media"},
+        "size": {"type": "integer", "description": "bytes"},
+        "codecs": {"type": "array", "items": {"type": "string"}},
+        "width": {"type": ["integer", "null"]},
+        "height": {"type": ["integer", "null"]},
+        "paused": {"type": "boolean", "description": "skipping segments: the disk is full"},
+        "discontinuities": {"type": "integer"},
+        "playlist_url": {"type": "string", "description": "the source copy's media playlist"},
+        "renditions": {"type": "array", "items": {"type": "string"}},
+        "multivariant_url": {
+            "type": ["string", "null"],
+            "description": "every recorded rendition ([recordings] ladder = true), or null",
+        },
+    },
+}  # fmt: skip
+_SCHEMAS["RecordingList"] = {
+    "type": "object",
+    "required": ["recordings"],
+    "additionalProperties": False,
+    "properties": {"recordings": {"type": "array", "items": _ref("Recording")}},
+}
+
 _RESPONSES: Schema = {
     name: _json(_ref("Error"), description, headers)
     for name, description, headers in [
@@ -248,6 +288,7 @@ _RESPONSES: Schema = {
         ("NotAuthenticated", "no valid session, or wrong credentials", None),
         ("Csrf", f"a cookie session without a matching {CSRF_HEADER} header", None),
         ("NotFound", "no such thing", None),
+        ("Forbidden", "not yours: only a recording's streamer may delete it", None),
         ("Conflict", "taken already, or already live", None),
         ("PayloadTooLarge", f"the body exceeds {MAX_BODY} bytes", None),
         ("UnsupportedMediaType", "the body is not of the documented media type", None),
@@ -268,6 +309,8 @@ _NGINX_OK = {
     "description": "the publish may go on",
     "content": {"text/plain": {"schema": {"type": "string", "const": "OK"}}},
 }
+
+_ID_PARAMETER = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 _PATHS: Schema = {
     "/api/health": {
@@ -406,6 +449,39 @@ _PATHS: Schema = {
                 "404": _error("NotFound"),
             },
         }
+    },
+    "/api/users/{name}/recordings": {
+        "get": {
+            "summary": "A streamer's recordings on this node, newest first",
+            "parameters": [
+                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                "200": _json(_ref("RecordingList"), "the recordings (none is an empty list)"),
+                "404": _error("NotFound"),
+            },
+        }
+    },
+    "/api/recordings/{id}": {
+        "get": {
+            "summary": "One recording",
+            "parameters": [_ID_PARAMETER],
+            "responses": {
+                "200": _json(_ref("Recording"), "the recording"),
+                "404": _error("NotFound"),
+            },
+        },
+        "delete": {
+            "summary": "Delete a recording and its files (its streamer only)",
+            "security": _WRITE,
+            "parameters": [_ID_PARAMETER],
+            "responses": {
+                "204": {"description": "deleted"},
+                "401": _error("NotAuthenticated"),
+                "403": _error("Forbidden"),
+                "404": _error("NotFound"),
+            },
+        },
     },
     "/rooms/create": {
         "post": {

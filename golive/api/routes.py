@@ -14,6 +14,8 @@
     GET    /api/rooms                  live rooms
     GET    /api/rooms/{name}           one live room
     GET    /api/rooms/{name}/preview.jpg  a recent frame of a live room (golive.previews)
+    GET    /api/users/{name}/recordings, GET and DELETE /api/recordings/{id}
+                                       past broadcasts (golive.api.recordings)
     POST   /rooms/create, /rooms/update, /rooms/delete  nginx-rtmp callbacks
                                        (golive.api.nginx_callbacks, a sub-application of its own)
 
@@ -41,6 +43,7 @@ from .errors import error_middleware
 from .live import LiveFigures, live_details
 from .nginx_callbacks import setup_nginx_callbacks
 from .openapi import OPENAPI
+from .recordings import setup_recordings
 from .views import JsonObject, room_json, user_json
 
 API_PREFIX = "/api"
@@ -231,6 +234,7 @@ def setup_api(
     router.add_get("/rooms", api.all_rooms)
     router.add_get("/rooms/{name}", api.room)
     router.add_get("/rooms/{name}/preview.jpg", api.preview)
+    setup_recordings(api_app, accounts)
     app.add_subapp(API_PREFIX, api_app)
     if nginx_callbacks:
         setup_nginx_callbacks(app, rooms)

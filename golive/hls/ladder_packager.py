@@ -189,6 +189,7 @@ class LadderPackager:
                     first_number=self.room.first_number,
                 )
                 self.room.windows[p.name] = window
+                self.room.window_added(window)
             window.begin()
             variant = _VariantWriter(p, window, self.settings)
             if self.audio_config is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Protocol
 
 from ..hub import Gap, LiveStream, StreamHub, Subscription
 from ..logs import escape_for_log
@@ -19,6 +20,15 @@ from .room import HlsRoom, RoomVariants
 from .settings import HlsSettings
 
 log = logging.getLogger("golive.hls")
+
+
+class RoomObserver(Protocol):
+    """Told when a room's HLS begins (its first publish) and when it is removed, a linger
+    after its last publish ended (golive.recordings records between the two)."""
+
+    def room_opened(self, room: HlsRoom) -> None: ...
+
+    def room_closed(self, room: HlsRoom) -> None: ...
 
 
 class Packager:
@@ -34,7 +44,11 @@ class Packager:
         # The ladder packaging each room's current publish; an older one is detached when a
         # new publish takes the room over.
         self._ladders: dict[str, LadderPackager] = {}
+        self._observers: list[RoomObserver] = []
         hub.on_stream_started(self._started)
+
+    def observe(self, observer: RoomObserver) -> None:
+        self._observers.append(observer)
 
     def describe(self, name: str) -> RoomVariants | None:
         """What room ``name`` serves, or None when it has no HLS or nothing to serve yet."""
@@ -45,6 +59,8 @@ class Packager:
         room = self.rooms.get(stream.room)
         if room is None:
             room = self.rooms[stream.room] = HlsRoom(stream.room, self.settings)
+            for observer in self._observers:
+                observer.room_opened(room)
         if room.removal is not None:
             room.removal.cancel()
             room.removal = None
@@ -97,6 +113,8 @@ class Packager:
             del self.rooms[room.name]
             self._ladders.pop(room.name, None)
             log.info("room %s: HLS playlist removed", escape_for_log(room.name))
+            for observer in self._observers:
+                observer.room_closed(room)
 
     async def close(self) -> None:
         for room in self.rooms.values():

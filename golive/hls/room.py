@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..hub import LiveStream
@@ -98,6 +99,12 @@ class HlsRoom:
         self.removal: asyncio.TimerHandle | None = None
         self.ladder: LadderStatus | None = None  # the transcoder's status, when there is one
         self.ladder_task: asyncio.Task[None] | None = None
+        # Told of every window the ladder adds (golive.recordings records the renditions too).
+        self.window_observers: list[Callable[[LiveWindow], None]] = []
+
+    def window_added(self, window: LiveWindow) -> None:
+        for observer in self.window_observers:
+            observer(window)
 
     @property
     def live(self) -> bool:

@@ -31,6 +31,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from ..formats import fmp4
 from . import playlist
@@ -136,6 +137,37 @@ class _Segment:
         return b"".join(p.data for p in self.parts)
 
 
+@dataclass(frozen=True, slots=True)
+class CompletedSegment:
+    """A segment that will not change any more, as a window hands it to its sinks: its
+    parts' bytes (the window's own, not copies), its initialization section and timing."""
+
+    msn: int
+    init_id: int
+    init: bytes
+    chunks: list[bytes]
+    duration: float
+    independent: bool  # it starts with a keyframe
+    discontinuity: bool  # it follows EXT-X-DISCONTINUITY in the live playlist
+    target: int  # the window's EXT-X-TARGETDURATION
+
+    @property
+    def size(self) -> int:
+        return sum(len(c) for c in self.chunks)
+
+
+class WindowSink(Protocol):
+    """What else takes a window's output as it is made (golive.recordings): told when a
+    publisher joins, of every completed segment, and when the stream ends. Called on the event
+    loop: it must return at once."""
+
+    def joined(self) -> None: ...
+
+    def segment_done(self, segment: CompletedSegment) -> None: ...
+
+    def ended(self) -> None: ...
+
+
 def _give_up(waiter: asyncio.Future[bool]) -> None:
     """A blocked request's time is up: it is answered without the change it waited for."""
     if not waiter.done():
@@ -219,6 +251,7 @@ class LiveWindow:
         self.average_bandwidth = 0
         self._video_frames = 0
         self._video_ticks = 0
+        self.sinks: list[WindowSink] = []
 
     # --- feeding ------------------------------------------------------------------------
 
@@ -240,6 +273,7 @@ class LiveWindow:
         # The target stays: players hold it for the playlist's life. A longer keyframe interval
         # of the new publish is split to fit (``segment_limit``).
         self._notify()
+        self._tell_sinks("joined")
 
     def feed(self, events: list[SegmenterEvent]) -> None:
         for event in events:
@@ -257,6 +291,7 @@ class LiveWindow:
             self._complete(self.segments[-1])
         self.ended = True
         self._notify()
+        self._tell_sinks("ended")
 
     def _break(self, event: Discontinuity) -> None:
         """The segmenter starts over on a new timeline: its next segment follows
@@ -340,6 +375,28 @@ class LiveWindow:
         segment.complete = True
         if self._target is None:
             self._target = self._rounded_up(segment.duration)
+        if self.sinks and segment.parts:
+            done = CompletedSegment(
+                msn=segment.msn,
+                init_id=segment.init_id,
+                init=self.inits[segment.init_id],
+                chunks=[p.data for p in segment.parts],
+                duration=segment.duration,
+                independent=segment.parts[0].independent,
+                discontinuity=segment.discontinuity,
+                target=self._target,
+            )
+            self._tell_sinks("segment_done", done)
+
+    def _tell_sinks(self, what: str, *args: CompletedSegment) -> None:
+        """A sink's failure is logged, never the live stream's: recording is secondary."""
+        for sink in self.sinks:
+            try:
+                getattr(sink, what)(*args)
+            except Exception:
+                log.exception(
+                    "room %s, %s: a sink failed; live streaming goes on", self.room, self.name
+                )
 
     def _slide(self) -> None:
         """Remove the oldest segments the playlist no longer needs, when a new one starts.

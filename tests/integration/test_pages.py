@@ -189,14 +189,16 @@ async def test_the_api_keeps_its_own_answers_beside_the_pages(client: Client) ->
 
 async def test_each_surface_has_its_own_middlewares(client: Client) -> None:
     # The root's middlewares would run for every sub-application: without trusted proxies
-    # it has none; the API and HLS (and the nginx-rtmp callbacks when on) carry their own.
+    # it has none; the API, HLS and the recordings (and the nginx-rtmp callbacks when on)
+    # carry their own.
     assert not client.app.middlewares
     prefixes = {
         resource.get_info()["prefix"]: resource.get_info()["app"]
         for resource in client.app.router.resources()
         if "app" in resource.get_info()
     }
-    assert set(prefixes) == {"/api", "/hls"}  # the nginx-rtmp callbacks are off by default
+    # The nginx-rtmp callbacks are off by default.
+    assert set(prefixes) == {"/api", "/hls", "/recordings"}
     assert all(app.middlewares for app in prefixes.values())
 
 

@@ -174,7 +174,8 @@ LAYERS: dict[str, set[str]] = {
     "golive.api": {"golive.accounts", "golive.http_errors", "golive.hub", "golive.logs"},
     "golive.pages": {"golive.accounts"},
     "golive.live_figures": {"golive.api", "golive.hls", "golive.previews", "golive.viewers"},
-    "golive.config": {"golive.rtmp", "golive.hls", "golive.transcode"},
+    "golive.recordings": {"golive.hls", "golive.http_errors", "golive.logs"},
+    "golive.config": {"golive.rtmp", "golive.hls", "golive.transcode", "golive.recordings"},
     "golive.proxies": {"golive.config"},
     "golive.tls": set(),
     "golive.edge": {
@@ -184,7 +185,8 @@ LAYERS: dict[str, set[str]] = {
         "golive.accounts", "golive.adapters", "golive.api", "golive.config", "golive.edge",
         "golive.hls",
         "golive.hub", "golive.ingest", "golive.live_figures", "golive.pages", "golive.previews",
-        "golive.proxies", "golive.rpc", "golive.rtmp", "golive.tls", "golive.viewers",
+        "golive.proxies", "golive.recordings", "golive.rpc", "golive.rtmp", "golive.tls",
+        "golive.viewers",
     },
     "golive.cli": {
         "golive", "golive.bootstrap", "golive.config", "golive.edge", "golive.http_errors",
@@ -215,7 +217,8 @@ CORES = (
     "golive.rtmp.handshake", "golive.rtmp.chunk", "golive.rtmp.messages", "golive.rtmp.amf0",
     "golive.rtmp.flv", "golive.rtmp.timeline", "golive.rtmp.connection", "golive.rtmp.errors",
     "golive.rtmp.limits", "golive.hls.settings", "golive.hls.segmenter", "golive.hls.playlist",
-    "golive.hls.playlist_parser", "golive.hls.reload",
+    "golive.hls.playlist_parser", "golive.hls.reload", "golive.recordings.playlist",
+    "golive.recordings.retention", "golive.recordings.settings",
     "golive.formats.fmp4", "golive.media",
 )  # fmt: skip
 SHELL = {"asyncio", "aiohttp", "socket", "golive.hub", "golive.http_errors", "golive.config"}

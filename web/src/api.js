@@ -74,3 +74,14 @@ export async function liveRoom(name) {
     throw e;
   }
 }
+
+/** The recordings of the streamer `name` (README, "Recordings"), newest first. */
+export async function recordingsOf(name) {
+  const { recordings } = await api(`/api/users/${encodeURIComponent(name)}/recordings`);
+  return recordings;
+}
+
+/** Delete one of your recordings. */
+export async function deleteRecording(id) {
+  await api(`/api/recordings/${encodeURIComponent(id)}`, { method: "DELETE" });
+}
