@@ -25,7 +25,7 @@ class _RoomGrant(PublishGrant):
             await self._publish.start()
         except RoomAlreadyLive:
             raise PublishRefusedError(
-                "this room is live on another node", "NetStream.Publish.BadName"
+                "this room is live on another node", "NetStream.Publish.BadName", "live_elsewhere"
             ) from None
 
     async def release(self) -> None:
@@ -39,7 +39,7 @@ def accounts_authorizer(rooms: LiveRooms) -> Authorizer:
         try:
             publish = await rooms.publish(key)
         except UnknownStreamKey:
-            raise PublishRefusedError("unknown stream key") from None
+            raise PublishRefusedError("unknown stream key", kind="unknown_key") from None
         return _RoomGrant(publish)
 
     return authorize

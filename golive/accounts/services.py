@@ -20,6 +20,7 @@ from .domain import (
     InvalidInput,
     NotAuthenticated,
     NotFound,
+    RateLimited,
     Room,
     RoomAlreadyLive,
     RoomDescription,
@@ -76,6 +77,19 @@ async def _every(seconds: float, step: Callable[[], Awaitable[object]], what: st
             log.exception("%s failed; retrying", what)
 
 
+# What Accounts.counts counts: sign-ups; logins that opened a session, that gave a wrong
+# username or password, that a throttle refused; sessions ended by logging out, and expired
+# ones purged.
+ACCOUNT_COUNTS = (
+    "sign_ups",
+    "logins",
+    "logins_failed",
+    "logins_throttled",
+    "logouts",
+    "sessions_expired",
+)
+
+
 class Accounts:
     def __init__(
         self,
@@ -102,6 +116,8 @@ class Accounts:
         self.devices = DeviceCookies(secrets)
         self.clock = clock
         self._dummy_hash: str | None = None
+        # What the use cases did, for the metrics (golive.metrics reads them at a scrape).
+        self.counts: dict[str, int] = dict.fromkeys(ACCOUNT_COUNTS, 0)
 
     async def sign_up(
         self, username: object, email: object, password: object, address: str = ""
@@ -119,6 +135,7 @@ class Accounts:
         self.signup_throttle.begin(f"addr:{address}")
         user = replace(user, password_hash=await self.hasher.hash(check_password(password)))
         await self.users.add(user)
+        self.counts["sign_ups"] += 1
         log.info("user %s signed up", user.name)
         return user
 
@@ -142,7 +159,11 @@ class Accounts:
             keys: tuple[str, ...] = self.throttle.keys(account, address)
         else:
             keys = self.throttle.device_keys(account, nonce)
-        stamp = self.throttle.begin(*keys)
+        try:
+            stamp = self.throttle.begin(*keys)
+        except RateLimited:
+            self.counts["logins_throttled"] += 1
+            raise
         user = await self.users.by_name(room_name(username))
         # The same work whether or not the user exists, and whatever the password's length,
         # so that response times do not reveal which usernames exist.
@@ -155,6 +176,7 @@ class Accounts:
             ok = await self.hasher.verify(user.password_hash, password[:1024])
             ok = ok and len(password) <= 1024
         if user is None or not ok:
+            self.counts["logins_failed"] += 1
             raise WrongCredentials("wrong username or password")
         self.throttle.succeeded(stamp, *keys)
         token = new_token()
@@ -167,6 +189,7 @@ class Accounts:
                 expires_at=now + self.session_ttl,
             )
         )
+        self.counts["logins"] += 1
         log.info("user %s logged in", user.name)
         return user, token
 
@@ -190,6 +213,7 @@ class Accounts:
 
     async def log_out(self, token: str) -> None:
         await self.sessions.delete(digest(token))
+        self.counts["logouts"] += 1
 
     async def regenerate_stream_key(self, user: User) -> str:
         key = new_stream_key()
@@ -203,7 +227,9 @@ class Accounts:
         return clean
 
     async def purge_sessions(self) -> int:
-        return await self.sessions.delete_expired(self.clock())
+        purged = await self.sessions.delete_expired(self.clock())
+        self.counts["sessions_expired"] += purged
+        return purged
 
     async def keep_purging(self, *, every: float = PURGE_EVERY) -> None:
         """:meth:`purge_sessions` every ``every`` seconds until cancelled, through any error."""
