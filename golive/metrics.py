@@ -68,7 +68,22 @@ def count_hls_request(request: web.BaseRequest, status: int) -> None:
         peer = protocol.peername
         if peer is not None and peer.__class__ is not tuple:
             return  # a unix socket's peer: one of this node's HTTP workers
-    count_hls(hls_kind(request.path, request.query_string), status)
+    path = request.path
+    # hls_kind, inlined: the query string is read only for a media playlist.
+    if path.endswith(".m4s"):
+        kind = "part" if "/part-" in path else "segment"
+    elif path.endswith(".m3u8"):
+        if path.count("/") == 3:
+            kind = "multivariant"
+        else:
+            kind = "blocking" if "_HLS_msn" in request.query_string else "playlist"
+    else:
+        kind = hls_kind(path, "")
+    statuses = _hls_requests[kind]
+    try:
+        statuses[status] += 1
+    except KeyError:
+        statuses[status] = 1
 
 
 def count_hls(kind: str, status: int) -> None:

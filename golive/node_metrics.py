@@ -90,7 +90,7 @@ class WorkerFigures:
             lag = report["loop_lag"]
             buckets = [float(n) for n in lag["buckets"]][: len(LOOP_LAG_BUCKETS) + 1]
             total = float(lag["sum"])
-        except (KeyError, TypeError, AttributeError) as exc:
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ValueError(f"malformed worker report: {exc!r}") from None
         if not 1 <= index <= 256 or any(not 100 <= s <= 599 for st in hls.values() for s in st):
             raise ValueError("malformed worker report: index or status out of range")
@@ -169,7 +169,8 @@ class NodeCollector(Collector):
             labels=["kind", "status"],
         )
         for kind in HLS_KINDS:
-            for status, n in sorted(totals.get(kind, {}).items()):
+            # Every kind has its 200 series from the start, so that rate() sees the first ones.
+            for status, n in sorted({200: 0, **totals.get(kind, {})}.items()):
                 family.add_metric([kind, str(status)], n)
         yield family
 
