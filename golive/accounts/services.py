@@ -136,7 +136,7 @@ class Accounts:
         user = replace(user, password_hash=await self.hasher.hash(check_password(password)))
         await self.users.add(user)
         self.counts["sign_ups"] += 1
-        log.info("user %s signed up", user.name)
+        log.info("user %s signed up", user.name, extra={"event": "sign_up"})
         return user
 
     async def log_in(
@@ -190,7 +190,7 @@ class Accounts:
             )
         )
         self.counts["logins"] += 1
-        log.info("user %s logged in", user.name)
+        log.info("user %s logged in", user.name, extra={"event": "login"})
         return user, token
 
     async def new_device_cookie(self, user: User) -> str:
@@ -218,7 +218,7 @@ class Accounts:
     async def regenerate_stream_key(self, user: User) -> str:
         key = new_stream_key()
         await self.users.set_stream_key(user.id, key)
-        log.info("user %s regenerated their stream key", user.name)
+        log.info("user %s regenerated their stream key", user.name, extra={"event": "stream_key"})
         return key
 
     async def set_title(self, user: User, title: object) -> str:
@@ -332,7 +332,12 @@ class LiveRooms:
         await self.registry.put(room, self.ttl)  # RoomAlreadyLive when another node holds it
         self.local[room.name] = room
         self._key_digests[room.publish_id] = user.stream_key_digest
-        log.info("room %s is live on node %s", room.name, self.node)
+        log.info(
+            "room %s is live on node %s",
+            room.name,
+            self.node,
+            extra={"room": room.name, "event": "room_live"},
+        )
         return room
 
     async def describe(self, name: str, publish_id: str, description: RoomDescription) -> None:
@@ -374,7 +379,7 @@ class LiveRooms:
         if room is not None and room.publish_id == publish_id:
             del self.local[name]
         if await self.registry.remove(name, publish_id):
-            log.info("room %s ended", name)
+            log.info("room %s ended", name, extra={"room": name, "event": "room_ended"})
 
     async def upkeep(self, describe: DescribeStream) -> None:
         """Keep this node's rooms current; called about once a second.

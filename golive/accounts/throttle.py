@@ -99,6 +99,7 @@ class LoginThrottle:
             log.info(
                 "%s throttle: limit %r reached (%d attempts in %.0f s) for %r",
                 self.name, kind, self._limits[kind], self._windows[kind], shown,
+                extra={"event": "throttled"},
             )  # fmt: skip
         return RateLimited(self.refusal, self._windows[kind] - (now - oldest))
 
