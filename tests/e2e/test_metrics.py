@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from golive.hls import playlist_parser
 from tests.harness.connections import Connection, owner
 from tests.harness.golive import golive_serve
 from tests.harness.hls import until
+from tests.harness.paths import ROOT
 from tests.harness.processes import Server, children, stop
 from tests.harness.prometheus import prometheus_scraping
 from tests.harness.publishers import start_publisher
@@ -58,6 +60,14 @@ async def read_parts(conn: Connection, room: str, fetched: list[int]) -> None:
         fetched[0] += 1
         answer = await conn.request("GET", f"{media}?_HLS_msn={msn}&_HLS_part={part}")
         assert answer.status == 200
+
+
+LADDER_ONLY = {"golive_ladder_lag_seconds", "golive_ladder_renditions"}
+
+
+def dashboard_queries() -> list[str]:
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    return [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
 
 
 async def test_prometheus_scrapes_the_whole_node_while_a_stream_is_watched(
@@ -110,6 +120,15 @@ async def test_prometheus_scrapes_the_whole_node_while_a_stream_is_watched(
                     )
                     blocking = 'golive_hls_requests_total{kind="blocking",status="200"}'
                     await until(lambda: scraped(f"{blocking} > 0"), "blocking reloads", 15)
+
+                    # Every query of the Grafana dashboard in docs/ is one this Prometheus
+                    # takes, and every metric it names is one golive serves.
+                    names = await prometheus.names(http)
+                    for expr in dashboard_queries():
+                        await prometheus.query(http, expr)  # fails on a query it refuses
+                        named = set(re.findall(r"\b(golive_\w+|process_\w+)", expr))
+                        # (No ladder runs here: its series exist only for a room transcoded.)
+                        assert named - LADDER_ONLY <= names, (expr, named - names)
 
                     # The room ends: its series go, the node's counters stay.
                     viewer.cancel()

@@ -65,6 +65,13 @@ class Prometheus:
             {"labels": r["metric"], "value": float(r["value"][1])} for r in answer["data"]["result"]
         ]
 
+    async def names(self, http: aiohttp.ClientSession) -> set[str]:
+        """Every metric name Prometheus has stored."""
+        async with http.get(f"{self.url}/api/v1/label/__name__/values") as resp:
+            answer = await resp.json()
+        assert answer["status"] == "success", answer
+        return set(answer["data"])
+
     async def value(self, http: aiohttp.ClientSession, expr: str) -> float | None:
         """The value of a one-series ``expr``, or None while it has none."""
         result = await self.query(http, expr)
