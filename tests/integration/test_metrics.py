@@ -4,6 +4,7 @@ trust, on the HTTP port or a port of its own; and what it reports of a room and 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,9 +15,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from golive.adapters.memory import MemoryRooms, MemorySessions, MemoryUsers
-from golive.bootstrap import HUB, Stores, build_app
+from golive.bootstrap import ACCOUNTS, HUB, RTMP, Stores, build_app
 from golive.config import Settings
+from golive.rtmp.limits import RtmpLimits
+from golive.transcode.ladder import ladder_from_table
 from tests.harness.ports import free_port
+from tests.harness.rtmp_client import AVC_KEYFRAME, TestPublisher, publishing
 
 Client = TestClient[Any, Any]
 
@@ -155,3 +159,59 @@ async def test_a_rooms_series_come_and_go_with_it_and_hls_requests_are_counted(
         assert found["golive_live_rooms"] == {(): 0}
         assert room("golive_ingest_bytes_total") == {}
         assert room("golive_viewers") == {}
+
+
+async def test_publishes_are_counted_by_outcome_and_connections_by_state(tmp_path: Path) -> None:
+    limits = RtmpLimits(max_unpublished_per_address=1)
+    no_ladder = ladder_from_table({"enabled": False})  # the frame sent is no picture
+    async with golive_app(tmp_path, rtmp=limits, transcode=no_ladder) as client:
+        app = client.app
+        assert app is not None
+        user = await app[ACCOUNTS].sign_up("alice", "alice@example.org", "a long password")
+
+        async def scrape() -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+            resp = await client.get("/metrics")
+            return samples(await resp.text())
+
+        port = app[RTMP].port
+        try:
+            unknown = await TestPublisher.connect(port)
+            await unknown.publish("not-a-stream-key")
+            await unknown.expect_status("NetStream.Publish.Denied")
+            unknown.close()
+            live = await publishing(port, user.stream_key)
+            busy = await TestPublisher.connect(port)
+            await busy.publish(user.stream_key)
+            await busy.expect_status("NetStream.Publish.BadName")
+            # One connection not publishing yet from this address at most: the next one
+            # closes the quietest.
+            quiet = await TestPublisher.connect(port)
+            idle = await TestPublisher.connect(port)
+            assert await quiet.closed_by_server()
+            found = await scrape()
+            refused = found["golive_publishes_refused_total"]
+            assert refused[(("reason", "unknown_key"),)] == 1
+            assert refused[(("reason", "busy"),)] == 1
+            assert refused[(("reason", "error"),)] == 0
+            assert found["golive_publishes_started_total"] == {(): 1}
+            states = found["golive_rtmp_connections"]
+            assert states[(("state", "publishing"),)] == 1
+            assert states[(("state", "connected"),)] == 1  # idle
+            limited = found["golive_rtmp_connections_limited_total"]
+            assert limited[(("limit", "max_unpublished_per_address"),)] >= 1
+            # A frame: its bytes are the NAL units (the FLV video tag's 5-byte header off).
+            await live.send(9, AVC_KEYFRAME, 0, stream_id=1, csid=6)
+            room = (("room", "alice"),)
+            for _ in range(100):
+                found = await scrape()
+                if found["golive_ingest_frames_total"][room] == 1:
+                    break
+                await asyncio.sleep(0.02)
+            assert found["golive_ingest_frames_total"][room] == 1
+            assert found["golive_ingest_bytes_total"][room] == len(AVC_KEYFRAME) - 5
+            live.close()
+            idle.close()
+        finally:
+            for publisher in TestPublisher.opened:
+                publisher.close()
+            TestPublisher.opened.clear()
