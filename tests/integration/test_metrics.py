@@ -215,3 +215,30 @@ async def test_publishes_are_counted_by_outcome_and_connections_by_state(tmp_pat
             for publisher in TestPublisher.opened:
                 publisher.close()
             TestPublisher.opened.clear()
+
+
+async def test_sign_ups_logins_and_throttles_are_counted(tmp_path: Path) -> None:
+    async with golive_app(tmp_path) as client:
+        user = {"username": "dave", "email": "dave@example.org", "password": "a long password"}
+        assert (await client.post("/api/users", json=user)).status == 201
+        right = {"username": "dave", "password": "a long password"}
+        wrong = {"username": "dave", "password": "not the password"}
+        resp = await client.post("/api/sessions", json=right)
+        assert resp.status == 201
+        token = (await resp.json())["token"]
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert (await client.delete("/api/sessions/current", headers=bearer)).status == 204
+        statuses = [(await client.post("/api/sessions", json=wrong)).status for _ in range(11)]
+        assert statuses == [401] * 10 + [429]
+        found = samples(await (await client.get("/metrics")).text())
+        assert found["golive_accounts_sign_ups_total"] == {(): 1}
+        assert found["golive_accounts_logins_total"] == {(): 1}
+        assert found["golive_accounts_logouts_total"] == {(): 1}
+        assert found["golive_accounts_logins_failed_total"] == {(): 10}
+        assert found["golive_accounts_logins_throttled_total"] == {(): 1}
+        refused = found["golive_throttle_refusals_total"]
+        # The client kept the device cookie of its login: its attempts count against that
+        # device (golive.accounts.devices), and that key is the one over its limit.
+        assert refused[(("key", "dev"), ("throttle", "login"))] == 1
+        assert sum(refused.values()) == 1
+        assert found["golive_throttle_locked_keys"][(("throttle", "login"),)] == 1

@@ -17,10 +17,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from golive import config, metrics
 from golive.hls.packager import Packager
+from golive.hls.room import HlsRoom
+from golive.hls.settings import HlsSettings
 from golive.hub import StreamHub
 from golive.logs import EscapeControlCharacters, JsonFormatter
 from golive.media import Codec, Sample
 from golive.node_metrics import NodeCollector, WorkerFigures, node_registry, rooms_source
+from golive.transcode.events import LadderStatus
 from golive.viewers import Audience
 
 
@@ -234,3 +237,28 @@ def test_log_format_is_text_or_json() -> None:
     settings = config.load(environ={"GOLIVE_METRICS_PORT": "9935"})
     assert settings.metrics_port == 9935
     assert settings.metrics_allow == "127.0.0.0/8, ::1" and settings.metrics_token == ""
+
+
+async def test_a_live_rooms_ladder_is_reported_with_it() -> None:
+    hub = StreamHub(takeover_after=5.0)
+    packager = Packager(StreamHub(takeover_after=5.0))
+    collector = NodeCollector([rooms_source(hub, packager, Audience())])
+    room = packager.rooms["carol"] = HlsRoom("carol", HlsSettings())
+    room.ladder = LadderStatus(
+        worker="thread",
+        planned=["720p", "480p", "360p"],
+        active=["480p", "360p"],
+        dropped=[{"name": "720p", "lag": 3.2, "at": 0.0}],
+        lag=1.25,
+    )
+    assert "golive_ladder_lag_seconds" not in scrape(collector)  # not live: no series
+    stream = hub.open("carol")
+    found = scrape(collector)
+    assert found["golive_ladder_renditions"] == {
+        (("room", "carol"), ("state", "active")): 2,
+        (("room", "carol"), ("state", "dropped")): 1,
+    }
+    assert found["golive_ladder_lag_seconds"] == {(("room", "carol"),): 1.25}
+    hub.close(stream)
+    assert "golive_ladder_lag_seconds" not in scrape(collector)
+    await packager.close()
