@@ -7,6 +7,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
@@ -16,9 +17,11 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from golive import config, metrics
+from golive.hls import window as window_module
 from golive.hls.packager import Packager
 from golive.hls.room import HlsRoom
 from golive.hls.settings import HlsSettings
+from golive.hls.window import LiveWindow
 from golive.hub import StreamHub
 from golive.logs import EscapeControlCharacters, JsonFormatter
 from golive.media import Codec, Sample
@@ -262,3 +265,26 @@ async def test_a_live_rooms_ladder_is_reported_with_it() -> None:
     hub.close(stream)
     assert "golive_ladder_lag_seconds" not in scrape(collector)
     await packager.close()
+
+
+def test_part_lateness_counts_from_the_promptest_part_of_the_timeline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [100.0]
+    monkeypatch.setattr(window_module, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    window = LiveWindow("lateness-test", part_target=0.2, segment_target=2.0)
+    observed: list[float] = []
+    monkeypatch.setattr(window, "_lateness", SimpleNamespace(observe=observed.append))
+
+    def part_cut(start_ms: int, at: float) -> None:
+        now[0] = at
+        window._observe_lateness(SimpleNamespace(start_ms=start_ms, duration=0.2))  # type: ignore[arg-type]
+        window._clock_anchor = (0, 0.0)  # as _part sets it after the first part
+
+    part_cut(0, 100.2)  # the first part: its own zero point
+    part_cut(200, 100.45)  # 50 ms later than the first
+    part_cut(400, 100.55)  # earlier than any: the new zero point
+    part_cut(600, 100.8)
+    window._clock_anchor = None  # a new timeline (a discontinuity, a new publish)
+    part_cut(0, 200.2)
+    assert [round(x, 3) for x in observed] == [0.0, 0.05, 0.0, 0.05, 0.0]
