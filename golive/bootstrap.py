@@ -24,6 +24,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .accounts.ports import RoomRegistry, SecretStore, SessionStore, UserRepository
 from .accounts.services import Accounts, LiveRooms
@@ -51,9 +52,21 @@ from .hls.routes import CORS, setup_hls_routes
 from .hub import StreamHub
 from .ingest import accounts_authorizer
 from .live_figures import NodeLiveDetails
+from .metrics import METRICS_PATH, WORKER_METRICS_PATH, probe_loop_lag
+from .node_metrics import (
+    MetricsAccess,
+    NodeCollector,
+    WorkerFigures,
+    accounts_source,
+    metrics_handler,
+    node_registry,
+    rooms_source,
+    rtmp_source,
+    worker_metrics_report,
+)
 from .pages import setup_pages
 from .previews import Previews
-from .proxies import forwarded_for_middleware, parse_networks
+from .proxies import Network, forwarded_for_middleware, parse_networks
 from .recordings.recorder import Recorder
 from .recordings.routes import setup_recording_routes
 from .rtmp.server import RtmpServer, open_authorizer
@@ -297,6 +310,7 @@ def build_app(
         app.cleanup_ctx.append(_http_workers(settings, internal, audience))
     previews = Previews(hub, interval=settings.preview_interval)
     app[LIVE_DETAILS] = NodeLiveDetails(audience, packager, previews)
+    _setup_metrics(app, settings, audience, internal, proxies)
     setup_pages(app, web_dir=settings.web_dir, media_origins=rooms.node_urls)
     # Recordings: what is on disk is served whether or not new streams are recorded. The
     # recorder stops after the RTMP listener (cleanup runs in reverse), so the streams that
@@ -322,6 +336,67 @@ def build_app(
     app.on_cleanup.append(close_previews)
     app.on_cleanup.append(close_stores)
     return app
+
+
+def _setup_metrics(
+    app: web.Application,
+    settings: Settings,
+    audience: Audience,
+    internal: InternalListener | None,
+    proxies: list[Network],
+) -> None:
+    """/metrics on the HTTP port (ahead of the pages' routes) or a port of its own, the
+    workers' reports, and the event-loop probe."""
+    figures = WorkerFigures() if internal is not None else None
+    collector = NodeCollector(
+        [
+            rtmp_source(app[RTMP]),
+            rooms_source(app[HUB], app[PACKAGER], audience),
+            accounts_source(app[ACCOUNTS]),
+        ],
+        figures,
+    )
+    access = MetricsAccess(
+        parse_networks(settings.metrics_allow, "metrics_allow"),
+        settings.metrics_token,
+        proxies_trusted=bool(proxies),
+    )
+    handler = metrics_handler(node_registry(collector), access, is_internal)
+    if settings.metrics_port:
+        app.cleanup_ctx.append(_metrics_listener(settings, handler, proxies))
+    else:
+        app.router.add_get(METRICS_PATH, handler)
+    if figures is not None:
+        app.router.add_post(WORKER_METRICS_PATH, worker_metrics_report(figures, is_internal))
+    app.cleanup_ctx.append(_loop_probe)
+
+
+def _metrics_listener(
+    settings: Settings, handler: Handler, proxies: list[Network]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """/metrics alone on metrics_port, for as long as the application runs."""
+
+    async def listener(app: web.Application) -> AsyncIterator[None]:
+        metrics = web.Application(
+            middlewares=[forwarded_for_middleware(proxies)] if proxies else []
+        )
+        metrics.router.add_get(METRICS_PATH, handler)
+        runner = web.AppRunner(metrics, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.host, settings.metrics_port)
+        await site.start()
+        log.info("metrics on %s:%d%s", settings.host, settings.metrics_port, METRICS_PATH)
+        yield
+        await runner.cleanup()
+
+    return listener
+
+
+async def _loop_probe(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.get_running_loop().create_task(probe_loop_lag())
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def create_app(
@@ -427,6 +502,7 @@ def _http_workers(
             log_level=settings.log_level,
             tls_cert=settings.tls_cert if settings.https else "",
             tls_key=settings.tls_key if settings.https else "",
+            log_format=settings.log_format,
         )
 
     async def workers(app: web.Application) -> AsyncIterator[None]:

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from . import __version__, config
 from .http_errors import quiet_malformed_requests
-from .logs import escape_every_handler
+from .logs import escape_every_handler, log_handler
 
 if TYPE_CHECKING:
     from .edge.internal import InternalListener
@@ -123,6 +123,20 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "height",
     )
     serve.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=None,
+        help=f"text, or json for one JSON object a line (GOLIVE_LOG_FORMAT); "
+        f"default {defaults.log_format}",
+    )
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="a port of its own for /metrics (GOLIVE_METRICS_PORT); default 0: on the HTTP "
+        "port. Served to metrics_allow only, loopback by default",
+    )
+    serve.add_argument(
         "--log-level",
         default=None,
         help=f"DEBUG, INFO, WARNING or ERROR (GOLIVE_LOG_LEVEL); default {defaults.log_level}",
@@ -205,6 +219,8 @@ def serve(args: argparse.Namespace) -> int:
                 "workers": args.workers,
                 "data_dir": args.data_dir,
                 "log_level": args.log_level,
+                "log_format": args.log_format,
+                "metrics_port": args.metrics_port,
                 "database": args.database,
                 "redis": args.redis,
                 "grpc_port": args.grpc_port,
@@ -218,7 +234,9 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(
         level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[
+            log_handler(settings.log_format, "%(asctime)s %(levelname)s %(name)s: %(message)s")
+        ],
     )
     # Peers choose much of what gets logged: no control character of theirs reaches a line,
     # and a malformed HTTP request is one INFO line, not an ERROR with aiohttp's traceback.

@@ -63,6 +63,19 @@ class Settings:
     data_dir: str = field(default_factory=_default_data_dir)
     # Log level name; defaults to INFO.
     log_level: str = "INFO"
+    # How log lines are written: "text" (the default), or "json" for one JSON object a line
+    # (time, level, logger, message, and the room, peer and event when the line has them).
+    log_format: str = "text"
+    # Where /metrics (Prometheus) is served: 0 (the default) on the HTTP port; another port
+    # for a listener of its own on host, serving /metrics alone.
+    metrics_port: int = 0
+    # Clients that may read /metrics, as comma-separated addresses or networks; defaults to
+    # loopback. Empty: nobody (metrics off). The client is the one trusted_proxies names;
+    # through a proxy that is not trusted, /metrics is refused.
+    metrics_allow: str = "127.0.0.0/8, ::1"
+    # A bearer token /metrics asks for as well ("Authorization: Bearer TOKEN"); empty (the
+    # default): none asked.
+    metrics_token: str = ""
     # Seconds a live publisher may stay silent before a new publisher of the same room may
     # take over; defaults to 5.
     takeover_after: float = 5.0
@@ -194,6 +207,11 @@ def _workers(value: Any) -> str:
 def _coerce(name: str, value: Any) -> Any:
     if name == "workers":
         return _workers(value)
+    if name == "log_format":
+        text = value.strip().lower() if isinstance(value, str) else ""
+        if text not in ("text", "json"):
+            raise ConfigError(f"setting 'log_format': {value!r} is neither text nor json")
+        return text
     if name == "transcode_rendition":
         if isinstance(value, list) and all(isinstance(v, dict) for v in value):
             return value

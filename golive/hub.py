@@ -89,6 +89,7 @@ class Subscription:
                 "room %s: a consumer fell behind; dropped %d items, resuming at a keyframe",
                 escape_for_log(self.stream.room),
                 self._dropped,
+                extra={"room": self.stream.room, "event": "consumer_behind"},
             )
             self._push(item)
             return
@@ -243,6 +244,7 @@ class StreamHub:
                 "room %s: publisher silent for %.1f s, the new one takes over",
                 escape_for_log(room),
                 silent,
+                extra={"room": room, "event": "takeover"},
             )
             self.close(current)
             if current.on_takeover is not None:
@@ -259,7 +261,12 @@ class StreamHub:
         stream = self.streams.get(room)
         if stream is None:
             return False
-        log.info("room %s: publisher removed: %s", escape_for_log(room), escape_for_log(reason))
+        log.info(
+            "room %s: publisher removed: %s",
+            escape_for_log(room),
+            escape_for_log(reason),
+            extra={"room": room, "event": "publisher_removed"},
+        )
         self.close(stream)
         if stream.on_takeover is not None:
             stream.on_takeover(reason)

@@ -25,7 +25,7 @@ class _RoomGrant(PublishGrant):
             await self._publish.start()
         except RoomAlreadyLive:
             raise PublishRefusedError(
-                "this room is live on another node", "NetStream.Publish.BadName"
+                "this room is live on another node", "NetStream.Publish.BadName", "live_elsewhere"
             ) from None
 
     async def release(self) -> None:
@@ -39,11 +39,14 @@ def accounts_authorizer(rooms: LiveRooms) -> Authorizer:
         try:
             publish = await rooms.publish(key, client=address)
         except UnknownStreamKey:
-            raise PublishRefusedError("unknown stream key") from None
-        except (AccountsUnavailable, RateLimited) as exc:
-            # A remote users service that is down or throttles this node: the publisher is
-            # told why at once, and the log line names the reason (the key never).
-            raise PublishRefusedError(exc.message) from None
+            raise PublishRefusedError("unknown stream key", kind="unknown_key") from None
+        except AccountsUnavailable as exc:
+            # A remote users service that is down: the publisher is told why at once, and the
+            # log line names the reason (the key never).
+            raise PublishRefusedError(exc.message, kind="users_unavailable") from None
+        except RateLimited as exc:
+            # The users service throttles this publisher's failed keys.
+            raise PublishRefusedError(exc.message, kind="throttled") from None
         return _RoomGrant(publish)
 
     return authorize

@@ -10,8 +10,11 @@ of defence, for third-party loggers too.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import time
+from typing import Any
 
 LOG_VALUE_LIMIT = 200  # characters of one peer-supplied value; a longer one is cut
 
@@ -93,10 +96,63 @@ def escape_every_handler(root: logging.Logger | None = None) -> None:
         add_filter(handler, EscapeControlCharacters)
 
 
+# The attributes a log call may add with ``extra=`` that a JSON line carries as fields.
+EXTRA_FIELDS = ("room", "peer", "event")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: ``time`` (RFC 3339, UTC, milliseconds), ``level``, ``logger``,
+    ``message``, the ``room``, ``peer`` and ``event`` a log call gave with ``extra=``, any
+    fixed ``fields`` (a worker's number), and ``exception`` with its traceback.
+
+    The message is the one ``EscapeControlCharacters`` has escaped already; the extra fields,
+    which may be a peer's strings (a stream name), are escaped and cut as ``escape_for_log``
+    does. JSON encoding then escapes every non-ASCII character too, so a line is one line
+    whatever was logged.
+    """
+
+    def __init__(self, **fields: object) -> None:
+        super().__init__()
+        self.fields = fields
+
+    def format(self, record: logging.LogRecord) -> str:
+        seconds = time.gmtime(record.created)
+        line: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", seconds) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in EXTRA_FIELDS:
+            value = record.__dict__.get(name)
+            if value is not None:
+                line[name] = escape_for_log(value)
+        line.update(self.fields)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        return json.dumps(line, ensure_ascii=True)
+
+
+def log_handler(log_format: str, text_format: str, **fields: object) -> logging.Handler:
+    """A handler to standard error that writes ``text_format`` lines, or JSON ones
+    (``log_format`` "json", with ``fields`` in every line)."""
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter(**fields))
+    else:
+        handler.setFormatter(logging.Formatter(text_format))
+    return handler
+
+
 __all__ = [
+    "EXTRA_FIELDS",
     "LOG_VALUE_LIMIT",
     "EscapeControlCharacters",
+    "JsonFormatter",
     "add_filter",
     "escape_every_handler",
     "escape_for_log",
+    "log_handler",
 ]

@@ -21,8 +21,8 @@ from .config import ConfigError
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def parse_networks(text: str) -> list[Network]:
-    """``"10.0.0.0/8, ::1"`` to networks; ConfigError naming the setting on a bad entry."""
+def parse_networks(text: str, setting: str = "trusted_proxies") -> list[Network]:
+    """``"10.0.0.0/8, ::1"`` to networks; ConfigError naming ``setting`` on a bad entry."""
     networks = []
     for item in (part.strip() for part in text.split(",")):
         if not item:
@@ -30,9 +30,7 @@ def parse_networks(text: str) -> list[Network]:
         try:
             networks.append(ipaddress.ip_network(item, strict=False))
         except ValueError:
-            raise ConfigError(
-                f"setting 'trusted_proxies': {item!r} is no address or network"
-            ) from None
+            raise ConfigError(f"setting {setting!r}: {item!r} is no address or network") from None
     return networks
 
 

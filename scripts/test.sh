@@ -16,6 +16,8 @@ gst-inspect-1.0 rtmp2sink >/dev/null 2>&1 || need_debs+=(gstreamer1.0-plugins-ba
 [ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] || need_debs+=(nginx libnginx-mod-rtmp)
 # Varnish as a caching edge in front of golive, from deploy/varnish (tests/e2e/test_edges.py).
 command -v varnishd >/dev/null || [ -x /usr/sbin/varnishd ] || need_debs+=(varnish)
+# A real Prometheus scraping golive's /metrics (tests/e2e/test_metrics.py).
+command -v prometheus >/dev/null || need_debs+=(prometheus)
 if [ ${#need_debs[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need_debs[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -21,6 +21,7 @@ from .domain import (
     InvalidInput,
     NotAuthenticated,
     NotFound,
+    RateLimited,
     Room,
     RoomAlreadyLive,
     RoomDescription,
@@ -80,6 +81,19 @@ async def _every(seconds: float, step: Callable[[], Awaitable[object]], what: st
             log.exception("%s failed; retrying", what)
 
 
+# What Accounts.counts counts: sign-ups; logins that opened a session, that gave a wrong
+# username or password, that a throttle refused; sessions ended by logging out, and expired
+# ones purged.
+ACCOUNT_COUNTS = (
+    "sign_ups",
+    "logins",
+    "logins_failed",
+    "logins_throttled",
+    "logouts",
+    "sessions_expired",
+)
+
+
 class Accounts:
     def __init__(
         self,
@@ -106,6 +120,8 @@ class Accounts:
         self.devices = DeviceCookies(secrets)
         self.clock = clock
         self._dummy_hash: str | None = None
+        # What the use cases did, for the metrics (golive.metrics reads them at a scrape).
+        self.counts: dict[str, int] = dict.fromkeys(ACCOUNT_COUNTS, 0)
 
     async def sign_up(
         self, username: object, email: object, password: object, address: str = ""
@@ -123,7 +139,8 @@ class Accounts:
         self.signup_throttle.begin(f"addr:{address}")
         user = replace(user, password_hash=await self.hasher.hash(check_password(password)))
         await self.users.add(user)
-        log.info("user %s signed up", user.name)
+        self.counts["sign_ups"] += 1
+        log.info("user %s signed up", user.name, extra={"event": "sign_up"})
         return user
 
     async def log_in(
@@ -146,7 +163,11 @@ class Accounts:
             keys: tuple[str, ...] = self.throttle.keys(account, address)
         else:
             keys = self.throttle.device_keys(account, nonce)
-        stamp = self.throttle.begin(*keys)
+        try:
+            stamp = self.throttle.begin(*keys)
+        except RateLimited:
+            self.counts["logins_throttled"] += 1
+            raise
         user = await self.users.by_name(room_name(username))
         # The same work whether or not the user exists, and whatever the password's length,
         # so that response times do not reveal which usernames exist.
@@ -159,6 +180,7 @@ class Accounts:
             ok = await self.hasher.verify(user.password_hash, password[:1024])
             ok = ok and len(password) <= 1024
         if user is None or not ok:
+            self.counts["logins_failed"] += 1
             raise WrongCredentials("wrong username or password")
         self.throttle.succeeded(stamp, *keys)
         token = new_token()
@@ -171,7 +193,8 @@ class Accounts:
                 expires_at=now + self.session_ttl,
             )
         )
-        log.info("user %s logged in", user.name)
+        self.counts["logins"] += 1
+        log.info("user %s logged in", user.name, extra={"event": "login"})
         return user, token
 
     async def new_device_cookie(self, user: User) -> str:
@@ -208,11 +231,12 @@ class Accounts:
 
     async def log_out(self, token: str) -> None:
         await self.sessions.delete(digest(token))
+        self.counts["logouts"] += 1
 
     async def regenerate_stream_key(self, user: User) -> str:
         key = new_stream_key()
         await self.users.set_stream_key(user.id, key)
-        log.info("user %s regenerated their stream key", user.name)
+        log.info("user %s regenerated their stream key", user.name, extra={"event": "stream_key"})
         return key
 
     async def set_title(self, user: User, title: object) -> str:
@@ -221,7 +245,9 @@ class Accounts:
         return clean
 
     async def purge_sessions(self) -> int:
-        return await self.sessions.delete_expired(self.clock())
+        purged = await self.sessions.delete_expired(self.clock())
+        self.counts["sessions_expired"] += purged
+        return purged
 
     async def keep_purging(self, *, every: float = PURGE_EVERY) -> None:
         """:meth:`purge_sessions` every ``every`` seconds until cancelled, through any error."""
@@ -335,7 +361,12 @@ class LiveRooms:
         await self.registry.put(room, self.ttl)  # RoomAlreadyLive when another node holds it
         self.local[room.name] = room
         self._key_digests[room.publish_id] = user.stream_key_digest
-        log.info("room %s is live on node %s", room.name, self.node)
+        log.info(
+            "room %s is live on node %s",
+            room.name,
+            self.node,
+            extra={"room": room.name, "event": "room_live"},
+        )
         return room
 
     async def describe(self, name: str, publish_id: str, description: RoomDescription) -> None:
@@ -377,7 +408,7 @@ class LiveRooms:
         if room is not None and room.publish_id == publish_id:
             del self.local[name]
         if await self.registry.remove(name, publish_id):
-            log.info("room %s ended", name)
+            log.info("room %s ended", name, extra={"room": name, "event": "room_ended"})
 
     async def upkeep(self, describe: DescribeStream) -> None:
         """Keep this node's rooms current; called about once a second.

@@ -61,6 +61,13 @@ class LoginThrottle:
         self._windows = {"pair": window, "user": window, "addr": address_window, "dev": window}
         self._attempts: dict[str, list[float]] = {}
         self._locked: set[str] = set()  # keys whose lock was logged, until it lifts
+        # Attempts refused, by the kind of key that was over its limit (for the metrics).
+        self.refused: dict[str, int] = dict.fromkeys(self._limits, 0)
+
+    @property
+    def locked(self) -> int:
+        """Keys over their limit now, as far as an attempt has found them."""
+        return len(self._locked)
 
     def _recent(self, key: str, now: float) -> list[float]:
         window = self._windows[key.partition(":")[0]]
@@ -83,6 +90,7 @@ class LoginThrottle:
 
     def _refuse(self, key: str, now: float, oldest: float) -> RateLimited:
         kind, _, who = key.partition(":")
+        self.refused[kind] += 1
         if key not in self._locked:
             self._locked.add(key)
             # Once per lock. The key may hold a username as typed: %r escapes it. A device
@@ -91,6 +99,7 @@ class LoginThrottle:
             log.info(
                 "%s throttle: limit %r reached (%d attempts in %.0f s) for %r",
                 self.name, kind, self._limits[kind], self._windows[kind], shown,
+                extra={"event": "throttled"},
             )  # fmt: skip
         return RateLimited(self.refusal, self._windows[kind] - (now - oldest))
 

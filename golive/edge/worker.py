@@ -41,7 +41,15 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ..http_errors import quiet_malformed_requests
-from ..logs import escape_every_handler
+from ..logs import escape_every_handler, log_handler
+from ..metrics import (
+    WORKER_METRICS_PATH,
+    count_hls,
+    hls_kind,
+    probe_loop_lag,
+    target_kind,
+    worker_report,
+)
 from ..proxies import Network, client_address, parse_networks
 from ..tls import ServerTls, TlsError
 from ..viewers import Audience
@@ -88,6 +96,7 @@ class WorkerConfig:
     # PEM paths when the public port is HTTPS (reloaded on SIGHUP, which the primary passes on)
     tls_cert: str = ""
     tls_key: str = ""
+    log_format: str = "text"
 
     def line(self) -> bytes:
         return json.dumps(asdict(self)).encode() + b"\n"
@@ -136,12 +145,18 @@ class Worker:
 
     # What the fast path (golive.edge.fastpath) needs: a kept answer, the cache's answer, and
     # a player seen.
+    # Every answer the worker gives is counted here, for the node's metrics (golive.metrics).
     def hit(self, target: str) -> Answer | None:
-        return self.cache.cached(target)
+        answer = self.cache.cached(target)
+        if answer is not None:
+            count_hls(target_kind(target), answer.status)
+        return answer
 
     async def answer(self, target: str) -> Answer:
         path, _, query = target.partition("?")
-        return await self.cache.get(target, classify(path, query))
+        answer = await self.cache.get(target, classify(path, query))
+        count_hls(hls_kind(path, query), answer.status)
+        return answer
 
     def seen(self, target: str, remote: str, user_agent: str, forwarded_for: list[str]) -> None:
         """Note a player that fetched a room's playlist (golive.viewers counts the same way)."""
@@ -172,9 +187,16 @@ class Worker:
         return await self.proxy(request)
 
     async def report(self) -> None:
-        """Hand the players seen since the last report to the primary, every few seconds."""
+        """Hand the players seen since the last report to the primary, every few seconds,
+        and this worker's metrics."""
         while True:
             await asyncio.sleep(REPORT_INTERVAL)
+            try:
+                body = worker_report(self.config.index)
+                async with self.session.post(PRIMARY + WORKER_METRICS_PATH, json=body) as sent:
+                    await sent.read()
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                log.debug("worker %d: metrics not reported: %s", self.config.index, exc)
             if not self._seen:
                 continue
             seen, self._seen, self._pending = self._seen, {}, 0
@@ -197,7 +219,13 @@ class Worker:
             for k, v in request.headers.items()
             if k.lower() not in HOP_BY_HOP and k.lower() != CLIENT_HEADER.lower()
         )
-        headers[CLIENT_HEADER] = self.client(request)
+        client = self.client(request)
+        forwarded = request.headers.getall(CLIENT_HEADER, [])
+        if forwarded and not self.trusted:
+            # Came through a proxy golive does not trust: the primary takes the last address
+            # as the client, and sees from the others that a proxy was there (golive.metrics).
+            client = ", ".join([*forwarded, client])
+        headers[CLIENT_HEADER] = client
         body = await request.read() if request.body_exists else None
         try:
             async with self.session.request(
@@ -273,6 +301,7 @@ async def run(config: WorkerConfig) -> None:
     fallback = web.Server(worker.handle, access_log=None)
     fast: set[FastProtocol] = set()
     report = loop.create_task(worker.report())
+    probe = loop.create_task(probe_loop_lag())
     listener = None
     try:
         listener = await loop.create_server(
@@ -287,6 +316,7 @@ async def run(config: WorkerConfig) -> None:
         await stop.wait()
     finally:
         report.cancel()
+        probe.cancel()
         if listener is not None:
             listener.close()
         for connection in list(fast):
@@ -308,7 +338,13 @@ def main() -> int:
     _die_with_parent(config.parent)
     logging.basicConfig(
         level=config.log_level.upper(),
-        format=f"%(asctime)s %(levelname)s %(name)s (worker {config.index}): %(message)s",
+        handlers=[
+            log_handler(
+                config.log_format,
+                f"%(asctime)s %(levelname)s %(name)s (worker {config.index}): %(message)s",
+                worker=config.index,
+            )
+        ],
     )
     escape_every_handler()
     quiet_malformed_requests()

@@ -99,6 +99,7 @@ class Packager:
             log.exception(
                 "room %s: packaging failed; the stream goes on without HLS",
                 escape_for_log(room.name),
+                extra={"room": room.name, "event": "packaging_failed"},
             )
             sub.close()
         finally:
@@ -112,7 +113,11 @@ class Packager:
         if self.rooms.get(room.name) is room and not room.live:
             del self.rooms[room.name]
             self._ladders.pop(room.name, None)
-            log.info("room %s: HLS playlist removed", escape_for_log(room.name))
+            log.info(
+                "room %s: HLS playlist removed",
+                escape_for_log(room.name),
+                extra={"room": room.name, "event": "playlist_removed"},
+            )
             for observer in self._observers:
                 observer.room_closed(room)
 

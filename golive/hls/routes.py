@@ -37,6 +37,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ..http_errors import HttpError, http_error_middleware
+from ..metrics import count_hls_request
 from . import playlist
 from .packager import Packager
 from .reload import ReloadQueryError, parse_reload_query
@@ -139,13 +140,15 @@ def blocking_cache(window: LiveWindow) -> str:
 def with_error_cache_control(errors: Middleware) -> Middleware:
     """``errors`` (the error middleware) with Cache-Control on every error answer
     (``ERROR_CACHE``), which shared caches would otherwise keep by their own defaults (Varnish:
-    two minutes for a 404). One middleware, not two: parts are served by the thousand."""
+    two minutes for a 404), and every answer counted for the metrics. One middleware, not
+    three: parts are served by the thousand."""
 
     @web.middleware
     async def answer_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await errors(request, handler)
         if response.status >= 400 and hdrs.CACHE_CONTROL not in response.headers:
             response.headers[hdrs.CACHE_CONTROL] = ERROR_CACHE.get(response.status, NO_STORE)
+        count_hls_request(request, response.status)
         return response
 
     return answer_errors

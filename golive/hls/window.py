@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from ..formats import fmp4
+from ..metrics import PART_LATENESS
 from . import playlist
 from .segmenter import (
     VIDEO_TIMESCALE,
@@ -252,6 +253,10 @@ class LiveWindow:
         self._video_frames = 0
         self._video_ticks = 0
         self.sinks: list[WindowSink] = []
+        # Part lateness (golive.metrics): the smallest (arrival - media end) of the current
+        # timeline, its zero point, reset with the clock anchor.
+        self._late_zero = math.inf
+        self._lateness = PART_LATENESS.labels(name)
 
     # --- feeding ------------------------------------------------------------------------
 
@@ -329,6 +334,7 @@ class LiveWindow:
                 self.resolution = (info.width, info.height)
 
     def _part(self, event: PartReady) -> None:
+        self._observe_lateness(event)
         if self._clock_anchor is None:
             if self.clock is not None and self.clock._clock_anchor is not None:
                 self._clock_anchor = self.clock._clock_anchor
@@ -359,6 +365,21 @@ class LiveWindow:
         self._measure(len(data), event.duration)
         if self.bytes > self.max_bytes:
             self._cap()
+
+    def _observe_lateness(self, event: PartReady) -> None:
+        """How late this part is cut after its end in media time, against the earliest of
+        its timeline (scripts/bench_parts.py measures the same from outside)."""
+        if self._clock_anchor is None:
+            self._late_zero = math.inf  # a new timeline: its own zero point
+        late = time.monotonic() - (event.start_ms / 1000 + event.duration)
+        if late < self._late_zero:
+            self._late_zero = late
+        self._lateness.observe(late - self._late_zero)
+
+    @property
+    def waiting(self) -> int:
+        """Requests held for the next change of this window (blocking reloads, hinted parts)."""
+        return len(self._waiters)
 
     def _count_frames(self, event: PartReady) -> None:
         """FRAME-RATE from what was produced (RFC 8216bis, 4.4.6.2), not from metadata."""

@@ -66,13 +66,30 @@ _LOWAT_CHECK = 0.05
 _RATE_EVERY = 1.0  # seconds over which a publisher's rate is measured
 
 
-class PublishRefusedError(Exception):
-    """Raised by an authorizer to refuse a publish; ``code`` is the onStatus code sent."""
+# Why publishes are refused, as the metrics count them (a fixed set: never the text of a
+# refusal, which may quote what the peer sent).
+REFUSAL_KINDS = (
+    "unknown_key",
+    "live_elsewhere",
+    "busy",
+    "denied",
+    "users_unavailable",
+    "throttled",
+    "error",
+)
 
-    def __init__(self, reason: str, code: str = "NetStream.Publish.Denied") -> None:
+
+class PublishRefusedError(Exception):
+    """Raised by an authorizer to refuse a publish; ``code`` is the onStatus code sent, and
+    ``kind`` one of REFUSAL_KINDS, what the metrics count it as."""
+
+    def __init__(
+        self, reason: str, code: str = "NetStream.Publish.Denied", kind: str = "denied"
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.code = code
+        self.kind = kind if kind in REFUSAL_KINDS else "denied"
 
 
 class PublishGrant:
@@ -116,6 +133,11 @@ class RtmpServer:
         # Connections not publishing yet: all of them, and by address.
         self._unpublished: dict[_RtmpProtocol, None] = {}
         self._by_address: dict[str, dict[_RtmpProtocol, None]] = {}
+        # Counted for the metrics: publishes accepted; refused, by REFUSAL_KINDS; connections
+        # refused or closed by a connection limit, by its setting.
+        self.publishes = 0
+        self.refusals: dict[str, int] = dict.fromkeys(REFUSAL_KINDS, 0)
+        self.limited: dict[str, int] = {}
 
     @property
     def unpublished(self) -> int:
@@ -185,7 +207,10 @@ class RtmpServer:
             (self._unpublished, limits.max_connections, "connections open", "max_connections"),
         ):
             count = len(self.connections) if setting == "max_connections" else len(table)
-            if count >= cap and not self._evict(table, f"quietest of {cap} {what} ({setting})"):
+            if count < cap:
+                continue
+            self.limited[setting] = self.limited.get(setting, 0) + 1
+            if not self._evict(table, f"quietest of {cap} {what} ({setting})"):
                 log.warning("%s: refused: %d %s, the limit (%s)", conn.peer, cap, what, setting)
                 return False
         self.connections.add(conn)
@@ -503,6 +528,7 @@ class _RtmpProtocol(asyncio.Protocol):
             escape_for_log(app),
             "/..." if app != event.app else "",
             escape_for_log(event.flash_ver or "?"),
+            extra={"peer": self.peer, "event": "connected"},
         )
         # From here on the idle limit applies, and the publish deadline until a publish.
         self._arm_idle_timer()
@@ -525,12 +551,25 @@ class _RtmpProtocol(asyncio.Protocol):
         except PublishRefusedError as exc:
             if stream is not None:
                 self.server.hub.close(stream)
-            log.info("%s: publish refused: %s", self.peer, escape_for_log(exc.reason))
+            self.server.refusals[exc.kind] += 1
+            log.info(
+                "%s: publish refused: %s",
+                self.peer,
+                escape_for_log(exc.reason),
+                extra={"peer": self.peer, "event": "publish_refused"},
+            )
             self._reject(exc.code, exc.reason)
         except StreamBusyError as exc:
-            log.info("%s: publish refused: room %s is already live", self.peer, escape_for_log(exc))
+            self.server.refusals["busy"] += 1
+            log.info(
+                "%s: publish refused: room %s is already live",
+                self.peer,
+                escape_for_log(exc),
+                extra={"peer": self.peer, "room": str(exc), "event": "publish_refused"},
+            )
             self._reject("NetStream.Publish.BadName", "This stream is already being published.")
         except Exception:
+            self.server.refusals["error"] += 1
             log.exception("%s: publish authorization failed", self.peer)
             if stream is not None:
                 self.server.hub.close(stream)
@@ -550,7 +589,13 @@ class _RtmpProtocol(asyncio.Protocol):
             self.server._forget(self)
             self._budgets = None
             self._start_batching()
-            log.info("%s: room %s is live", self.peer, escape_for_log(room))
+            self.server.publishes += 1
+            log.info(
+                "%s: room %s is live",
+                self.peer,
+                escape_for_log(room),
+                extra={"peer": self.peer, "room": room, "event": "publish_started"},
+            )
         finally:
             self._auth_task = None
             if self.stream is None and not self._closing and not self.core.closed:
@@ -605,6 +650,7 @@ class _RtmpProtocol(asyncio.Protocol):
             escape_for_log(reason),
             stream.samples,
             stream.bytes,
+            extra={"peer": self.peer, "room": stream.room, "event": "publish_ended"},
         )
 
     # --- output, timers, closing ----------------------------------------------------------
@@ -624,7 +670,12 @@ class _RtmpProtocol(asyncio.Protocol):
         self._closing = True
         self.server._forget(self)
         if reason:
-            log.warning("%s: closing: %s", self.peer, escape_for_log(reason))
+            log.warning(
+                "%s: closing: %s",
+                self.peer,
+                escape_for_log(reason),
+                extra={"peer": self.peer, "event": "closing"},
+            )
         if self.stream is not None:
             self._end_stream(reason or "connection closed by the server")
         if self.transport is not None:
@@ -674,6 +725,7 @@ async def open_authorizer(app: str, key: str, query: str, address: str) -> Publi
 
 
 __all__ = [
+    "REFUSAL_KINDS",
     "Authorizer",
     "PublishGrant",
     "PublishRefusedError",

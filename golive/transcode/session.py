@@ -20,6 +20,7 @@ from collections.abc import Callable
 from ..codecs import CodecError, describe
 from ..logs import escape_for_log
 from ..media import Sample, TrackConfig
+from ..metrics import LADDER_DROPS
 from .events import (
     Dropped,
     Encoded,
@@ -160,6 +161,7 @@ class LadderSession:
                 self.status.dropped.append(
                     {"name": name, "lag": round(event.lag, 3), "at": time.time()}
                 )
+                LADDER_DROPS.labels(name).inc()
                 log.warning(
                     "room %s: the ladder is %.1f s behind real time; dropped rendition %s "
                     "(still made: %s)",
@@ -167,6 +169,7 @@ class LadderSession:
                     event.lag,
                     name,
                     ", ".join(self.status.active) or "none",
+                    extra={"room": self.room, "event": "rendition_dropped"},
                 )
             elif isinstance(event, Failed):
                 self.status.error = event.message

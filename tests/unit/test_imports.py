@@ -154,14 +154,15 @@ for name in sys.argv[1:]:
 LAYERS: dict[str, set[str]] = {
     "golive.media": set(),
     "golive.logs": set(),
+    "golive.metrics": set(),
     "golive.codecs": {"golive.media"},
     "golive.formats": {"golive.media", "golive.codecs"},
     "golive.hub": {"golive.media", "golive.logs"},
     "golive.rtmp": {"golive.media", "golive.hub", "golive.logs"},
-    "golive.transcode": {"golive.media", "golive.codecs", "golive.logs"},
+    "golive.transcode": {"golive.media", "golive.codecs", "golive.logs", "golive.metrics"},
     "golive.hls": {
         "golive.media", "golive.codecs", "golive.formats", "golive.hub", "golive.transcode",
-        "golive.http_errors", "golive.logs",
+        "golive.http_errors", "golive.logs", "golive.metrics",
     },
     "golive.accounts": set(),
     "golive.adapters": {"golive.accounts", "golive.hub", "golive.hls", "golive.users"},
@@ -179,13 +180,19 @@ LAYERS: dict[str, set[str]] = {
     "golive.proxies": {"golive.config"},
     "golive.tls": set(),
     "golive.edge": {
-        "golive.http_errors", "golive.logs", "golive.proxies", "golive.tls", "golive.viewers",
+        "golive.http_errors", "golive.logs", "golive.metrics", "golive.proxies", "golive.tls",
+        "golive.viewers",
+    },
+    "golive.node_metrics": {
+        "golive.accounts", "golive.hls", "golive.http_errors", "golive.hub", "golive.metrics",
+        "golive.proxies", "golive.rtmp", "golive.viewers",
     },
     "golive.bootstrap": {
         "golive.accounts", "golive.adapters", "golive.api", "golive.config", "golive.edge",
         "golive.hls",
-        "golive.hub", "golive.ingest", "golive.live_figures", "golive.pages", "golive.previews",
-        "golive.proxies", "golive.recordings", "golive.rpc", "golive.rtmp", "golive.tls",
+        "golive.hub", "golive.ingest", "golive.live_figures", "golive.metrics",
+        "golive.node_metrics", "golive.pages", "golive.previews", "golive.proxies",
+        "golive.recordings", "golive.rpc", "golive.rtmp", "golive.tls",
         "golive.viewers",
     },
     "golive.cli": {
