@@ -60,6 +60,7 @@ from .node_metrics import (
     accounts_source,
     metrics_handler,
     node_registry,
+    recordings_source,
     rooms_source,
     rtmp_source,
     worker_metrics_report,
@@ -310,14 +311,14 @@ def build_app(
         app.cleanup_ctx.append(_http_workers(settings, internal, audience))
     previews = Previews(hub, interval=settings.preview_interval)
     app[LIVE_DETAILS] = NodeLiveDetails(audience, packager, previews)
+    recorder = Recorder(Path(settings.data_dir) / "recordings", settings.recordings)
+    app[RECORDER] = recorder
+    app[RECORDINGS] = recorder
     _setup_metrics(app, settings, audience, internal, proxies)
     setup_pages(app, web_dir=settings.web_dir, media_origins=rooms.node_urls)
     # Recordings: what is on disk is served whether or not new streams are recorded. The
     # recorder stops after the RTMP listener (cleanup runs in reverse), so the streams that
     # end then are ended in their recordings too.
-    recorder = Recorder(Path(settings.data_dir) / "recordings", settings.recordings)
-    app[RECORDER] = recorder
-    app[RECORDINGS] = recorder
     if settings.recordings.enabled:
         packager.observe(recorder)
     setup_recording_routes(app, recorder)
@@ -353,6 +354,7 @@ def _setup_metrics(
             rtmp_source(app[RTMP]),
             rooms_source(app[HUB], app[PACKAGER], audience),
             accounts_source(app[ACCOUNTS]),
+            recordings_source(app[RECORDER]),
         ],
         figures,
     )

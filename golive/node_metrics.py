@@ -25,7 +25,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
@@ -446,3 +446,30 @@ _ACCOUNT_HELP = {
     "logouts": "Sessions ended by logging out.",
     "sessions_expired": "Expired sessions purged.",
 }
+
+
+class RecordingFigures(Protocol):
+    """What the recorder (golive.recordings) tells: read at scrape time."""
+
+    @property
+    def pauses(self) -> int: ...
+
+    @property
+    def paused_recordings(self) -> int: ...
+
+
+def recordings_source(recorder: RecordingFigures) -> Source:
+    def collect() -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "golive_recording_pauses",
+            "Times a recording paused: a full disk, the free-space floor, the size limit, or "
+            "the writer behind. Live streaming goes on; the recording resumes at a keyframe.",
+            value=recorder.pauses,
+        )
+        yield GaugeMetricFamily(
+            "golive_recordings_paused",
+            "Recordings paused now, waiting for room on the disk.",
+            value=recorder.paused_recordings,
+        )
+
+    return collect

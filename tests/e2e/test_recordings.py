@@ -257,6 +257,10 @@ async def test_a_full_disk_pauses_the_recording_not_the_live_stream(
                 await asyncio.sleep(4.5)
                 assert await _newest_msn(http, live) > before
                 assert "paused: " in srv.log_tail()
+                # ... and the operator sees it in /metrics (loopback may read it).
+                figures = await _metrics(http, srv.http)
+                assert figures["golive_recordings_paused"] == 1
+                assert figures["golive_recording_pauses_total"] >= 1
                 # Space is back: the recording resumes, after a discontinuity.
                 await asyncio.to_thread(_run, "mount", "-o", "remount,size=64m", str(folder))
 
@@ -266,6 +270,7 @@ async def test_a_full_disk_pauses_the_recording_not_the_live_stream(
 
                 await until(resumed, "the recording resumes", timeout=30)
                 assert "resumed" in srv.log_tail()
+                assert (await _metrics(http, srv.http))["golive_recordings_paused"] == 0
             finally:
                 publisher.kill()
                 await publisher.wait()
@@ -274,6 +279,18 @@ async def test_a_full_disk_pauses_the_recording_not_the_live_stream(
             assert "#EXT-X-DISCONTINUITY" in text and "#EXT-X-ENDLIST" in text
     finally:
         await asyncio.to_thread(_run, "umount", "-l", str(folder))
+
+
+async def _metrics(http: aiohttp.ClientSession, base: str) -> dict[str, float]:
+    """The series without labels of /metrics, by name."""
+    async with http.get(f"{base}/metrics") as resp:
+        assert resp.status == 200
+        text = await resp.text()
+    return {
+        name: float(value)
+        for name, _, value in (line.partition(" ") for line in text.splitlines())
+        if name and not name.startswith("#") and "{" not in name
+    }
 
 
 def _run(*cmd: str) -> None:
