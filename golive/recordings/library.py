@@ -23,6 +23,7 @@ import contextlib
 import errno
 import json
 import logging
+import math
 import os
 import queue
 import re
@@ -59,6 +60,8 @@ FILE_RE = re.compile(
 )
 # Retention runs after a recording starts or ends, and at most this often (seconds) between.
 _RETENTION_EVERY = 30.0
+# Seconds between two sidecars of a recording that is only growing (see _write_segment).
+_SIDECAR_EVERY = 10.0
 # Room left for the playlist and the sidecar beside a segment, on top of the free-space floor.
 _MARGIN = 256 * 1024
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -125,6 +128,7 @@ class _Open:
     folder: Path
     renditions: dict[str, _Rendition] = field(default_factory=dict)
     listed: tuple[str, ...] = ()  # the renditions in master.m3u8 as last written
+    saved_at: float = -math.inf  # time.monotonic() of the last sidecar written
 
     def rendition(self, name: str) -> _Rendition:
         found = self.renditions.get(name)
@@ -356,7 +360,14 @@ class DiskWriter:
         )
         if resumed:
             self._resumed(rec)
-        self._save(rec)
+        # The catalog in memory is what the API reads; the sidecar is for the next start.
+        # A steady recording writes it every _SIDECAR_EVERY (a crash then lists its size and
+        # duration up to that much short; the playlist has every segment): a file created
+        # and renamed per segment of every stream cost more than the segment's own write.
+        if resumed or discontinuity or time.monotonic() - rec.saved_at >= _SIDECAR_EVERY:
+            self._save(rec)
+        else:
+            self.catalog[rec.info.id] = rec.info
         if time.monotonic() - self._retained_at >= _RETENTION_EVERY:
             self._retain()
 
@@ -466,6 +477,7 @@ class DiskWriter:
 
     def _save(self, rec: _Open) -> None:
         self.catalog[rec.info.id] = rec.info
+        rec.saved_at = time.monotonic()
         try:
             _write_atomic(rec.folder / SIDECAR, json.dumps(rec.info.to_json()).encode())
         except OSError as exc:
