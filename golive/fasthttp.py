@@ -1,0 +1,254 @@
+"""Plain HLS GETs answered by a small protocol of golive's own, everything else by aiohttp.
+
+Measured on the development machine, aiohttp's server costs several times what writing a
+prepared answer on the socket costs: a request object, a task, a response object and its
+headers, a middleware chain per request. Nearly all of golive's HTTP traffic is of one shape,
+``GET /hls/... HTTP/1.1`` with a few ordinary headers and no body, so a connection starts with
+this protocol (``FastConnection``), which recognises that shape (RFC 9112) and asks its
+``Responder`` for an answer: the bytes to write now, a coroutine that brings them (a blocking
+reload, a cache miss), or None.
+
+None, or any request it is not sure of (another method or path, HTTP/1.0, a body, ``Expect``,
+``Upgrade``, ``Connection`` other than keep-alive, an obsolete line folding, a control
+character, a head over 8 KiB), hands the connection, with every byte not yet answered, to
+aiohttp's own protocol for the rest of its life: aiohttp then validates and answers it
+exactly as it answers any request. So this parser only has to recognise the simple case,
+never to refuse, and the responder only has to answer what it is sure of.
+
+Requests are answered one at a time, in order (pipelining, RFC 9112, 9.3.2). The parsing and
+the header building are plain functions of bytes, testable without a socket; the protocol is
+the only part that does I/O. Its users: the HTTP workers' cache (golive.edge.fastpath) and the
+primary's own HLS (golive.hls.fastpath).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Any, Protocol, cast
+
+MAX_HEAD = 8 * 1024  # bytes of a request head; a longer one goes to aiohttp
+# Bytes a client may send ahead while its request waits on an answer or its answers wait on
+# the socket; then reading pauses.
+MAX_AHEAD = 64 * 1024
+IDLE_TIMEOUT = 75.0  # seconds a kept-alive connection may wait for its next request (aiohttp's)
+# What a simple request looks like (RFC 9112, 3): the GET of an origin-form HLS target made of
+# visible ASCII, and header fields with a token name and a value of visible ASCII, spaces, tabs.
+_REQUEST_LINE = re.compile(rb"GET (/hls/[!-~]*) HTTP/1\.1")
+_FIELD = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([ -~\t]*?)[ \t]*")
+# Fields that make a request more than a plain GET; aiohttp takes those.
+_NOT_SIMPLE = frozenset(
+    (b"content-length", b"transfer-encoding", b"expect", b"upgrade", b"connection")
+)
+
+# What a responder writes: buffers in order (a prepared head, the Date, a body or its chunks).
+Pieces = tuple[bytes | memoryview, ...]
+# What a responder answers with: pieces now, a coroutine that brings them (or None), or None:
+# aiohttp is to answer this request and the rest of the connection.
+Reply = Pieces | Coroutine[Any, Any, Pieces | None] | None
+
+
+class SimpleGet:
+    """A plain HLS GET: its target as sent, and what viewer counting needs."""
+
+    __slots__ = ("forwarded_for", "target", "user_agent")
+
+    def __init__(self, target: str, user_agent: str, forwarded_for: list[str]) -> None:
+        self.target = target
+        self.user_agent = user_agent
+        self.forwarded_for = forwarded_for
+
+
+def parse_get(head: bytes) -> SimpleGet | None:
+    """The request if ``head`` (up to, not with, the blank line) is a plain GET of a target
+    under ``/hls/``; None for anything else, which aiohttp is to judge."""
+    lines = head.split(b"\r\n")
+    line = _REQUEST_LINE.fullmatch(lines[0])
+    if line is None:
+        return None
+    user_agent, forwarded_for = "", []
+    for raw in lines[1:]:
+        field = _FIELD.fullmatch(raw)
+        if field is None:
+            return None  # folding, a bare LF, a control character, no colon
+        name = field.group(1).lower()
+        if name in _NOT_SIMPLE:
+            if name != b"connection" or field.group(2).lower() != b"keep-alive":
+                return None
+        elif name == b"user-agent":
+            user_agent = field.group(2).decode("ascii")
+        elif name == b"x-forwarded-for":
+            forwarded_for.append(field.group(2).decode("ascii"))
+    return SimpleGet(line.group(1).decode("ascii"), user_agent, forwarded_for)
+
+
+def status_line(status: int) -> str:
+    """RFC 9112, 4: the status line, with the reason phrase aiohttp writes."""
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = ""
+    return f"HTTP/1.1 {status} {reason}"
+
+
+def head_bytes(status: int, headers: Iterable[tuple[str, str]] | Mapping[str, str]) -> bytes:
+    """The status line and ``headers``, each line ended, for an answer whose Content-Length and
+    Date (``Clock.line``) follow."""
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    lines = [status_line(status), *(f"{name}: {value}" for name, value in items)]
+    return ("\r\n".join(lines) + "\r\n").encode("latin-1", "replace")
+
+
+class Clock:
+    """The Date header (RFC 9110, 6.6.1) and what follows it to the end of the head, formatted
+    once a second."""
+
+    def __init__(self, after: bytes = b"") -> None:
+        self._after = after + b"\r\n"
+        self._second = 0
+        self._line = b""
+
+    def line(self) -> bytes:
+        now = int(time.time())
+        if now != self._second:
+            self._second = now
+            self._line = f"Date: {formatdate(now, usegmt=True)}\r\n".encode() + self._after
+        return self._line
+
+
+class Responder(Protocol):
+    """What answers a connection's plain GETs (see the module)."""
+
+    def respond(self, request: SimpleGet, remote: str) -> Reply: ...
+
+
+class FastConnection(asyncio.Protocol):
+    """One connection while its requests are plain HLS GETs (see the module)."""
+
+    def __init__(
+        self,
+        responder: Responder,
+        fallback: Callable[[], asyncio.Protocol],
+        connections: set[FastConnection],
+    ) -> None:
+        self.responder = responder
+        self.fallback = fallback
+        self.connections = connections
+        self.transport: asyncio.Transport | None = None
+        self.remote = ""
+        self.buffer = b""
+        self.busy: asyncio.Task[None] | None = None  # a request waiting on its answer
+        self.paused = False  # the socket's send buffer is full: answer nothing more yet
+        self.reading = True
+        self.idle: asyncio.TimerHandle | None = None
+        self.loop = asyncio.get_running_loop()  # protocols are made by the running loop
+        self.last = 0.0  # the loop's time of the last request
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # (uvloop's transports implement asyncio.Transport without subclassing it.)
+        self.transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        self.remote = str(peer[0]) if isinstance(peer, tuple | list) else ""
+        self.connections.add(self)
+        self.last = self.loop.time()
+        self.idle = self.loop.call_later(IDLE_TIMEOUT, self._check_idle)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.connections.discard(self)
+        self.transport = None
+        if self.busy is not None:
+            self.busy.cancel()
+        if self.idle is not None:
+            self.idle.cancel()
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        self._serve()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        waiting = self.busy is not None or self.paused
+        if waiting and len(self.buffer) > MAX_AHEAD and self.transport is not None:
+            self.transport.pause_reading()
+            self.reading = False
+        self._serve()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def _check_idle(self) -> None:
+        """Close a connection with no request for IDLE_TIMEOUT (one timer per connection,
+        pushed back when it fires rather than re-armed for every request)."""
+        left = self.last + IDLE_TIMEOUT - self.loop.time()
+        if self.busy is not None or left > 0:
+            self.idle = self.loop.call_later(max(left, 1.0), self._check_idle)
+        else:
+            self.close()
+
+    def _serve(self) -> None:
+        """Answer every complete request in the buffer that can be answered now, in order."""
+        while self.transport is not None and self.busy is None and not self.paused:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self.buffer) > MAX_HEAD:
+                    self._hand_over()
+                    return
+                break
+            request = parse_get(self.buffer[:end]) if end <= MAX_HEAD else None
+            reply = None if request is None else self.responder.respond(request, self.remote)
+            if reply is None:
+                self._hand_over()
+                return
+            self.last = self.loop.time()
+            if type(reply) is tuple:
+                self.buffer = self.buffer[end + 4 :]
+                self.transport.writelines(reply)
+            else:
+                # The request stays in the buffer until answered: a coroutine that answers
+                # None hands it to aiohttp too.
+                self.busy = self.loop.create_task(
+                    self._wait(cast(Coroutine[Any, Any, Pieces | None], reply), end + 4)
+                )
+                return
+        if not self.reading and self.transport is not None and len(self.buffer) <= MAX_AHEAD:
+            self.transport.resume_reading()
+            self.reading = True
+
+    async def _wait(self, reply: Coroutine[Any, Any, Pieces | None], size: int) -> None:
+        pieces = await reply
+        self.busy = None
+        if self.transport is None:
+            return
+        if pieces is None:
+            self._hand_over()
+            return
+        self.buffer = self.buffer[size:]
+        self.transport.writelines(pieces)
+        self._serve()
+
+    def _hand_over(self) -> None:
+        """aiohttp's protocol takes the connection over, from the first unanswered byte."""
+        transport, data = self.transport, self.buffer
+        assert transport is not None
+        if not self.reading:
+            transport.resume_reading()
+        self.connections.discard(self)
+        if self.idle is not None:
+            self.idle.cancel()
+        self.transport, self.buffer = None, b""
+        protocol = self.fallback()
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        if self.paused:
+            # aiohttp learns of a full send buffer only from the transport's next call.
+            protocol.pause_writing()
+        if data:
+            protocol.data_received(data)
