@@ -40,15 +40,18 @@ from .edge.internal import (
 )
 from .edge.supervisor import Supervisor
 from .edge.worker import WorkerConfig
+from .fasthttp import RESPONDERS
+from .hls.answers import CORS
 from .hls.elsewhere import elsewhere_middleware
+from .hls.fastpath import Count, HlsFastPath
 from .hls.packager import Packager
-from .hls.routes import CORS, setup_hls_routes
+from .hls.routes import setup_hls_routes
 from .hub import StreamHub
 from .ingest import accounts_authorizer
 from .live_figures import NodeLiveDetails
 from .pages import setup_pages
 from .previews import Previews
-from .proxies import forwarded_for_middleware, parse_networks
+from .proxies import Network, client_address, forwarded_for_middleware, parse_networks
 from .rtmp.server import RtmpServer, open_authorizer
 from .viewers import Audience, audience_middleware
 
@@ -237,6 +240,12 @@ def build_app(
     elsewhere = elsewhere_middleware(packager, rooms.served_elsewhere, headers=CORS)
     from_worker = is_internal if internal is not None else None
     setup_hls_routes(app, packager, [elsewhere, audience_middleware(audience, from_worker)])
+    # The same HLS answers, for the public port's plain GETs, without aiohttp's request and
+    # response objects; the workers' fetches on the unix socket count no player.
+    app[RESPONDERS] = (
+        HlsFastPath(packager, player_counter(audience, proxies)),
+        HlsFastPath(packager, None) if internal is not None else None,
+    )
     if internal is not None:
         app.router.add_post(VIEWERS_PATH, viewers_report(audience))
         app.cleanup_ctx.append(_http_workers(settings, internal, audience))
@@ -255,6 +264,17 @@ def build_app(
     app.on_cleanup.append(close_previews)
     app.on_cleanup.append(close_stores)
     return app
+
+
+def player_counter(audience: Audience, trusted: list[Network]) -> Count:
+    """How the HLS fast path counts a player, as the audience middleware behind the trusted
+    proxies' middleware does (golive.viewers, golive.proxies)."""
+
+    def count(room: str, remote: str, user_agent: str, forwarded_for: list[str]) -> None:
+        address = client_address(remote, forwarded_for, trusted) if trusted else remote
+        audience.seen(room, audience.player(address, user_agent), address)
+
+    return count
 
 
 async def create_app(

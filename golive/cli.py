@@ -10,7 +10,7 @@ import sys
 
 from aiohttp import web
 
-from . import __version__, config
+from . import __version__, config, fasthttp
 from .http_errors import quiet_malformed_requests
 from .logs import escape_every_handler
 
@@ -222,17 +222,16 @@ def serve(args: argparse.Namespace) -> int:
         # With workers, the primary shares the public port with them (SO_REUSEPORT: the
         # kernel spreads connections) and serves them on a unix socket of its own.
         internal = open_internal_listener() if workers > 1 else None
-        # run_app turns SIGINT and SIGTERM into a graceful exit that runs the cleanup
+        # run_app (aiohttp's, with HLS's plain GETs answered by golive.hls.fastpath) turns
+        # SIGINT and SIGTERM into a graceful exit that runs the cleanup
         # contexts, so publishers are disconnected, streams ended and workers stopped in order.
-        web.run_app(
+        fasthttp.run_app(
             app(),
             host=settings.host,
             port=settings.http_port,
             sock=internal.sock if internal is not None else None,
             reuse_port=True if internal is not None else None,
             loop=loop,
-            print=None,
-            access_log=None,
         )
     except config.ConfigError as exc:
         log.error("%s", exc)

@@ -24,12 +24,16 @@ primary's own HLS (golive.hls.fastpath).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import socket
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any, Protocol, cast
+
+from aiohttp import web
 
 MAX_HEAD = 8 * 1024  # bytes of a request head; a longer one goes to aiohttp
 # Bytes a client may send ahead while its request waits on an answer or its answers wait on
@@ -252,3 +256,131 @@ class FastConnection(asyncio.Protocol):
             protocol.pause_writing()
         if data:
             protocol.data_received(data)
+
+
+# The responders of an application's listeners, if it has any: the public port's, and the one
+# of the unix socket that HTTP workers reach the primary on (golive.edge.internal).
+RESPONDERS = web.AppKey("fast_responders", tuple)
+
+
+class _TCPSite(web.TCPSite):
+    """aiohttp's TCP site, whose connections start with ``factory``'s protocol."""
+
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        factory: Callable[[], asyncio.Protocol],
+        host: str,
+        port: int,
+        reuse_port: bool | None,
+    ) -> None:
+        super().__init__(runner, host, port, reuse_port=reuse_port)
+        self._factory = factory
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._factory,
+            self._host,
+            self._port,
+            backlog=self._backlog,
+            reuse_address=self._reuse_address,
+            reuse_port=self._reuse_port,
+        )
+        sockets = self._server.sockets
+        self._bound_port = sockets[0].getsockname()[1] if sockets else self._port
+
+
+class _SockSite(web.SockSite):
+    """aiohttp's site on a bound socket, whose connections start with ``factory``'s protocol."""
+
+    def __init__(
+        self, runner: web.AppRunner, factory: Callable[[], asyncio.Protocol], sock: socket.socket
+    ) -> None:
+        super().__init__(runner, sock)
+        self._factory = factory
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._factory, sock=self._sock, backlog=self._backlog
+        )
+
+
+async def _serve(
+    app: Awaitable[web.Application], host: str, port: int, sock: socket.socket | None,
+    reuse_port: bool | None,
+) -> None:  # fmt: skip
+    application = await app
+    runner = web.AppRunner(application, handle_signals=True, access_log=None)
+    await runner.setup()
+    server = runner.server
+    assert server is not None
+    connections: set[FastConnection] = set()
+
+    def factory(responder: Responder | None) -> Callable[[], asyncio.Protocol]:
+        if responder is None:
+            return server
+        return lambda: FastConnection(responder, server, connections)
+
+    public, internal = application.get(RESPONDERS, (None, None))
+    sites: list[web.BaseSite] = [_TCPSite(runner, factory(public), host, port, reuse_port)]
+    if sock is not None:
+        sites.append(_SockSite(runner, factory(internal), sock))
+    try:
+        for site in sites:
+            await site.start()
+        await asyncio.Event().wait()  # until cancelled: SIGINT, SIGTERM
+    finally:
+        for connection in list(connections):
+            connection.close()
+        await runner.cleanup()
+
+
+def run_app(
+    app: Awaitable[web.Application],
+    *,
+    host: str,
+    port: int,
+    sock: socket.socket | None = None,
+    reuse_port: bool | None = None,
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """``aiohttp.web.run_app`` as golive calls it (no access log, SIGINT and SIGTERM a graceful
+    exit that runs the cleanup contexts), with each listener's connections starting with the
+    fast protocol when the application names a responder for it (``RESPONDERS``)."""
+    main = loop.create_task(_serve(app, host, port, sock, reuse_port))
+    try:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(main)
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
+    finally:
+        try:
+            if not main.done():
+                main.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    loop.run_until_complete(main)
+        finally:
+            _cancel_all(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    """What is left of the loop's tasks, cancelled and awaited (as asyncio.run does)."""
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            loop.call_exception_handler(
+                {
+                    "message": "unhandled exception during shutdown",
+                    "exception": task.exception(),
+                    "task": task,
+                }
+            )

@@ -161,7 +161,7 @@ LAYERS: dict[str, set[str]] = {
     "golive.transcode": {"golive.media", "golive.codecs", "golive.logs"},
     "golive.hls": {
         "golive.media", "golive.codecs", "golive.formats", "golive.hub", "golive.transcode",
-        "golive.http_errors", "golive.logs",
+        "golive.http_errors", "golive.logs", "golive.fasthttp",
     },
     "golive.accounts": set(),
     "golive.adapters": {"golive.accounts", "golive.hub", "golive.hls"},
@@ -174,15 +174,19 @@ LAYERS: dict[str, set[str]] = {
     "golive.live_figures": {"golive.api", "golive.hls", "golive.previews", "golive.viewers"},
     "golive.config": {"golive.rtmp", "golive.hls", "golive.transcode"},
     "golive.proxies": {"golive.config"},
-    "golive.edge": {"golive.http_errors", "golive.logs", "golive.proxies", "golive.viewers"},
+    "golive.fasthttp": set(),
+    "golive.edge": {
+        "golive.fasthttp", "golive.http_errors", "golive.logs", "golive.proxies", "golive.viewers",
+    },
     "golive.bootstrap": {
         "golive.accounts", "golive.adapters", "golive.api", "golive.config", "golive.edge",
-        "golive.hls",
+        "golive.fasthttp", "golive.hls",
         "golive.hub", "golive.ingest", "golive.live_figures", "golive.pages", "golive.previews",
         "golive.proxies", "golive.rtmp", "golive.viewers",
     },
     "golive.cli": {
-        "golive", "golive.bootstrap", "golive.config", "golive.http_errors", "golive.logs",
+        "golive", "golive.bootstrap", "golive.config", "golive.fasthttp", "golive.http_errors",
+        "golive.logs",
     },
     "golive.__main__": {"golive.cli"},
     "golive": set(),
