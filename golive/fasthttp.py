@@ -309,33 +309,52 @@ class _SockSite(web.SockSite):
         )
 
 
+class Listeners:
+    """An application runner's listeners, whose connections start with the fast protocol when
+    the application names a responder for them (``RESPONDERS``), and those connections."""
+
+    def __init__(self, runner: web.AppRunner) -> None:
+        self.runner = runner
+        self.connections: set[FastConnection] = set()
+        self.sites: list[web.BaseSite] = []
+
+    def _factory(self, responder: Responder | None) -> Callable[[], asyncio.Protocol]:
+        server = self.runner.server
+        assert server is not None, "the runner is set up first"
+        if responder is None:
+            return server
+        return lambda: FastConnection(responder, server, self.connections)
+
+    async def start(
+        self, host: str, port: int, sock: socket.socket | None = None,
+        reuse_port: bool | None = None,
+    ) -> None:  # fmt: skip
+        """Listen on ``host``:``port`` (the public port), and on ``sock`` if given (the unix
+        socket of the HTTP workers)."""
+        public, internal = self.runner.app.get(RESPONDERS, (None, None))
+        self.sites.append(_TCPSite(self.runner, self._factory(public), host, port, reuse_port))
+        if sock is not None:
+            self.sites.append(_SockSite(self.runner, self._factory(internal), sock))
+        for site in self.sites:
+            await site.start()
+
+    def close_connections(self) -> None:
+        for connection in list(self.connections):
+            connection.close()
+
+
 async def _serve(
     app: Awaitable[web.Application], host: str, port: int, sock: socket.socket | None,
     reuse_port: bool | None,
 ) -> None:  # fmt: skip
-    application = await app
-    runner = web.AppRunner(application, handle_signals=True, access_log=None)
+    runner = web.AppRunner(await app, handle_signals=True, access_log=None)
     await runner.setup()
-    server = runner.server
-    assert server is not None
-    connections: set[FastConnection] = set()
-
-    def factory(responder: Responder | None) -> Callable[[], asyncio.Protocol]:
-        if responder is None:
-            return server
-        return lambda: FastConnection(responder, server, connections)
-
-    public, internal = application.get(RESPONDERS, (None, None))
-    sites: list[web.BaseSite] = [_TCPSite(runner, factory(public), host, port, reuse_port)]
-    if sock is not None:
-        sites.append(_SockSite(runner, factory(internal), sock))
+    listeners = Listeners(runner)
     try:
-        for site in sites:
-            await site.start()
+        await listeners.start(host, port, sock, reuse_port)
         await asyncio.Event().wait()  # until cancelled: SIGINT, SIGTERM
     finally:
-        for connection in list(connections):
-            connection.close()
+        listeners.close_connections()
         await runner.cleanup()
 
 
