@@ -48,6 +48,16 @@ _FIELD = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([ -~\t]*?)[ \t]*")
 _NOT_SIMPLE = frozenset(
     (b"content-length", b"transfer-encoding", b"expect", b"upgrade", b"connection")
 )
+# Fields aiohttp refuses twice in a request (its SINGLETON_HEADERS, RFC 9110, 5.3): a request
+# that repeats one is aiohttp's to refuse.
+_ONCE = frozenset(
+    (
+        b"content-location", b"content-range", b"content-type", b"etag", b"host",
+        b"max-forwards", b"server", b"user-agent",
+    )
+)  # fmt: skip
+# Fewer fields than aiohttp's bound (128): more go to aiohttp, which refuses them.
+MAX_FIELDS = 100
 
 # What a responder writes: buffers in order (a prepared head, the Date, a body or its chunks).
 Pieces = tuple[bytes | memoryview, ...]
@@ -69,24 +79,31 @@ class SimpleGet:
 
 def parse_get(head: bytes) -> SimpleGet | None:
     """The request if ``head`` (up to, not with, the blank line) is a plain GET of a target
-    under ``/hls/``; None for anything else, which aiohttp is to judge."""
+    under ``/hls/`` with one Host field; None for anything else, which aiohttp is to judge."""
     lines = head.split(b"\r\n")
     line = _REQUEST_LINE.fullmatch(lines[0])
-    if line is None:
+    if line is None or len(lines) > MAX_FIELDS:
         return None
     user_agent, forwarded_for = "", []
+    seen: set[bytes] = set()
     for raw in lines[1:]:
         field = _FIELD.fullmatch(raw)
         if field is None:
             return None  # folding, a bare LF, a control character, no colon
         name = field.group(1).lower()
-        if name in _NOT_SIMPLE:
+        if name in _ONCE:
+            if name in seen:
+                return None
+            seen.add(name)
+            if name == b"user-agent":
+                user_agent = field.group(2).decode("ascii")
+        elif name in _NOT_SIMPLE:
             if name != b"connection" or field.group(2).lower() != b"keep-alive":
                 return None
-        elif name == b"user-agent":
-            user_agent = field.group(2).decode("ascii")
         elif name == b"x-forwarded-for":
             forwarded_for.append(field.group(2).decode("ascii"))
+    if b"host" not in seen:
+        return None  # RFC 9112, 3.2: aiohttp refuses an HTTP/1.1 request without one
     return SimpleGet(line.group(1).decode("ascii"), user_agent, forwarded_for)
 
 
