@@ -19,7 +19,7 @@ PART = b"GET /hls/r/source/part-3.m4s HTTP/1.1\r\nHost: x\r\nUser-Agent: hls.js\
     [
         b"GET /hls/r/source/index.m3u8?_HLS_msn=3&_HLS_part=1 HTTP/1.1\r\nHost: a",
         b"GET /hls/r/index.m3u8 HTTP/1.1\r\nHost: a\r\nAccept: */*\r\nConnection: keep-alive",
-        b"GET /hls/r/s/part-1.m4s HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.0.0.1\r\nUser-Agent: a ",
+        b"GET /hls/r/s/part-1.m4s HTTP/1.1\r\nHost:a\r\nX-Forwarded-For: 10.0.0.1\r\nUser-Agent: a",
     ],
 )
 def test_plain_hls_gets_are_simple(head: bytes) -> None:
