@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import socket
 import time
@@ -34,6 +35,8 @@ from http import HTTPStatus
 from typing import Any, Protocol, cast
 
 from aiohttp import web
+
+log = logging.getLogger("golive.http")
 
 MAX_HEAD = 8 * 1024  # bytes of a request head; a longer one goes to aiohttp
 # Bytes a client may send ahead while its request waits on an answer or its answers wait on
@@ -69,12 +72,15 @@ Reply = Pieces | Coroutine[Any, Any, Pieces | None] | None
 class SimpleGet:
     """A plain HLS GET: its target as sent, and what viewer counting needs."""
 
-    __slots__ = ("forwarded_for", "target", "user_agent")
+    __slots__ = ("close", "forwarded_for", "target", "user_agent")
 
-    def __init__(self, target: str, user_agent: str, forwarded_for: list[str]) -> None:
+    def __init__(
+        self, target: str, user_agent: str, forwarded_for: list[str], close: bool = False
+    ) -> None:
         self.target = target
         self.user_agent = user_agent
         self.forwarded_for = forwarded_for
+        self.close = close  # Connection: close (RFC 9112, 9.6): the last request answered
 
 
 def parse_get(head: bytes) -> SimpleGet | None:
@@ -84,7 +90,7 @@ def parse_get(head: bytes) -> SimpleGet | None:
     line = _REQUEST_LINE.fullmatch(lines[0])
     if line is None or len(lines) > MAX_FIELDS:
         return None
-    user_agent, forwarded_for = "", []
+    user_agent, forwarded_for, close = "", [], False
     seen: set[bytes] = set()
     for raw in lines[1:]:
         field = _FIELD.fullmatch(raw)
@@ -98,13 +104,18 @@ def parse_get(head: bytes) -> SimpleGet | None:
             if name == b"user-agent":
                 user_agent = field.group(2).decode("ascii")
         elif name in _NOT_SIMPLE:
-            if name != b"connection" or field.group(2).lower() != b"keep-alive":
+            if name != b"connection":
+                return None
+            option = field.group(2).lower()
+            if option == b"close":
+                close = True
+            elif option != b"keep-alive":
                 return None
         elif name == b"x-forwarded-for":
             forwarded_for.append(field.group(2).decode("ascii"))
     if b"host" not in seen:
         return None  # RFC 9112, 3.2: aiohttp refuses an HTTP/1.1 request without one
-    return SimpleGet(line.group(1).decode("ascii"), user_agent, forwarded_for)
+    return SimpleGet(line.group(1).decode("ascii"), user_agent, forwarded_for, close)
 
 
 def status_line(status: int) -> str:
@@ -126,19 +137,22 @@ def head_bytes(status: int, headers: Iterable[tuple[str, str]] | Mapping[str, st
 
 class Clock:
     """The Date header (RFC 9110, 6.6.1) and what follows it to the end of the head, formatted
-    once a second."""
+    once a second; with ``Connection: close`` after them for the last answer of a connection,
+    as aiohttp writes it (RFC 9112, 9.6)."""
 
     def __init__(self, after: bytes = b"") -> None:
-        self._after = after + b"\r\n"
+        self._after = after
         self._second = 0
-        self._line = b""
+        self._line = self._closing = b""
 
-    def line(self) -> bytes:
+    def line(self, close: bool = False) -> bytes:
         now = int(time.time())
         if now != self._second:
             self._second = now
-            self._line = f"Date: {formatdate(now, usegmt=True)}\r\n".encode() + self._after
-        return self._line
+            date = f"Date: {formatdate(now, usegmt=True)}\r\n".encode() + self._after
+            self._line = date + b"\r\n"
+            self._closing = date + b"Connection: close\r\n\r\n"
+        return self._closing if close else self._line
 
 
 class Responder(Protocol):
@@ -168,6 +182,7 @@ class FastConnection(asyncio.Protocol):
         self.idle: asyncio.TimerHandle | None = None
         self.loop = asyncio.get_running_loop()  # protocols are made by the running loop
         self.last = 0.0  # the loop's time of the last request
+        self.answered = 0  # requests answered here (for the DEBUG log)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # (uvloop's transports implement asyncio.Transport without subclassing it.)
@@ -179,6 +194,7 @@ class FastConnection(asyncio.Protocol):
         self.idle = self.loop.call_later(IDLE_TIMEOUT, self._check_idle)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        log.debug("a connection closed after %d plain GETs", self.answered)
         self.connections.discard(self)
         self.transport = None
         if self.busy is not None:
@@ -224,26 +240,35 @@ class FastConnection(asyncio.Protocol):
                     return
                 break
             request = parse_get(self.buffer[:end]) if end <= MAX_HEAD else None
-            reply = None if request is None else self.responder.respond(request, self.remote)
+            if request is None or (request.close and len(self.buffer) > end + 4):
+                # (A client sends nothing after its last request, RFC 9112, 9.6; aiohttp
+                # refuses the whole if it does.)
+                self._hand_over()
+                return
+            reply = self.responder.respond(request, self.remote)
             if reply is None:
                 self._hand_over()
                 return
             self.last = self.loop.time()
             if type(reply) is tuple:
                 self.buffer = self.buffer[end + 4 :]
-                self.transport.writelines(reply)
+                self._write(reply, request.close)
             else:
                 # The request stays in the buffer until answered: a coroutine that answers
                 # None hands it to aiohttp too.
                 self.busy = self.loop.create_task(
-                    self._wait(cast(Coroutine[Any, Any, Pieces | None], reply), end + 4)
+                    self._wait(
+                        cast(Coroutine[Any, Any, Pieces | None], reply), end + 4, request.close
+                    )
                 )
                 return
         if not self.reading and self.transport is not None and len(self.buffer) <= MAX_AHEAD:
             self.transport.resume_reading()
             self.reading = True
 
-    async def _wait(self, reply: Coroutine[Any, Any, Pieces | None], size: int) -> None:
+    async def _wait(
+        self, reply: Coroutine[Any, Any, Pieces | None], size: int, close: bool
+    ) -> None:
         pieces = await reply
         self.busy = None
         if self.transport is None:
@@ -252,13 +277,24 @@ class FastConnection(asyncio.Protocol):
             self._hand_over()
             return
         self.buffer = self.buffer[size:]
-        self.transport.writelines(pieces)
+        self._write(pieces, close)
         self._serve()
+
+    def _write(self, pieces: Pieces, close: bool) -> None:
+        assert self.transport is not None
+        self.answered += 1
+        self.transport.writelines(pieces)
+        if close:
+            # The answer goes out first: a transport closes once its buffer is written.
+            self.buffer = b""
+            self.transport.close()
+            self.transport = None
 
     def _hand_over(self) -> None:
         """aiohttp's protocol takes the connection over, from the first unanswered byte."""
         transport, data = self.transport, self.buffer
         assert transport is not None
+        log.debug("a connection handed to aiohttp after %d plain GETs", self.answered)
         if not self.reading:
             transport.resume_reading()
         self.connections.discard(self)
@@ -334,13 +370,19 @@ class Listeners:
         self.runner = runner
         self.connections: set[FastConnection] = set()
         self.sites: list[web.BaseSite] = []
+        self.handed_over = 0  # connections handed to aiohttp
 
     def _factory(self, responder: Responder | None) -> Callable[[], asyncio.Protocol]:
         server = self.runner.server
         assert server is not None, "the runner is set up first"
         if responder is None:
             return server
-        return lambda: FastConnection(responder, server, self.connections)
+
+        def fallback() -> asyncio.Protocol:
+            self.handed_over += 1
+            return server()
+
+        return lambda: FastConnection(responder, fallback, self.connections)
 
     async def start(
         self, host: str, port: int, sock: socket.socket | None = None,

@@ -72,7 +72,7 @@ class _FromCache:
     def _pieces(self, request: SimpleGet, remote: str, answer: Answer) -> Pieces:
         if answer.status == 200 and ".m3u8" in request.target:
             self.answers.seen(request.target, remote, request.user_agent, request.forwarded_for)
-        return (answer.wire, DATE.line(), answer.body)
+        return (answer.wire, DATE.line(request.close), answer.body)
 
 
 class FastProtocol(FastConnection):

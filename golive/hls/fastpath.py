@@ -84,23 +84,24 @@ class Heads:
             200, {"Content-Type": "video/mp4", "Cache-Control": MEDIA_CACHE, **CORS}
         )
 
-    def media(self, body: answers.MediaBody) -> Pieces:
+    def media(self, body: answers.MediaBody, close: bool) -> Pieces:
+        date = self.clock.line(close)
         if isinstance(body, list):
             length = sum(len(chunk) for chunk in body)
-            return (self._media, b"Content-Length: %d\r\n" % length, self.clock.line(), *body)
-        return (self._media, b"Content-Length: %d\r\n" % len(body), self.clock.line(), body)
+            return (self._media, b"Content-Length: %d\r\n" % length, date, *body)
+        return (self._media, b"Content-Length: %d\r\n" % len(body), date, body)
 
-    def playlist(self, body: bytes, cache: str = PLAYLIST_CACHE) -> Pieces:
+    def playlist(self, body: bytes, cache: str, close: bool) -> Pieces:
         return (
             _playlist_head(cache),
             b"Content-Length: %d\r\n" % len(body),
-            self.clock.line(),
+            self.clock.line(close),
             body,
         )
 
-    def error(self, exc: HttpError) -> Pieces:
+    def error(self, exc: HttpError, close: bool) -> Pieces:
         head, body = _error(exc.status, exc.code, exc.message, exc.field)
-        return (head, self.clock.line(), body)
+        return (head, self.clock.line(close), body)
 
 
 @functools.cache
@@ -167,18 +168,18 @@ class HlsFastPath:
             body = answers.media_file_now(window, file)
             if body is None:
                 return self._held_file(request, window, file)
-            return self.heads.media(body)
+            return self.heads.media(body, request.close)
         except HttpError as exc:
-            return self.heads.error(exc)
+            return self.heads.error(exc, request.close)
         except Exception:
-            return self._unexpected(path)
+            return self._unexpected(request)
 
     def _counted(
         self, request: SimpleGet, remote: str, room: str, body: bytes, cache: str = PLAYLIST_CACHE
     ) -> Pieces:
         if self.count is not None:
             self.count(room, remote, request.user_agent, request.forwarded_for)
-        return self.heads.playlist(body, cache)
+        return self.heads.playlist(body, cache, request.close)
 
     async def _held_playlist(
         self,
@@ -192,20 +193,22 @@ class HlsFastPath:
         try:
             body, cache = await answers.media_playlist(room, window, query)
         except HttpError as exc:
-            return self.heads.error(exc)
+            return self.heads.error(exc, request.close)
         except Exception:
-            return self._unexpected(request.target.partition("?")[0])
+            return self._unexpected(request)
         return self._counted(request, remote, name, body, cache)
 
     async def _held_file(self, request: SimpleGet, window: LiveWindow, file: str) -> Pieces:
         try:
-            return self.heads.media(await answers.media_file(window, file))
+            return self.heads.media(await answers.media_file(window, file), request.close)
         except HttpError as exc:
-            return self.heads.error(exc)
+            return self.heads.error(exc, request.close)
         except Exception:
-            return self._unexpected(request.target.partition("?")[0])
+            return self._unexpected(request)
 
-    def _unexpected(self, path: str) -> Pieces:
+    def _unexpected(self, request: SimpleGet) -> Pieces:
         # The path only (never the query): as the error middleware logs it.
+        path = request.target.partition("?")[0]
         log.exception("unexpected error answering GET %s", escape_for_log(path))
-        return self.heads.error(HttpError(500, "internal", "an unexpected error occurred"))
+        error = HttpError(500, "internal", "an unexpected error occurred")
+        return self.heads.error(error, request.close)

@@ -193,6 +193,34 @@ async def test_a_get_is_answered_as_aiohttp_answers_it(servers: Servers, target:
     await both(servers, get(target, "User-Agent: player"))
 
 
+async def test_a_last_request_is_answered_then_the_connection_closed(servers: Servers) -> None:
+    """ffmpeg's HLS client opens a playlist so (``Connection: close``, a Range that golive
+    ignores, as aiohttp's routes do)."""
+    ffmpeg = get(
+        f"{BASE}/index.m3u8",
+        "User-Agent: Lavf/59.27.100",
+        "Accept: */*",
+        "Range: bytes=0-",
+        "Connection: close",
+        "Icy-MetaData: 1",
+    )
+    answer = await both(servers, ffmpeg, answers_expected=2)
+    assert answer.count(b"HTTP/1.1 ") == 1 and b"\r\nConnection: close\r\n" in answer
+    assert servers.listeners.handed_over == 0
+    # A request after the last one (RFC 9112, 9.6 forbids it): aiohttp refuses the whole.
+    answer = await both(servers, ffmpeg + get(f"{BASE}/init-1.mp4"), answers_expected=2)
+    assert answer.startswith(b"HTTP/1.0 400") and servers.listeners.handed_over == 1
+    answer = await both(servers, get(f"{BASE}/init-1.mp4", "Connection: close"))
+    assert answer.startswith(b"HTTP/1.1 200 OK")
+    msn, part = last_part(servers.window)
+    held = f"{BASE}/index.m3u8?_HLS_msn={msn}&_HLS_part={part + 1}"
+    waiting = asyncio.ensure_future(both(servers, get(held, "Connection: close")))
+    await asyncio.sleep(0.1)
+    servers.next_part()
+    assert (await waiting).startswith(b"HTTP/1.1 200 OK")
+    assert servers.listeners.handed_over == 1
+
+
 async def test_media_now_is_answered_as_aiohttp_answers_it(servers: Servers) -> None:
     window = servers.window
     msn, part = last_part(window)
@@ -257,7 +285,6 @@ async def test_an_ended_stream_answers_the_same(servers: Servers) -> None:
         b"HEAD /hls/r/source/index.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n",
         b"POST /hls/r/source/index.m3u8 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
         b"GET /hls/r/source/index.m3u8 HTTP/1.0\r\n\r\n",
-        b"GET /hls/r/source/index.m3u8 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         b"GET /hls/r/source/init-1.mp4 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n",
         b"GET /hls/r/source/init-1.mp4 HTTP/1.1\r\nHost: x\r\nCookie: "
         + b"a" * 9 * 1024
@@ -310,7 +337,9 @@ async def test_the_fast_listener_does_answer_itself(servers: Servers) -> None:
     await reader.readuntil(b"\r\n\r\n")
     await asyncio.sleep(0.05)
     assert len(servers.listeners.connections) == 1
+    assert servers.listeners.handed_over == 0
     writer.write(b"HEAD /hls/r/source/init-1.mp4 HTTP/1.1\r\nHost: x\r\n\r\n")
     await asyncio.sleep(0.05)
     assert len(servers.listeners.connections) == 0
+    assert servers.listeners.handed_over == 1
     writer.close()

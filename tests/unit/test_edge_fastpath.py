@@ -34,7 +34,6 @@ def test_plain_hls_gets_are_simple(head: bytes) -> None:
         b"GET /hls/r/index.m3u8 HTTP/1.0",
         b"GET /hls/r/index.m3u8 HTTP/1.1\r\nContent-Length: 0",
         b"GET /hls/r/index.m3u8 HTTP/1.1\r\nTransfer-Encoding: chunked",
-        b"GET /hls/r/index.m3u8 HTTP/1.1\r\nConnection: close",
         b"GET /hls/r/index.m3u8 HTTP/1.1\r\nExpect: 100-continue",
         b"GET /hls/r/index.m3u8 HTTP/1.1\r\nUpgrade: websocket",
         b"GET /hls/r/index.m3u8 HTTP/1.1\r\nHost: a\r\n folded",

@@ -39,7 +39,6 @@ def aiohttp_reads(parser: Any, loop: asyncio.AbstractEventLoop, head: bytes) -> 
     assert len(messages) == 1 and not upgraded and tail == b""
     message, payload = messages[0]
     assert payload.is_eof() and not message.chunked and not message.upgrade
-    assert not message.should_close
     return message
 
 
@@ -48,6 +47,7 @@ def aiohttp_reads(parser: Any, loop: asyncio.AbstractEventLoop, head: bytes) -> 
 _NAMES = st.sampled_from(
     [
         "Host", "host", "User-Agent", "user-agent", "X-Forwarded-For", "Accept", "Connection",
+    "connection",
         "Content-Length", "Transfer-Encoding", "Expect", "Upgrade", "Cookie", "Range",
         "X-A", "Te", "Content-Type", "Via", "Bad Name", "Bad:Name", "",
     ]
@@ -70,7 +70,16 @@ _LINE = st.one_of(
 )
 _FIELD_LINE = st.one_of(
     st.tuples(_NAMES, st.sampled_from([": ", ":", ": \t", " : "]), _VALUE).map("".join),
-    st.sampled_from(["Host: 127.0.0.1", "Connection: keep-alive", "User-Agent: hls.js", " x"]),
+    st.sampled_from(
+        [
+            "Host: 127.0.0.1",
+            "Connection: keep-alive",
+            "Connection: close",
+            "connection: Close",
+            "User-Agent: hls.js",
+            " x",
+        ]
+    ),
 )
 
 
@@ -98,6 +107,7 @@ def test_what_the_parser_accepts_aiohttp_reads_alike(
     assert (message.method, message.path, message.version) == ("GET", request.target, (1, 1))
     assert message.headers.get("User-Agent", "") == request.user_agent
     assert message.headers.getall("X-Forwarded-For", []) == request.forwarded_for
+    assert message.should_close == request.close
 
 
 @pytest.mark.parametrize(
@@ -107,6 +117,7 @@ def test_what_the_parser_accepts_aiohttp_reads_alike(
         b"GET /hls/r/index.m3u8 HTTP/1.1\r\nHost: a\r\nHost: a",
         b"GET /hls/r/index.m3u8 HTTP/1.1\r\nHost: a\r\nContent-Type: a\r\ncontent-type: b",
         b"GET /hls/r/index.m3u8 HTTP/1.1\r\nHost: a\r\nConnection: upgrade",
+        b"GET /hls/r/index.m3u8 HTTP/1.1\r\nHost: a\r\nConnection: close, te",
         b"GET /hls/r/index.m3u8 HTTP/1.1\r\nHost: a\r\nX: \xe9",
         b"GET /hls/r/index.m3u8 HTTP/1.1\r\nHost: a" + b"\r\nX: y" * MAX_FIELDS,
         b"GET /api/me HTTP/1.1\r\nHost: a",
@@ -159,5 +170,7 @@ def test_a_head_is_the_status_line_and_headers_in_order() -> None:
 
 
 def test_the_date_line_ends_the_head() -> None:
-    line = Clock(b"Server: x\r\n").line()
-    assert line.startswith(b"Date: ") and line.endswith(b" GMT\r\nServer: x\r\n\r\n")
+    clock = Clock(b"Server: x\r\n")
+    assert clock.line().startswith(b"Date: ")
+    assert clock.line().endswith(b" GMT\r\nServer: x\r\n\r\n")
+    assert clock.line(close=True).endswith(b" GMT\r\nServer: x\r\nConnection: close\r\n\r\n")
