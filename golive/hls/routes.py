@@ -11,6 +11,12 @@ URLs are keyed by the room (the streamer's public name), never by the stream key
 
 Nothing is read from disk, so a path can only name something in these dictionaries.
 
+What each request is answered with is decided in golive.hls.answers, which the primary's fast
+path (golive.hls.fastpath) asks too: the plain GETs of ``golive serve``'s players are answered
+there, without aiohttp's request and response objects, and this sub-application answers the
+rest (HEAD, other methods, escaped paths, a room on another node, the connections the fast
+path hands over) and every request of an application served without it (the tests).
+
 HLS is an aiohttp sub-application mounted at ``/hls``. Every error it answers (its own
 refusals, a path or method it does not have, a 500) has golive's one error shape
 (golive.http_errors) and carries the CORS headers, so that players on other origins can read
