@@ -179,3 +179,18 @@ async def test_a_client_that_does_not_read_is_not_read_either() -> None:
     assert transport.written == [] and not transport.reading
     protocol.resume_writing()
     assert len(transport.written) == MAX_AHEAD // len(PART) + 2 and transport.reading
+
+
+async def test_a_last_request_is_answered_and_the_connection_closed() -> None:
+    """``Connection: close`` (RFC 9112, 9.6): the answer says so, then the connection ends;
+    a request sent after it anyway is aiohttp's to refuse, with the whole."""
+    worker = Worker()
+    worker.kept["/hls/r/source/part-3.m4s"] = Answer(200, {}, b"kept")
+    last = PART.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+    protocol, transport, _ = connect(worker)
+    protocol.data_received(last)
+    [written] = transport.written
+    assert written.endswith(b"\r\nConnection: close\r\n\r\nkept") and transport.closed
+    protocol, transport, fallback = connect(worker)
+    protocol.data_received(last + PART)
+    assert transport.written == [] and fallback.data == last + PART
