@@ -46,9 +46,12 @@ from .edge.internal import (
 )
 from .edge.supervisor import Supervisor
 from .edge.worker import WorkerConfig
+from .fasthttp import PUBLIC_TLS, RESPONDERS
+from .hls.answers import CORS
 from .hls.elsewhere import elsewhere_middleware
+from .hls.fastpath import Count, HlsFastPath
 from .hls.packager import Packager
-from .hls.routes import CORS, setup_hls_routes
+from .hls.routes import setup_hls_routes
 from .hub import StreamHub
 from .ingest import accounts_authorizer
 from .live_figures import NodeLiveDetails
@@ -67,7 +70,7 @@ from .node_metrics import (
 )
 from .pages import setup_pages
 from .previews import Previews
-from .proxies import Network, forwarded_for_middleware, parse_networks
+from .proxies import Network, client_address, forwarded_for_middleware, parse_networks
 from .recordings.recorder import Recorder
 from .recordings.routes import setup_recording_routes
 from .rtmp.server import RtmpServer, open_authorizer
@@ -286,6 +289,8 @@ def build_app(
         except TlsError as exc:
             raise ConfigError(f"tls_cert, tls_key: {exc}") from None
         app.cleanup_ctx.append(_reload_on_hangup)
+        if settings.https:
+            app[PUBLIC_TLS] = app[TLS].context
     authorize = open_authorizer if settings.open_publish else accounts_authorizer(rooms)
     app[RTMP] = RtmpServer(hub, authorize, settings.rtmp)
     packager = Packager(hub, settings.hls, ladder=settings.transcode)
@@ -306,6 +311,12 @@ def build_app(
     elsewhere = elsewhere_middleware(packager, rooms.served_elsewhere, headers=CORS)
     from_worker = is_internal if internal is not None else None
     setup_hls_routes(app, packager, [elsewhere, audience_middleware(audience, from_worker)])
+    # The same HLS answers, for the public port's plain GETs, without aiohttp's request and
+    # response objects; the workers' fetches on the unix socket count no player.
+    app[RESPONDERS] = (
+        HlsFastPath(packager, player_counter(audience, proxies)),
+        HlsFastPath(packager, None) if internal is not None else None,
+    )
     if internal is not None:
         app.router.add_post(VIEWERS_PATH, viewers_report(audience))
         app.cleanup_ctx.append(_http_workers(settings, internal, audience))
@@ -399,6 +410,17 @@ async def _loop_probe(app: web.Application) -> AsyncIterator[None]:
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+def player_counter(audience: Audience, trusted: list[Network]) -> Count:
+    """How the HLS fast path counts a player, as the audience middleware behind the trusted
+    proxies' middleware does (golive.viewers, golive.proxies)."""
+
+    def count(room: str, remote: str, user_agent: str, forwarded_for: list[str]) -> None:
+        address = client_address(remote, forwarded_for, trusted) if trusted else remote
+        audience.seen(room, audience.player(address, user_agent), address)
+
+    return count
 
 
 async def create_app(

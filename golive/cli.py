@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from . import __version__, config
+from . import __version__, config, fasthttp
 from .http_errors import quiet_malformed_requests
 from .logs import escape_every_handler, log_handler
 
 if TYPE_CHECKING:
-    from .edge.internal import InternalListener
+    pass
 
 
 def _and(words: list[str]) -> str:
@@ -275,7 +273,17 @@ def serve(args: argparse.Namespace) -> int:
         # With workers, the primary shares the public port with them (SO_REUSEPORT: the
         # kernel spreads connections) and serves them on a unix socket of its own.
         internal = open_internal_listener() if workers > 1 else None
-        _run(loop, _serve_http(app(), settings, internal))
+        # run_app (aiohttp's, with HLS's plain GETs answered by golive.hls.fastpath) turns
+        # SIGINT and SIGTERM into a graceful exit that runs the cleanup
+        # contexts, so publishers are disconnected, streams ended and workers stopped in order.
+        fasthttp.run_app(
+            app(),
+            host=settings.host,
+            port=settings.http_port,
+            sock=internal.sock if internal is not None else None,
+            reuse_port=True if internal is not None else None,
+            loop=loop,
+        )
     except config.ConfigError as exc:
         log.error("%s", exc)
         return 2
@@ -287,62 +295,6 @@ def serve(args: argparse.Namespace) -> int:
             internal.close()
     log.info("golive stopped")
     return 0
-
-
-async def _serve_http(
-    app: Awaitable[web.Application], settings: config.Settings, internal: InternalListener | None
-) -> None:
-    """What ``web.run_app`` does, but for TLS on the public port alone: the workers reach the
-    primary on its unix socket in plain HTTP. SIGINT and SIGTERM (``handle_signals``) end it
-    gracefully, running the cleanup contexts, so publishers are disconnected, streams ended and
-    workers stopped in order."""
-    from .bootstrap import TLS
-
-    application = await app
-    runner = web.AppRunner(application, handle_signals=True, access_log=None)
-    await runner.setup()
-    try:
-        tls = application.get(TLS) if settings.https else None
-        sites: list[web.BaseSite] = [
-            web.TCPSite(
-                runner,
-                settings.host,
-                settings.http_port,
-                ssl_context=tls.context if tls is not None else None,
-                reuse_port=True if internal is not None else None,
-            )
-        ]
-        if internal is not None:
-            sites.append(web.SockSite(runner, internal.sock))
-        for site in sites:
-            await site.start()
-        await asyncio.Event().wait()  # until a signal's GracefulExit
-    finally:
-        await runner.cleanup()
-
-
-def _run(loop: asyncio.AbstractEventLoop, main: Coroutine[Any, Any, None]) -> None:
-    """Run ``main`` until a signal ends it, then finish every task and close the loop (as
-    ``web.run_app`` does)."""
-    task = loop.create_task(main)
-    try:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(task)
-    except (web.GracefulExit, KeyboardInterrupt):
-        pass
-    finally:
-        try:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    loop.run_until_complete(task)
-        finally:
-            rest = asyncio.all_tasks(loop)
-            for other in rest:
-                other.cancel()
-            loop.run_until_complete(asyncio.gather(*rest, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,7 +29,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from http import HTTPStatus
+
+from ..fasthttp import head_bytes
 
 # What an answer costs the cache beyond its body: the entry, its key, its headers.
 ENTRY_OVERHEAD = 512
@@ -56,14 +57,8 @@ class Answer:
     wire: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        try:
-            reason = HTTPStatus(self.status).phrase
-        except ValueError:
-            reason = ""
-        lines = [f"HTTP/1.1 {self.status} {reason}"]
-        lines += [f"{name}: {value}" for name, value in self.headers.items()]
-        lines.append(f"Content-Length: {len(self.body)}")
-        object.__setattr__(self, "wire", ("\r\n".join(lines) + "\r\n").encode("latin-1", "replace"))
+        headers = [*self.headers.items(), ("Content-Length", str(len(self.body)))]
+        object.__setattr__(self, "wire", head_bytes(self.status, headers))
 
     @property
     def size(self) -> int:

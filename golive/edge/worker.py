@@ -40,6 +40,7 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDict
 from yarl import URL
 
+from ..fasthttp import FastConnection
 from ..http_errors import quiet_malformed_requests
 from ..logs import escape_every_handler, log_handler
 from ..metrics import (
@@ -299,7 +300,7 @@ async def run(config: WorkerConfig) -> None:
     )
     # aiohttp's low-level server takes the connections the fast path hands over.
     fallback = web.Server(worker.handle, access_log=None)
-    fast: set[FastProtocol] = set()
+    fast: set[FastConnection] = set()
     report = loop.create_task(worker.report())
     probe = loop.create_task(probe_loop_lag())
     listener = None

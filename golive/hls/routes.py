@@ -11,6 +11,12 @@ URLs are keyed by the room (the streamer's public name), never by the stream key
 
 Nothing is read from disk, so a path can only name something in these dictionaries.
 
+What each request is answered with is decided in golive.hls.answers, which the primary's fast
+path (golive.hls.fastpath) asks too: the plain GETs of ``golive serve``'s players are answered
+there, without aiohttp's request and response objects, and this sub-application answers the
+rest (HEAD, other methods, escaped paths, a room on another node, the connections the fast
+path hands over) and every request of an application served without it (the tests).
+
 HLS is an aiohttp sub-application mounted at ``/hls``. Every error it answers (its own
 refusals, a path or method it does not have, a 500) has golive's one error shape
 (golive.http_errors) and carries the CORS headers, so that players on other origins can read
@@ -36,52 +42,25 @@ from aiohttp.typedefs import Handler, Middleware
 from multidict import CIMultiDict
 from yarl import URL
 
-from ..http_errors import HttpError, http_error_middleware
+from ..http_errors import http_error_middleware
 from ..metrics import count_hls_request
-from . import playlist
+from . import answers, playlist
+from .answers import (
+    CORS,
+    ERROR_CACHE,
+    MEDIA_CACHE,
+    NO_STORE,
+    PLAYLIST_CACHE,
+)
 from .packager import Packager
-from .reload import ReloadQueryError, parse_reload_query
-from .room import HlsRoom, RoomVariants
-from .window import LiveWindow, WaitTooFarError
 
 HLS_PREFIX = "/hls"
-# Parts and segments never change once listed: caches may keep them (RFC 8216bis, 6.2.5.2 notes
-# that the server should make them cacheable); playlists change every part.
-MEDIA_CACHE = "public, max-age=3600, immutable"
-# A playlist without _HLS_msn is the live edge now: it changes every part, and the shortest
-# lifetime HTTP can state beside 0 is a second, three parts. A cache must ask golive every
-# time (docs/caching.md, "Playlists").
-PLAYLIST_CACHE = "no-cache"
-# A blocking reload's answer (RFC 8216bis, 6.2.5.2) contains the version its URL asks for, so
-# every later request of that URL may get it: kept for this many target durations, as long as
-# golive would hold a request for it, so that late players still find it at the edge.
-BLOCKING_CACHE_TARGETS = 3
-# A blocking reload that could not be answered with the version it asked for (the stream
-# ended first): kept a second, long enough to answer the players that waited together.
-SHORT_CACHE = "max-age=1"
-# Errors by status: a 404 (no such room yet, rendition dropped, part gone or not there yet)
-# and a 503 (the part did not come in time) may change any moment but come in bursts from
-# players that asked together, so a cache answers the burst and asks again a second later;
-# anything else (a malformed or too-early query, a 500) is never stored, so junk URLs cannot
-# fill a cache and a query that becomes valid a part later is not refused from a copy.
-ERROR_CACHE = {404: SHORT_CACHE, 503: SHORT_CACHE}
-NO_STORE = "no-store"
-CORS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Age, Date"}
-# The longest a blocking playlist reload or a hinted part is held, in seconds, whatever the
-# target duration: three target durations and a second (RFC 8216bis, 6.2.5.2 suggests a 503
-# after about three) up to a target of 3 s, then 12 s, which is longer than the longest segment
-# the default max_segment allows. A held request costs a socket and a little memory.
-BLOCKING_WAIT_LIMIT = 12.0
 
 _METHODS = (hdrs.METH_GET, hdrs.METH_HEAD)
 _PREFIX_NAME = HLS_PREFIX.strip("/")
 # What aiohttp's {name} does not match ({, }) or would unescape (%): such paths take the
 # sub-application's way.
 _UNUSUAL = re.compile(r"[{}%]")
-
-_SEGMENT = re.compile(r"seg-(\d{1,12})\.m4s")
-_PART = re.compile(r"part-(\d{1,12})\.m4s")
-_INIT = re.compile(r"init-(\d{1,9})\.mp4")
 
 
 # Headers built once per kind of answer: aiohttp copies a CIMultiDict it is given in one C
@@ -95,14 +74,6 @@ _PLAYLIST_CONTENT_TYPE = f"{playlist.PLAYLIST_TYPE}; charset=utf-8"
 def _playlist_headers(cache: str) -> CIMultiDict[str]:
     """The headers of a playlist with Cache-Control ``cache`` (a few values in all)."""
     return CIMultiDict({"Cache-Control": cache, **CORS, "Content-Type": _PLAYLIST_CONTENT_TYPE})
-
-
-def _not_found(what: str) -> HttpError:
-    return HttpError(404, "not_found", what)
-
-
-def _bad_request(message: str) -> HttpError:
-    return HttpError(400, "bad_request", message)
 
 
 class ChunksPayload(Payload):
@@ -124,17 +95,6 @@ class ChunksPayload(Payload):
 
     async def as_bytes(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
         return b"".join(self._chunks)
-
-
-def blocking_wait(window: LiveWindow) -> float:
-    """How long a request may be held for a part or segment of ``window`` that does not exist
-    yet."""
-    return min(3 * window.target_duration + 1, BLOCKING_WAIT_LIMIT)
-
-
-def blocking_cache(window: LiveWindow) -> str:
-    """Cache-Control of a blocking reload answered with the version it asked for."""
-    return f"public, max-age={BLOCKING_CACHE_TARGETS * window.target_duration}"
 
 
 def with_error_cache_control(errors: Middleware) -> Middleware:
@@ -238,57 +198,22 @@ def setup_hls_routes(
     """Mount HLS on ``app`` at ``/hls``; ``middlewares`` run inside the error middleware,
     for HLS requests only (golive.viewers counts players this way)."""
 
-    def room_of(request: web.Request) -> HlsRoom:
-        room = packager.rooms.get(request.match_info["room"])
-        if room is None or not room.ready:
-            raise _not_found("no such live room")
-        return room
-
-    def described(room: HlsRoom) -> RoomVariants:
-        description = room.describe()
-        if description is None:
-            raise _not_found("no such live room")
-        return description
-
-    def window_of(request: web.Request) -> tuple[HlsRoom, LiveWindow]:
-        room = room_of(request)
-        window = room.window(request.match_info["rendition"])
-        if window is None:
-            raise _not_found("no such rendition")
-        return room, window
-
-    def playlist_response(text: str | bytes, cache: str = PLAYLIST_CACHE) -> web.Response:
+    def playlist_response(text: bytes, cache: str = PLAYLIST_CACHE) -> web.Response:
         # Media playlists come rendered once for every request of the same version, as UTF-8.
-        return web.Response(
-            body=text.encode() if isinstance(text, str) else text,
-            headers=_playlist_headers(cache),
-        )
+        return web.Response(body=text, headers=_playlist_headers(cache))
 
-    def media_response(data: bytes | ChunksPayload) -> web.Response:
-        return web.Response(body=data, headers=_MEDIA_HEADERS)
+    def media_response(data: answers.MediaBody) -> web.Response:
+        body = ChunksPayload(data) if isinstance(data, list) else data
+        return web.Response(body=body, headers=_MEDIA_HEADERS)
 
     async def multivariant(request: web.Request) -> web.Response:
-        variants = tuple(
-            playlist.Variant(
-                uri=f"{v.name}/index.m3u8",
-                bandwidth=max(v.bandwidth, 1),
-                average_bandwidth=v.average_bandwidth or None,
-                codecs=v.codecs,
-                resolution=v.resolution,
-                frame_rate=v.frame_rate,
-                name=v.name,
-            )
-            for v in described(room_of(request)).variants
-        )
-        return playlist_response(
-            playlist.render_multivariant(playlist.MultivariantPlaylist(variants))
-        )
+        return playlist_response(answers.multivariant(packager, request.match_info["room"]))
 
     async def status(request: web.Request) -> web.Response:
         """What a dashboard or a test needs to see of a room: every listed variant, and the
         ladder's state (running, or degraded with what was dropped and when)."""
-        room = room_of(request)
-        description = described(room)
+        room = answers.room_of(packager, request.match_info["room"])
+        description = answers.described(room)
         body = {
             "room": description.name,
             "live": description.live,
@@ -309,57 +234,15 @@ def setup_hls_routes(
         return web.json_response(body, headers={"Cache-Control": PLAYLIST_CACHE, **CORS})
 
     async def media(request: web.Request) -> web.Response:
-        room, window = window_of(request)
-        try:
-            query = parse_reload_query(request.query)
-        except ReloadQueryError as exc:
-            raise _bad_request(str(exc)) from None
-        msn, part = query.msn, query.part
-        cache = PLAYLIST_CACHE
-        if msn is not None:
-            # Blocking playlist reload (RFC 8216bis, 6.2.5.2): hold until the part exists;
-            # give up a little after three target durations, or at the bound.
-            try:
-                found = await window.wait(msn, part, blocking_wait(window))
-            except WaitTooFarError as exc:
-                raise _bad_request(str(exc)) from None
-            if not found and not window.ended:
-                raise HttpError(503, "timeout", "the part did not arrive in time")
-            # Ended, the playlist carries EXT-X-ENDLIST, which a publisher reconnecting within
-            # the linger takes back: not an answer to keep for long, found or not.
-            cache = blocking_cache(window) if found and not window.ended else SHORT_CACHE
-        reports = tuple(
-            playlist.RenditionReport(f"../{name}/index.m3u8", *other.last_part())
-            for name, other in room.ready_windows()
-            if other is not window
-        )
-        return playlist_response(
-            window.media_playlist_bytes(skip=query.skip, reports=reports), cache
-        )
+        info = request.match_info
+        room, window = answers.window_of(packager, info["room"], info["rendition"])
+        query = answers.reload_query(request.query)
+        return playlist_response(*await answers.media_playlist(room, window, query))
 
     async def media_file(request: web.Request) -> web.Response:
-        _room, window = window_of(request)
-        name = request.match_info["file"]
-        if m := _PART.fullmatch(name):
-            number = int(m.group(1))
-            part = window.parts.get(number)
-            if part is None:
-                # The preload-hinted part is held until it exists (RFC 8216bis, 4.4.5.3).
-                part = await window.wait_part(number, blocking_wait(window))
-            if part is None:
-                raise _not_found("no such part")
-            return media_response(part.data)
-        if m := _SEGMENT.fullmatch(name):
-            segment = window.segment(int(m.group(1)))
-            if segment is None or not segment.complete:
-                raise _not_found("no such segment")
-            return media_response(ChunksPayload(segment.chunks()))
-        if m := _INIT.fullmatch(name):
-            data = window.inits.get(int(m.group(1)))
-            if data is None:
-                raise _not_found("no such initialization section")
-            return media_response(data)
-        raise _not_found("no such file")
+        info = request.match_info
+        _room, window = answers.window_of(packager, info["room"], info["rendition"])
+        return media_response(await answers.media_file(window, info["file"]))
 
     errors = http_error_middleware("no such HLS resource", logger="golive.hls", headers=CORS)
     chain = [with_error_cache_control(errors), *middlewares]

@@ -517,20 +517,21 @@ class LiveWindow:
         self._rendered.clear()
         if self._waiters:
             waiters, self._waiters = self._waiters, []
-            self._release(waiters, 0)
+            self._release(waiters, 0, asyncio.get_running_loop())
 
-    def _release(self, waiters: list[asyncio.Future[bool]], start: int) -> None:
+    def _release(
+        self, waiters: list[asyncio.Future[bool]], start: int, loop: asyncio.AbstractEventLoop
+    ) -> None:
         """Resume one batch of blocked requests now, and the next one on the next turn."""
         end = start + WAKE_BATCH
         for waiter in waiters[start:end]:
             if not waiter.done():
                 waiter.set_result(True)
         if end < len(waiters):
-            asyncio.get_running_loop().call_soon(self._release, waiters, end)
+            loop.call_soon(self._release, waiters, end, loop)
 
-    async def _changed(self, within: float) -> bool:
+    async def _changed(self, loop: asyncio.AbstractEventLoop, within: float) -> bool:
         """Wait for the next change of the window, at most ``within`` seconds."""
-        loop = asyncio.get_running_loop()
         waiter: asyncio.Future[bool] = loop.create_future()
         self._waiters.append(waiter)
         # A bare timer rather than asyncio.timeout: thousands of requests wait here at once,
@@ -577,12 +578,15 @@ class LiveWindow:
             last_msn = self.segments[-1].msn
             if msn > last_msn + 1 + (1 if part is None else 0):
                 raise WaitTooFarError(f"_HLS_msn={msn} is too far ahead of {last_msn}")
-        deadline = asyncio.get_running_loop().time() + within
+        # The loop asked for once per request: in CPython 3.11 each asyncio.get_running_loop()
+        # is a getpid() system call, and thousands of requests wait here every part.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
         while not self.has(msn, part):
             if self.ended:
                 return False
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0 or not await self._changed(remaining):
+            remaining = deadline - loop.time()
+            if remaining <= 0 or not await self._changed(loop, remaining):
                 return False
         return True
 
@@ -590,10 +594,11 @@ class LiveWindow:
         """The part numbered ``number``, waiting for it when it is the next one."""
         if number > self.next_part:
             return None  # only the hinted part is waited for
-        deadline = asyncio.get_running_loop().time() + within
+        loop = asyncio.get_running_loop()  # once: see ``wait``
+        deadline = loop.time() + within
         while number >= self.next_part and not self.ended:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0 or not await self._changed(remaining):
+            remaining = deadline - loop.time()
+            if remaining <= 0 or not await self._changed(loop, remaining):
                 return None
         return self.parts.get(number)
 

@@ -402,7 +402,11 @@ def worker_main() -> None:
         result = uvloop.run(_worker_async(spec))
     except ImportError:
         result = asyncio.run(_worker_async(spec))
+    # The event loop may leave standard output non-blocking: a report larger than the pipe
+    # (a busy step's samples) would then be cut where the pipe was full.
+    os.set_blocking(sys.stdout.fileno(), True)
     sys.stdout.write(json.dumps(result))
+    sys.stdout.flush()
 
 
 def process_cpu_seconds(pids: list[int]) -> float:

@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from golive.hls import routes
+from golive.hls import answers, routes
 from golive.hls.packager import Packager
 from golive.hls.room import HlsRoom
 from golive.hls.segmenter import Segmenter
@@ -113,7 +113,7 @@ async def test_a_reload_answered_by_the_end_of_the_stream_is_kept_a_second(live:
 async def test_a_blocking_reload_that_times_out_is_kept_a_second(
     live: Live, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(routes, "BLOCKING_WAIT_LIMIT", 0.2)
+    monkeypatch.setattr(answers, "BLOCKING_WAIT_LIMIT", 0.2)
     msn, part = live.window.last_part()
     headers = await headers_of(live.client, blocking_url(msn, part + 1), status=503)
     assert headers["Cache-Control"] == "max-age=1"

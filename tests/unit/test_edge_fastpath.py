@@ -17,9 +17,9 @@ PART = b"GET /hls/r/source/part-3.m4s HTTP/1.1\r\nHost: x\r\nUser-Agent: hls.js\
 @pytest.mark.parametrize(
     "head",
     [
-        b"GET /hls/r/source/index.m3u8?_HLS_msn=3&_HLS_part=1 HTTP/1.1",
+        b"GET /hls/r/source/index.m3u8?_HLS_msn=3&_HLS_part=1 HTTP/1.1\r\nHost: a",
         b"GET /hls/r/index.m3u8 HTTP/1.1\r\nHost: a\r\nAccept: */*\r\nConnection: keep-alive",
-        b"GET /hls/r/s/part-1.m4s HTTP/1.1\r\nX-Forwarded-For: 10.0.0.1\r\nUser-Agent:  a b ",
+        b"GET /hls/r/s/part-1.m4s HTTP/1.1\r\nHost:a\r\nX-Forwarded-For: 10.0.0.1\r\nUser-Agent: a",
     ],
 )
 def test_plain_hls_gets_are_simple(head: bytes) -> None:
@@ -34,7 +34,6 @@ def test_plain_hls_gets_are_simple(head: bytes) -> None:
         b"GET /hls/r/index.m3u8 HTTP/1.0",
         b"GET /hls/r/index.m3u8 HTTP/1.1\r\nContent-Length: 0",
         b"GET /hls/r/index.m3u8 HTTP/1.1\r\nTransfer-Encoding: chunked",
-        b"GET /hls/r/index.m3u8 HTTP/1.1\r\nConnection: close",
         b"GET /hls/r/index.m3u8 HTTP/1.1\r\nExpect: 100-continue",
         b"GET /hls/r/index.m3u8 HTTP/1.1\r\nUpgrade: websocket",
         b"GET /hls/r/index.m3u8 HTTP/1.1\r\nHost: a\r\n folded",
@@ -43,7 +42,10 @@ def test_plain_hls_gets_are_simple(head: bytes) -> None:
         b"GET /hls/r/index.m3u8 HTTP/1.1\r\nHost a",
         b"GET /hls/r/\xffindex.m3u8 HTTP/1.1",
         b"GET  /hls/r/index.m3u8 HTTP/1.1",
-        b"GET /hls/../api/me HTTP/1.1",
+        b"GET /hls/../api/me HTTP/1.1\r\nHost: a",
+        b"GET /hls/r/index.m3u8 HTTP/1.1",
+        b"GET /hls/r/index.m3u8 HTTP/1.1\r\nHost: a\r\nHost: b",
+        b"GET /hls/r/index.m3u8 HTTP/1.1\r\nHost: a\r\nUser-Agent: b\r\nUser-Agent: c",
     ],
 )
 def test_anything_else_is_left_to_aiohttp(head: bytes) -> None:
@@ -131,7 +133,9 @@ async def test_a_hit_is_written_at_once_with_its_length_and_date() -> None:
 async def test_pipelined_requests_are_answered_in_order_behind_a_miss() -> None:
     worker = Worker()
     worker.kept["/hls/r/source/part-3.m4s"] = Answer(200, {}, b"kept")
-    playlist = b"GET /hls/r/source/index.m3u8?_HLS_msn=9 HTTP/1.1\r\nUser-Agent: ua\r\n\r\n"
+    playlist = (
+        b"GET /hls/r/source/index.m3u8?_HLS_msn=9 HTTP/1.1\r\nHost: x\r\nUser-Agent: ua\r\n\r\n"
+    )
     protocol, transport, _ = connect(worker)
     protocol.data_received(playlist + PART)
     await asyncio.sleep(0)
@@ -159,7 +163,7 @@ async def test_another_request_hands_the_connection_over_with_its_bytes() -> Non
 
 async def test_a_head_too_long_goes_to_aiohttp() -> None:
     protocol, transport, fallback = connect(Worker())
-    long = b"GET /hls/r/index.m3u8 HTTP/1.1\r\nCookie: " + b"a" * MAX_HEAD
+    long = b"GET /hls/r/index.m3u8 HTTP/1.1\r\nHost: x\r\nCookie: " + b"a" * MAX_HEAD
     protocol.data_received(long)
     assert transport.protocol is fallback and fallback.data == long
 
@@ -175,3 +179,18 @@ async def test_a_client_that_does_not_read_is_not_read_either() -> None:
     assert transport.written == [] and not transport.reading
     protocol.resume_writing()
     assert len(transport.written) == MAX_AHEAD // len(PART) + 2 and transport.reading
+
+
+async def test_a_last_request_is_answered_and_the_connection_closed() -> None:
+    """``Connection: close`` (RFC 9112, 9.6): the answer says so, then the connection ends;
+    a request sent after it anyway is aiohttp's to refuse, with the whole."""
+    worker = Worker()
+    worker.kept["/hls/r/source/part-3.m4s"] = Answer(200, {}, b"kept")
+    last = PART.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+    protocol, transport, _ = connect(worker)
+    protocol.data_received(last)
+    [written] = transport.written
+    assert written.endswith(b"\r\nConnection: close\r\n\r\nkept") and transport.closed
+    protocol, transport, fallback = connect(worker)
+    protocol.data_received(last + PART)
+    assert transport.written == [] and fallback.data == last + PART

@@ -162,7 +162,7 @@ LAYERS: dict[str, set[str]] = {
     "golive.transcode": {"golive.media", "golive.codecs", "golive.logs", "golive.metrics"},
     "golive.hls": {
         "golive.media", "golive.codecs", "golive.formats", "golive.hub", "golive.transcode",
-        "golive.http_errors", "golive.logs", "golive.metrics",
+        "golive.http_errors", "golive.logs", "golive.metrics", "golive.fasthttp",
     },
     "golive.accounts": set(),
     "golive.adapters": {"golive.accounts", "golive.hub", "golive.hls", "golive.users"},
@@ -179,9 +179,10 @@ LAYERS: dict[str, set[str]] = {
     "golive.config": {"golive.rtmp", "golive.hls", "golive.transcode", "golive.recordings"},
     "golive.proxies": {"golive.config"},
     "golive.tls": set(),
+    "golive.fasthttp": set(),
     "golive.edge": {
-        "golive.http_errors", "golive.logs", "golive.metrics", "golive.proxies", "golive.tls",
-        "golive.viewers",
+        "golive.fasthttp", "golive.http_errors", "golive.logs", "golive.metrics",
+        "golive.proxies", "golive.tls", "golive.viewers",
     },
     "golive.node_metrics": {
         "golive.accounts", "golive.hls", "golive.http_errors", "golive.hub", "golive.metrics",
@@ -189,14 +190,15 @@ LAYERS: dict[str, set[str]] = {
     },
     "golive.bootstrap": {
         "golive.accounts", "golive.adapters", "golive.api", "golive.config", "golive.edge",
-        "golive.hls",
+        "golive.fasthttp", "golive.hls",
         "golive.hub", "golive.ingest", "golive.live_figures", "golive.metrics",
         "golive.node_metrics", "golive.pages", "golive.previews", "golive.proxies",
         "golive.recordings", "golive.rpc", "golive.rtmp", "golive.tls",
         "golive.viewers",
     },
     "golive.cli": {
-        "golive", "golive.bootstrap", "golive.config", "golive.edge", "golive.http_errors",
+        "golive", "golive.bootstrap", "golive.config", "golive.edge", "golive.fasthttp",
+        "golive.http_errors",
         "golive.logs",
     },
     "golive.__main__": {"golive.cli"},

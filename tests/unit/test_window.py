@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from golive.hls import playlist, playlist_parser
-from golive.hls.routes import BLOCKING_WAIT_LIMIT, blocking_wait
+from golive.hls.answers import BLOCKING_WAIT_LIMIT, blocking_wait
 from golive.hls.segmenter import Segmenter
 from golive.hls.window import LiveWindow, WaitTooFarError
 from golive.media import Codec, Kind, Sample, TrackConfig
