@@ -173,6 +173,19 @@ class Results:
         self.values.setdefault(name, []).append(value)
 
 
+def _env(args: argparse.Namespace) -> dict[str, str]:
+    """golive packages as nginx-rtmp does, and records nothing, as nginx-rtmp without its
+    ``record`` directive; ``--record`` adds golive's recordings (on by default in golive)."""
+    # Every publisher comes from 127.0.0.1 here, and all connect within a second: golive's
+    # guard against one address holding many connections without publishing
+    # (max_unpublished_per_address, 16) would close some of them before they publish, as
+    # nginx-rtmp, which has no such guard, never does.
+    env = {"GOLIVE_RTMP_MAX_UNPUBLISHED_PER_ADDRESS": str(max(16, 2 * args.streams))}
+    if args.record:
+        return {**env, "GOLIVE_RECORDINGS_MIN_FREE_BYTES": "0"}
+    return {**env, "GOLIVE_RECORDINGS_ENABLED": "false"}
+
+
 def run_live(args: argparse.Namespace, spec: SampleSpec) -> None:
     sample = bench_sample(spec=spec)
     rounds = args.rounds or 3
@@ -185,7 +198,7 @@ def run_live(args: argparse.Namespace, spec: SampleSpec) -> None:
     live: list[LiveRound] = []
     with tempfile.TemporaryDirectory(prefix="golive-bench-") as tmpdir:
         tmp = Path(tmpdir)
-        servers: list[Server] = [start_golive(tmp / "golive", *BENCHMARK_ARGS)]
+        servers: list[Server] = [start_golive(tmp / "golive", *BENCHMARK_ARGS, env=_env(args))]
         nginx = start_nginx_rtmp(tmp, hls=True, connections=max(256, 4 * args.streams))
         if nginx is None:
             print("nginx with libnginx-mod-rtmp is not installed: golive figures only")
@@ -246,7 +259,7 @@ def run_fast(args: argparse.Namespace) -> None:
     results = Results()
     with tempfile.TemporaryDirectory(prefix="golive-bench-") as tmpdir:
         tmp = Path(tmpdir)
-        servers: list[Server] = [start_golive(tmp / "golive", *BENCHMARK_ARGS)]
+        servers: list[Server] = [start_golive(tmp / "golive", *BENCHMARK_ARGS, env=_env(args))]
         for hls in (True, False):
             nginx = start_nginx_rtmp(tmp, hls)
             if nginx is None:
@@ -286,6 +299,12 @@ def main() -> None:
         help="publishers in real time (ffmpeg -re), as encoders send, both servers at once",
     )
     parser.add_argument("--streams", type=int, default=1, help="publishers per server (--live)")
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="golive also records every stream to disk (its default; off here, as nginx-rtmp "
+        "records nothing)",
+    )
     parser.add_argument(
         "--sample",
         choices=sorted(SAMPLES),

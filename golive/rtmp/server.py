@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import re
 import socket
 import time
@@ -311,6 +312,7 @@ class _RtmpProtocol(asyncio.Protocol):
         # The socket's low-water mark while publishing (see _LOWAT_MAX): its value, its ceiling
         # (0: not batching), and the publisher's rate in bytes per second.
         self._socket: socket.socket | None = None
+        self._own_socket: socket.socket | None = None  # a duplicate, closed with the connection
         self._lowat = 1
         self._lowat_cap = 0
         self._lowat_check: asyncio.TimerHandle | None = None  # lowers it again (_LOWAT_CHECK)
@@ -423,10 +425,22 @@ class _RtmpProtocol(asyncio.Protocol):
         sock = self._socket
         if sock is None or not hasattr(socket, "SO_RCVLOWAT"):
             return
+        if self._own_socket is not None:
+            return  # batching already (a second publish on the connection)
         try:
-            size = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+            # A socket object of our own on a duplicate of the descriptor: uvloop's transport
+            # gives a stand-in that builds and detaches a socket object for every option set,
+            # which cost more than the read it batches. Options belong to the socket, not to
+            # the descriptor, so the mark set through the duplicate is the connection's.
+            own = socket.socket(fileno=os.dup(sock.fileno()))
         except OSError:
             return
+        try:
+            size = own.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        except OSError:
+            own.close()
+            return
+        self._socket = self._own_socket = own
         self._lowat_cap = min(_LOWAT_MAX, size // 4)
         self._rate = 0.0
         self._rate_bytes = 0
@@ -478,6 +492,10 @@ class _RtmpProtocol(asyncio.Protocol):
         self.server._forget(self)
         self._lowat_cap = 0
         self._lowat = 1  # the socket is gone: nothing to lower
+        if self._own_socket is not None:
+            self._own_socket.close()  # our duplicate (see _start_batching)
+            self._own_socket = None
+        self._socket = None
         for handle in (self._timer, self._deadline, self._next_turn, self._lowat_check):
             if handle is not None:
                 handle.cancel()
