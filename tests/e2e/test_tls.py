@@ -87,20 +87,25 @@ class TlsGolive:
         self.cert = cert
 
 
-@pytest.fixture
-async def golive_tls(tmp_path: Path) -> AsyncIterator[TlsGolive]:
-    cert, key = make_certificate(tmp_path, "first")
-    # The files golive reads: renewing replaces them, as an ACME client does.
-    live_cert, live_key = tmp_path / "live.crt", tmp_path / "live.key"
-    live_cert.write_bytes(cert.read_bytes())
-    live_key.write_bytes(key.read_bytes())
+def tls_settings(tmp_path: Path, cert: Path, key: Path) -> tuple[dict[str, str], int]:
+    """RTMPS on a free port and HTTPS, from live.crt and live.key (copies of ``cert`` and
+    ``key``: renewing replaces them, as an ACME client does); the settings and the port."""
+    (tmp_path / "live.crt").write_bytes(cert.read_bytes())
+    (tmp_path / "live.key").write_bytes(key.read_bytes())
     rtmps_port = free_port()
     env = {
         "GOLIVE_RTMPS_PORT": str(rtmps_port),
         "GOLIVE_HTTPS": "true",
-        "GOLIVE_TLS_CERT": str(live_cert),
-        "GOLIVE_TLS_KEY": str(live_key),
+        "GOLIVE_TLS_CERT": str(tmp_path / "live.crt"),
+        "GOLIVE_TLS_KEY": str(tmp_path / "live.key"),
     }
+    return env, rtmps_port
+
+
+@pytest.fixture
+async def golive_tls(tmp_path: Path) -> AsyncIterator[TlsGolive]:
+    env, rtmps_port = tls_settings(tmp_path, *make_certificate(tmp_path, "first"))
+    live_cert = tmp_path / "live.crt"
     with golive_serve(tmp_path, "--workers", "2", env=env) as srv:
         await until(lambda: worker_up(srv), "the HTTP worker to serve")
         yield TlsGolive(srv, rtmps_port, live_cert)
@@ -195,16 +200,8 @@ async def test_publishers_over_rtmps_and_a_renewed_certificate_on_sighup(
     cert, key = make_certificate(tmp_path, "first")
     renewed, renewed_key = make_certificate(tmp_path, "renewed")
     other, _ = make_certificate(tmp_path, "other")
+    env, rtmps_port = tls_settings(tmp_path, cert, key)
     live_cert, live_key = tmp_path / "live.crt", tmp_path / "live.key"
-    live_cert.write_bytes(cert.read_bytes())
-    live_key.write_bytes(key.read_bytes())
-    rtmps_port = free_port()
-    env = {
-        "GOLIVE_RTMPS_PORT": str(rtmps_port),
-        "GOLIVE_HTTPS": "true",
-        "GOLIVE_TLS_CERT": str(live_cert),
-        "GOLIVE_TLS_KEY": str(live_key),
-    }
     flv = sample(duration=3.0, size="320x240", fps=30, bitrate="300k")
     with golive_serve(tmp_path, "--workers", "2", "--open-publish", env=env) as srv:
         await until(lambda: worker_up(srv), "the HTTP worker to serve")
