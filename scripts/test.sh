@@ -18,6 +18,8 @@ gst-inspect-1.0 rtmp2sink >/dev/null 2>&1 || need_debs+=(gstreamer1.0-plugins-ba
 command -v varnishd >/dev/null || [ -x /usr/sbin/varnishd ] || need_debs+=(varnish)
 # A real Prometheus scraping golive's /metrics (tests/e2e/test_metrics.py).
 command -v prometheus >/dev/null || need_debs+=(prometheus)
+# The TLS tests make their certificates with the openssl command (tests/e2e/test_tls.py).
+command -v openssl >/dev/null || need_debs+=(openssl)
 if [ ${#need_debs[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need_debs[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
