@@ -1,38 +1,29 @@
-"""The ladder end to end: ffmpeg publishes over RTMP, golive makes the ladder, hls.js in Debian's
-headless Chromium plays the multivariant playlist and is sent from level to level as golive's
-watch page does it (``hls.nextLevel = n``: at the next part, without emptying the buffer)
-without a stall, and PyAV reads every variant back over HTTP.
-
-Until ``golive serve`` takes a ladder from its configuration, the server is built here from
-the same parts (stream hub, RTMP listener, packager with a ladder, HLS routes) on the test's
-event loop.
+"""The ladder end to end: ffmpeg publishes over RTMP to `golive serve` with a ladder in its
+configuration, hls.js in Debian's headless Chromium plays the multivariant playlist and is sent
+from level to level as golive's watch page does it (``hls.nextLevel = n``: at the next part,
+without emptying the buffer) without a stall, and PyAV reads every variant back over HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from pathlib import Path
 
+import aiohttp
 import av
 import pytest
-from aiohttp import web
 
 from golive.hls import playlist_parser
-from golive.hls.packager import Packager
-from golive.hls.routes import setup_hls_routes
-from golive.hls.settings import HlsSettings
-from golive.hub import StreamHub
-from golive.rtmp.server import RtmpServer, open_authorizer
-from golive.transcode.ladder import Ladder, RenditionSpec
 from tests.harness.browser import BROWSER_ARGS, CHROMIUM, HLS_JS, open_player
+from tests.harness.golive import golive_serve
+from tests.harness.hls import until
+from tests.harness.processes import Server
 from tests.harness.publishers import start_publisher
 from tests.harness.samples import sample
 
 pytestmark = pytest.mark.e2e
-
-LADDER = Ladder((RenditionSpec("240p", 240, 400_000), RenditionSpec("160p", 160, 200_000)))
 
 PAGE = """<!doctype html>
 <html><body>
@@ -58,37 +49,35 @@ PAGE = """<!doctype html>
 """
 
 
-@dataclass
-class LadderServer:
-    """golive's parts with a ladder on the test's event loop: its RTMP and HTTP base URLs."""
+# The ladder of the test, as an operator writes it: two renditions below a 360p source, and a
+# window longer than the sample, so every variant reads back whole once the stream ended.
+CONFIG = """
+[hls]
+window = 30.0
+[[transcode.rendition]]
+name = "240p"
+height = 240
+bitrate = "400k"
+[[transcode.rendition]]
+name = "160p"
+height = 160
+bitrate = "200k"
+"""
 
-    rtmp: str
-    http: str
-    packager: Packager
+
+@contextlib.contextmanager
+def ladder_golive(tmp_path: Path) -> Iterator[Server]:
+    """`golive serve` with the test's ladder, in a process of its own as users run it (its
+    transcoding threads then share no interpreter with the browser's driver)."""
+    config = tmp_path / "golive.toml"
+    config.write_text(CONFIG)
+    with golive_serve(tmp_path, "--open-publish", "--workers", "1", "--config", str(config)) as srv:
+        yield srv
 
 
-@contextlib.asynccontextmanager
-async def ladder_server(ladder: Ladder) -> AsyncIterator[LadderServer]:
-    hub = StreamHub(takeover_after=5.0)
-    # A window longer than the samples: every variant is read back whole once it ended.
-    packager = Packager(hub, HlsSettings(linger=30, window=30.0), ladder=ladder)
-    rtmp = RtmpServer(hub, open_authorizer)
-    await rtmp.start("127.0.0.1", 0)
-    app = web.Application()
-    setup_hls_routes(app, packager)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield LadderServer(
-            f"rtmp://127.0.0.1:{rtmp.port}/live", f"http://127.0.0.1:{port}", packager
-        )
-    finally:
-        await rtmp.stop()
-        await packager.close()
-        await runner.cleanup()
+async def ended(http: aiohttp.ClientSession, url: str) -> bool:
+    async with http.get(url) as resp:
+        return resp.status == 200 and "#EXT-X-ENDLIST" in await resp.text()
 
 
 def longest_stall(progress: list[list[float]], start_ms: float, end_ms: float) -> float:
@@ -122,13 +111,15 @@ def read_variant(url: str) -> tuple[tuple[int, int], int, int]:
         return size, video, audio
 
 
-async def test_hlsjs_switches_levels_without_a_stall_and_every_variant_reads_back() -> None:
+async def test_hlsjs_switches_levels_without_a_stall_and_every_variant_reads_back(
+    tmp_path: Path,
+) -> None:
     if not HLS_JS.exists():
         pytest.fail("web/node_modules is missing; scripts/test.sh runs npm ci in web/")
     from playwright.async_api import async_playwright
 
     path = sample(duration=20.0, size="640x360", fps=30, bitrate="800k")
-    async with ladder_server(LADDER) as srv:
+    with ladder_golive(tmp_path) as srv:
         publisher = await start_publisher(path, f"{srv.rtmp}/abr")
         base = f"{srv.http}/hls/abr"
 
@@ -191,10 +182,16 @@ async def test_hlsjs_switches_levels_without_a_stall_and_every_variant_reads_bac
         assert "bufferStalledError" not in report["errors"], report["errors"]
 
         # The stream has ended: every variant reads back with PyAV over HTTP, with audio.
-        room = srv.packager.rooms["abr"]
-        assert room.ladder_task is not None
-        await asyncio.wait_for(room.ladder_task, 30)
-        assert room.ladder is not None and not room.ladder.dropped
+        async with aiohttp.ClientSession() as http:
+            for name in ("source", "240p", "160p"):  # the ladder finishes after the source
+                await until(
+                    lambda n=name: ended(http, f"{base}/{n}/index.m3u8"),  # type: ignore[misc]
+                    f"the {name} playlist's end",
+                    30,
+                )
+            async with http.get(f"{base}/status.json") as resp:
+                transcode = (await resp.json())["transcode"]
+        assert transcode is not None and transcode["dropped"] == [], transcode
         for name, size in (("source", (640, 360)), ("240p", (426, 240)), ("160p", (284, 160))):
             got, video, audio = await asyncio.to_thread(read_variant, f"{base}/{name}/index.m3u8")
             assert got == size, name
