@@ -4,6 +4,9 @@ loopback port with its storage in a temporary folder, and its HTTP query API."""
 from __future__ import annotations
 
 import contextlib
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,9 +49,27 @@ def prometheus_scraping(workdir: Path, target: str) -> Iterator[Prometheus]:
         timeout=30.0,
     )
     try:
+        # Prometheus listens before its storage is open and answers 503 until then: wait for
+        # its readiness endpoint, as an operator's probe would.
+        _wait_ready(f"http://127.0.0.1:{port}/-/ready", server, workdir / "prometheus.log", 60.0)
         yield Prometheus(f"http://127.0.0.1:{port}", server)
     finally:
         server.stop()
+
+
+def _wait_ready(url: str, server: Server, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2.0) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if server.proc.poll() is not None or time.monotonic() > deadline:
+            tail = log.read_text(errors="replace")[-4000:]
+            raise RuntimeError(f"prometheus did not become ready:\n{tail}")
+        time.sleep(0.1)
 
 
 class Prometheus:
