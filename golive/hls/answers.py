@@ -13,6 +13,7 @@ Cache-Control values follow docs/caching.md.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 
 from ..http_errors import HttpError
@@ -36,6 +37,16 @@ BLOCKING_CACHE_TARGETS = 3
 # A blocking reload that could not be answered with the version it asked for (the stream
 # ended first): kept a second, long enough to answer the players that waited together.
 SHORT_CACHE = "max-age=1"
+# A plain request of a live media playlist is answered when a part has just completed: its live
+# edge is then the newest frame. A player takes the time since the response as the playlist's
+# age (hls.js: the live edge is the last part's end plus that age, RFC 8216bis, 6.3.3 has
+# clients start PART-HOLD-BACK behind it), so a playlist answered half a part after its last
+# part completed makes the player start half a part further behind than it means to, for as
+# long as it plays. Answered at once if the last part is younger than this share of a part
+# target; otherwise held for the next part, at most PLAIN_WAIT part targets (a publisher gone
+# quiet gets the playlist as it is).
+PLAIN_FRESH = 0.1
+PLAIN_WAIT = 1.5
 # Errors by status: a 404 (no such room yet, rendition dropped, part gone or not there yet)
 # and a 503 (the part did not come in time) may change any moment but come in bursts from
 # players that asked together, so a cache answers the burst and asks again a second later;
@@ -133,11 +144,20 @@ def _media_playlist(room: HlsRoom, window: LiveWindow, skip: bool, cache: str) -
     return window.media_playlist_bytes(skip=skip, reports=reports), cache
 
 
+def _fresh(window: LiveWindow) -> bool:
+    """Whether a plain playlist request is answered now: its newest part just completed, or
+    none is coming (PLAIN_FRESH)."""
+    age = time.monotonic() - window.last_part_at
+    return window.ended or age <= PLAIN_FRESH * window.part_target
+
+
 def media_playlist_now(
     room: HlsRoom, window: LiveWindow, query: ReloadQuery
 ) -> tuple[bytes, str] | None:
     """The media playlist and its Cache-Control, or None if the request must be held."""
     if query.msn is None:
+        if not _fresh(window):
+            return None
         return _media_playlist(room, window, query.skip, PLAYLIST_CACHE)
     if not window.has(query.msn, query.part):
         return None
@@ -150,8 +170,10 @@ async def media_playlist(
 ) -> tuple[bytes, str]:
     """The media playlist and its Cache-Control, after holding a blocking reload (RFC 8216bis,
     6.2.5.2) until the part exists; give up a little after three target durations, or at the
-    bound."""
+    bound. A plain request is held for the next part (PLAIN_FRESH), answered either way."""
     if query.msn is None:
+        if not _fresh(window):
+            await window.wait_part(window.next_part, PLAIN_WAIT * window.part_target)
         return _media_playlist(room, window, query.skip, PLAYLIST_CACHE)
     try:
         found = await window.wait(query.msn, query.part, blocking_wait(window))

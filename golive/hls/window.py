@@ -240,6 +240,7 @@ class LiveWindow:
         self._capped_unlogged = 0
         self.ended = False
         self._join_pending = False
+        self.last_part_at = -math.inf  # time.monotonic() when the newest part was listed
         self._clock_anchor: tuple[int, float] | None = None  # (stream ms, wall clock s)
         self._sequence = 0  # mfhd sequence numbers
         self._waiters: list[asyncio.Future[bool]] = []
@@ -361,6 +362,7 @@ class LiveWindow:
         self.next_part += 1
         current.parts.append(part)
         self.parts[part.number] = part
+        self.last_part_at = time.monotonic()
         self.bytes += len(data)
         self._measure(len(data), event.duration)
         if self.bytes > self.max_bytes:
