@@ -484,7 +484,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--viewers", help="steps, e.g. 500,1000 (default 250,500,1000,2000)")
     parser.add_argument(
-        "--edges", help="of direct, nginx, nginx-nolock, varnish (default direct,nginx,varnish)"
+        "--edges",
+        help="of direct, nginx, nginx-nolock, varnish, varnish-stock (varnishd's default"
+        " parameters) (default direct,nginx,varnish)",
     )
     parser.add_argument(
         "--workers", help="golive serve --workers values, e.g. 1,auto; not passed by default"

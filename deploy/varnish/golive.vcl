@@ -1,14 +1,15 @@
 # golive's LL-HLS behind Debian's Varnish (bookworm: 7.1) as a caching edge.
 #
 # Install: copy to /etc/varnish/golive.vcl, set the backend's host and port below, and start
-# varnishd with it (`varnishd -a :80 -f /etc/varnish/golive.vcl -s malloc,256m`, or
-# DAEMON_OPTS / the systemd unit's ExecStart). docs/caching.md says what golive tells caches
-# about each answer and why this file is set so.
+# varnishd with it (`varnishd -a :80 -f /etc/varnish/golive.vcl -s malloc,256m
+# -p timeout_linger=1`, or DAEMON_OPTS / the systemd unit's ExecStart). docs/caching.md says
+# what golive tells caches about each answer, why this file is set so, and why timeout_linger.
 #
 # Identical misses are coalesced by Varnish's waiting list: the first goes to golive, the
-# others wait on the busy object, and are all woken the moment its headers arrive (no
+# others wait on the busy object and are woken by events when its headers arrive (no
 # polling), so a blocking reload or the preload-hinted part that every viewer asks for at once
-# costs golive one request and nobody a delay.
+# costs golive one request. Every waiter is then a request of its own for Varnish's threads:
+# two per viewer at each part, all at once, which is what Varnish's CPU goes on.
 vcl 4.1;
 
 import std;
