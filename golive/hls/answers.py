@@ -43,10 +43,9 @@ SHORT_CACHE = "max-age=1"
 # clients start PART-HOLD-BACK behind it), so a playlist answered half a part after its last
 # part completed makes the player start half a part further behind than it means to, for as
 # long as it plays. Answered at once if the last part is younger than this share of a part
-# target; otherwise held for the next part, at most PLAIN_WAIT part targets (a publisher gone
-# quiet gets the playlist as it is).
+# target; otherwise held for the next part, at most ``plain_wait`` part targets (HlsSettings:
+# a publisher gone quiet gets the playlist as it is).
 PLAIN_FRESH = 0.1
-PLAIN_WAIT = 1.5
 # Errors by status: a 404 (no such room yet, rendition dropped, part gone or not there yet)
 # and a 503 (the part did not come in time) may change any moment but come in bursts from
 # players that asked together, so a cache answers the burst and asks again a second later;
@@ -144,11 +143,11 @@ def _media_playlist(room: HlsRoom, window: LiveWindow, skip: bool, cache: str) -
     return window.media_playlist_bytes(skip=skip, reports=reports), cache
 
 
-def _fresh(window: LiveWindow) -> bool:
-    """Whether a plain playlist request is answered now: its newest part just completed, or
-    none is coming (PLAIN_FRESH)."""
+def _fresh(room: HlsRoom, window: LiveWindow) -> bool:
+    """Whether a plain playlist request is answered now: its newest part just completed, none
+    is coming, or the node answers plain requests at once (PLAIN_FRESH)."""
     age = time.monotonic() - window.last_part_at
-    return window.ended or age <= PLAIN_FRESH * window.part_target
+    return room.settings.plain_wait <= 0 or window.ended or age <= PLAIN_FRESH * window.part_target
 
 
 def media_playlist_now(
@@ -156,7 +155,7 @@ def media_playlist_now(
 ) -> tuple[bytes, str] | None:
     """The media playlist and its Cache-Control, or None if the request must be held."""
     if query.msn is None:
-        if not _fresh(window):
+        if not _fresh(room, window):
             return None
         return _media_playlist(room, window, query.skip, PLAYLIST_CACHE)
     if not window.has(query.msn, query.part):
@@ -172,8 +171,9 @@ async def media_playlist(
     6.2.5.2) until the part exists; give up a little after three target durations, or at the
     bound. A plain request is held for the next part (PLAIN_FRESH), answered either way."""
     if query.msn is None:
-        if not _fresh(window):
-            await window.wait_part(window.next_part, PLAIN_WAIT * window.part_target)
+        if not _fresh(room, window):
+            wait = room.settings.plain_wait * window.part_target
+            await window.wait_part(window.next_part, wait)
         return _media_playlist(room, window, query.skip, PLAYLIST_CACHE)
     try:
         found = await window.wait(query.msn, query.part, blocking_wait(window))

@@ -66,7 +66,7 @@ async def test_a_plain_request_of_a_quiet_stream_is_answered_as_it_is() -> None:
     started = time.monotonic()
     body, _ = await answers.media_playlist(room, window, PLAIN)
     waited = time.monotonic() - started
-    bound = answers.PLAIN_WAIT * window.part_target
+    bound = room.settings.plain_wait * window.part_target
     assert bound * 0.9 <= waited < bound + 0.5
     assert b"#EXTM3U" in body
 
@@ -78,3 +78,14 @@ async def test_a_plain_request_of_an_ended_stream_is_answered_at_once() -> None:
     window.end()
     now = answers.media_playlist_now(room, window, PLAIN)
     assert now is not None and b"#EXT-X-ENDLIST" in now[0]
+
+
+async def test_plain_wait_0_answers_plain_requests_at_once() -> None:
+    room = HlsRoom("r", HlsSettings(plain_wait=0))
+    segmenter = Segmenter(part_target=room.source.part_target)
+    room.source.begin()
+    rest = iter(av_stream(30.0))
+    while not room.source.ready:
+        room.source.feed(segmenter.push(next(rest)))
+    room.source.last_part_at = time.monotonic() - room.source.part_target / 2
+    assert answers.media_playlist_now(room, room.source, PLAIN) is not None
