@@ -26,6 +26,11 @@ class RtmpLimits:
     # Seconds from connect to a publish request (and from the end of a publish to the next
     # one); defaults to 10, the handshake's own deadline: encoders publish within a second.
     publish_timeout: float = 10.0
+    # Seconds a publish may wait for its authorization (the stream key's check, a remote
+    # users service, the room registry) before it is refused; defaults to 10. The publish
+    # deadline stops while an authorization runs, so without this a slow or hung users service
+    # would hold every connection that asked, and its slot, for as long as it hangs.
+    authorize_timeout: float = 10.0
     # Connections not publishing yet (from accept to an accepted publish) from one address, an
     # IPv6 /64 counting as one; defaults to 16. A newcomer past it closes the one of that
     # address that has been quiet the longest, so a publisher behind a shared address still

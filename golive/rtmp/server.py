@@ -76,6 +76,7 @@ REFUSAL_KINDS = (
     "denied",
     "users_unavailable",
     "throttled",
+    "timeout",
     "error",
 )
 
@@ -554,18 +555,34 @@ class _RtmpProtocol(asyncio.Protocol):
 
     async def _authorize(self, event: PublishRequested) -> None:
         stream: LiveStream | None = None
+        limit = self.server.limits.authorize_timeout
         try:
-            grant = await self.server.authorize(event.app, event.name, event.query, self.address)
-            room = grant.room
-            stream = self.server.hub.open(room, on_takeover=self._taken_over)
-            try:
-                await grant.start()
-            except asyncio.CancelledError:
-                # Cancelled from outside (the loop shutting down): the start may have gone
-                # through, so end the room too.
+            async with asyncio.timeout(limit):
+                grant = await self.server.authorize(
+                    event.app, event.name, event.query, self.address
+                )
+                room = grant.room
+                stream = self.server.hub.open(room, on_takeover=self._taken_over)
+                try:
+                    await grant.start()
+                except asyncio.CancelledError:
+                    # Cancelled (the loop shutting down, or the timeout): the start may have
+                    # gone through, so end the room too.
+                    self.server.hub.close(stream)
+                    stream = None
+                    self._release(grant)
+                    raise
+        except TimeoutError:
+            if stream is not None:
                 self.server.hub.close(stream)
-                self._release(grant)
-                raise
+            self.server.refusals["timeout"] += 1
+            log.warning(
+                "%s: publish refused: its authorization took more than %g s (authorize_timeout)",
+                self.peer,
+                limit,
+                extra={"peer": self.peer, "event": "publish_refused"},
+            )
+            self._reject("NetStream.Publish.Denied", "Authorization timed out.")
         except PublishRefusedError as exc:
             if stream is not None:
                 self.server.hub.close(stream)

@@ -270,3 +270,66 @@ async def test_publishing_and_withdrawing_in_a_loop_buys_no_time(
     assert time.monotonic() - start < 2.0
     await wait_for(lambda: logged(caplog, "(publish_timeout)"))
     assert golive.rtmp.unpublished == 0
+
+
+async def test_a_hung_authorization_is_refused_at_its_limit_and_gives_its_slot_back(
+    golive_rtmp: GoliveFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A users service that never answers: the publish deadline stops while an authorization
+    # runs, so only authorize_timeout ends the wait. The publisher hears a refusal, the log
+    # names the limit, the connection and its slot are given back, and a publisher whose
+    # authorization answers gets in meanwhile and keeps streaming.
+    async def authorize(app: str, key: str, query: str, address: str) -> PublishGrant:
+        if key == "stuck":
+            await asyncio.Event().wait()  # never set
+        return PublishGrant(key)
+
+    golive = await golive_rtmp(authorize=authorize, limits=RtmpLimits(authorize_timeout=0.5))
+    stuck = await TestPublisher.connect(golive.port)
+    started = time.monotonic()
+    await stuck.publish("stuck")
+    healthy = await publishing(golive.port, "steady")
+    await healthy.send(9, AVC_KEYFRAME, 0, stream_id=1, csid=6)
+    status = await stuck.expect_status("NetStream.Publish.Denied", timeout=3.0)
+    took = time.monotonic() - started
+    assert 0.45 <= took < 1.5, took
+    assert "timed out" in str(status.get("description", "")), status
+    assert logged(caplog, "(authorize_timeout)")
+    assert golive.rtmp.refusals["timeout"] == 1
+    assert "stuck" not in golive.hub.streams and "steady" in golive.hub.streams
+    await healthy.send(9, AVC_FRAME, 33, stream_id=1, csid=6)
+    # Refused, the connection is closed, as after any refusal, and its slot is free.
+    assert await stuck.closed_by_server(timeout=2.0)
+    assert golive.rtmp.unpublished == 0
+    assert "steady" in golive.hub.streams
+
+
+async def test_a_hung_room_registry_is_refused_at_the_same_limit_and_leaves_no_room(
+    golive_rtmp: GoliveFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The key is good but opening the room (the registry's start) hangs: the room the hub gave
+    # this publisher is taken back, the grant released, and the room can be published again.
+    released: list[str] = []
+
+    class Hung(PublishGrant):
+        async def start(self) -> None:
+            await asyncio.Event().wait()  # never set
+
+        async def release(self) -> None:
+            released.append(self.room)
+
+    grants = iter([Hung("room"), PublishGrant("room")])
+
+    async def authorize(app: str, key: str, query: str, address: str) -> PublishGrant:
+        return next(grants)
+
+    golive = await golive_rtmp(authorize=authorize, limits=RtmpLimits(authorize_timeout=0.5))
+    first = await TestPublisher.connect(golive.port)
+    await first.publish("key")
+    await first.expect_status("NetStream.Publish.Denied", timeout=3.0)
+    assert logged(caplog, "(authorize_timeout)")
+    await wait_for(lambda: released == ["room"])
+    assert "room" not in golive.hub.streams
+    second = await publishing(golive.port, "key")
+    await second.send(9, AVC_KEYFRAME, 0, stream_id=1, csid=6)
+    assert "room" in golive.hub.streams
