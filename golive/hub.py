@@ -175,6 +175,8 @@ class LiveStream:
         self.ended = False
         self.on_takeover = on_takeover
         self._subscriptions: list[Subscription] = []
+        # Decode time (ms) of the newest sample of each kind, for ``quiet_for``.
+        self._newest: dict[Kind, int] = {}
 
     def configs(self) -> list[TrackConfig]:
         return [c for c in (self.video, self.audio) if c is not None]
@@ -201,6 +203,7 @@ class LiveStream:
         if isinstance(item, Sample):
             self.samples += 1
             self.bytes += len(item.data)
+            self._newest[item.codec.kind] = item.dts
         elif item.kind is Kind.VIDEO:
             self.video = item
         else:
@@ -208,6 +211,30 @@ class LiveStream:
         self.last_activity = time.monotonic()
         for sub in self._subscriptions:
             sub._push(item)
+
+    @property
+    def newest_ms(self) -> int | None:
+        """Decode time (ms) of the newest sample, of any kind; None before the first."""
+        return max(self._newest.values()) if self._newest else None
+
+    def quiet_for(self) -> float:
+        """Seconds of media, after the newest sample, before any consumer needs another one
+        at once: the least of their holds (Subscription.hold), measured from the newest
+        sample of the kind each holds for. 0 when one takes every sample as it comes (no
+        hold), or is not asleep on its hold (woken, or still reading)."""
+        if not self._subscriptions:
+            return 0.0
+        least = 1 << 30
+        for sub in self._subscriptions:
+            hold = sub._hold
+            waiter = sub._waiter
+            if hold is None or waiter is None or waiter.done():
+                return 0.0
+            newest = self._newest.get(hold[0])
+            if newest is None:
+                return 0.0
+            least = min(least, hold[2] - newest)
+        return max(least, 0) / 1000
 
     def end(self) -> None:
         self.ended = True

@@ -64,6 +64,21 @@ _MAX_UNREAD = 1024 * 1024
 # every read, which a steady stream never lets fire).
 _LOWAT_MAX = 32 * 1024
 _LOWAT_CHECK = 0.05
+# Naps between part boundaries. Most frames of a live stream close nothing: the packager
+# holds its wake-ups until a frame that may close a part (Subscription.hold), and the reads
+# can wait as long. While a publisher sends at its own pace (its media clock keeping to the
+# wall clock within _NAP_DRIFT for _NAP_SETTLE seconds), reading pauses until _NAP_MARGIN
+# before the next frame that matters is due, at most _NAP_MAX, and the kernel gathers the
+# frames in between: one wake-up for several frames, where each costs the interpreter more,
+# cold, than the frames it reads. A publisher ahead of its clock (as fast as it can, or
+# catching up after a stall) never naps, and neither does a stream some consumer takes frame
+# by frame (the ladder, a preview). read_batch = 0 turns naps off with the batching.
+_NAP_MARGIN = 0.03
+_NAP_MIN = 0.03
+_NAP_MAX = 0.25
+_NAP_DRIFT = 0.1
+_NAP_SETTLE = 1.0
+_NAP_GRID = 0.01
 _RATE_EVERY = 1.0  # seconds over which a publisher's rate is measured
 
 
@@ -139,6 +154,7 @@ class RtmpServer:
         # refused or closed by a connection limit, by its setting.
         self.publishes = 0
         self.refusals: dict[str, int] = dict.fromkeys(REFUSAL_KINDS, 0)
+        self.naps = 0  # publishers' naps between part boundaries so far (_NAP_MARGIN)
         self.limited: dict[str, int] = {}
 
     @property
@@ -320,6 +336,11 @@ class _RtmpProtocol(asyncio.Protocol):
         self._rate = 0.0
         self._rate_bytes = 0
         self._rate_since = 0.0
+        # Naps (see _NAP_MARGIN): the pending decision, the nap, and the anchor the
+        # publisher's pace is measured from (media ms, loop time).
+        self._nap_check: asyncio.Handle | None = None
+        self._nap: asyncio.TimerHandle | None = None
+        self._pace: tuple[int, float] | None = None
 
     # --- asyncio.Protocol ---------------------------------------------------------------
 
@@ -403,6 +424,60 @@ class _RtmpProtocol(asyncio.Protocol):
         if self._paused and not self._closing and self.transport is not None:
             self._paused = False
             self.transport.resume_reading()
+        if self._lowat_cap and self.stream is not None and self._nap_check is None:
+            # Decided once the packager has read what this read gave it, and set its hold.
+            loop = asyncio.get_running_loop()
+            self._nap_check = loop.call_soon(self._consider_nap)
+
+    def _consider_nap(self) -> None:
+        """Pause reading until the next frame that may close a part is nearly due, if the
+        publisher keeps to its clock (see _NAP_MARGIN)."""
+        self._nap_check = None
+        stream = self.stream
+        if stream is None or self._closing or self._paused or self._nap is not None:
+            return
+        if self.server.limits.read_batch <= 0:
+            return
+        newest = stream.newest_ms
+        if newest is None:
+            return
+        now = asyncio.get_running_loop().time()
+        pace = self._pace
+        if pace is None:
+            self._pace = (newest, now)
+            return
+        ahead = (newest - pace[0]) / 1000 - (now - pace[1])
+        if not -_NAP_DRIFT <= ahead <= _NAP_DRIFT:
+            self._pace = (newest, now)  # off its clock: watch it again from here
+            return
+        if now - pace[1] < _NAP_SETTLE:
+            return
+        # A frame read late (at the end of a nap, or after other work) says its successors
+        # are due sooner than their decode times alone say.
+        quiet = stream.quiet_for() + min(ahead, 0.0) - _NAP_MARGIN
+        if quiet < _NAP_MIN or self.transport is None:
+            return
+        # Ends on a grid of _NAP_GRID (never later than planned), so that the naps of many
+        # publishers end together, in one wake-up of the loop rather than one each.
+        loop = asyncio.get_running_loop()
+        until = now + min(quiet, _NAP_MAX)
+        until -= until % _NAP_GRID
+        if until - now < _NAP_MIN:
+            return
+        if self._lowat_check is not None:
+            # Not read during the nap by design: the check would only wake the loop.
+            self._lowat_check.cancel()
+            self._lowat_check = None
+        self.transport.pause_reading()
+        self._nap = loop.call_at(until, self._wake)
+        self.server.naps += 1
+
+    def _wake(self) -> None:
+        self._nap = None
+        if not self._closing and not self._paused and self.transport is not None:
+            if self._lowat > 1:
+                self._set_lowat(1)  # whatever gathered meanwhile, however little
+            self.transport.resume_reading()
 
     def _receive(self, data: bytes, pos: int) -> int:
         """Give the core ``data`` from ``pos`` with one budget and act on what it means;
@@ -448,6 +523,7 @@ class _RtmpProtocol(asyncio.Protocol):
         self._rate_since = time.monotonic()
 
     def _stop_batching(self) -> None:
+        self._pace = None  # a next publish is watched afresh before it naps
         if self._lowat > 1 and not self._closing:
             self._set_lowat(1)
         self._lowat_cap = 0
@@ -497,7 +573,14 @@ class _RtmpProtocol(asyncio.Protocol):
             self._own_socket.close()  # our duplicate (see _start_batching)
             self._own_socket = None
         self._socket = None
-        for handle in (self._timer, self._deadline, self._next_turn, self._lowat_check):
+        for handle in (
+            self._timer,
+            self._deadline,
+            self._next_turn,
+            self._lowat_check,
+            self._nap_check,
+            self._nap,
+        ):
             if handle is not None:
                 handle.cancel()
         # An authorization in flight is left to finish: it sees the connection closing and
