@@ -32,7 +32,7 @@ from typing import Final
 from golive.codecs import TrackInfo, describe
 from golive.codecs.opus import OPUS_SAMPLE_RATE, OpusHead, parse_opus_head
 from golive.codecs.vp9 import vpcc_box_payload
-from golive.media import Codec, Kind, TrackConfig
+from golive.media import Codec, Kind, TrackConfig, record
 
 __all__ = ["FragmentSample", "TrackRun", "TrackSpec", "fragment", "init_segment"]
 
@@ -47,7 +47,7 @@ class TrackSpec:
     """Ticks per second: 90000 for video, the sample rate for audio (48000 for Opus)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FragmentSample:
     """One sample of a ``trun``; times are in the track timescale."""
 
@@ -60,7 +60,7 @@ class FragmentSample:
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TrackRun:
     """The samples of one track in one fragment, in decode order."""
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from ..codecs import TrackInfo, describe
 from ..formats.fmp4 import FragmentSample, TrackRun, TrackSpec
-from ..media import Codec, Kind, Sample, TrackConfig
+from ..media import Codec, Kind, Sample, TrackConfig, record
 from .settings import HlsSettings
 
 VIDEO_TIMESCALE = 90_000
@@ -53,7 +53,7 @@ class InitReady:
     infos: tuple[TrackInfo, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PartReady:
     """A finished part: the runs to write as one moof+mdat, and where it sits."""
 

@@ -11,9 +11,9 @@ message type: OBS interleaves audio and video on one chunk stream with delta hea
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from typing import NoReturn
 
+from ..media import record
 from .errors import ProtocolError
 from .limits import RtmpLimits
 
@@ -27,7 +27,7 @@ _U32 = struct.Struct(">I")
 _U32LE = struct.Struct("<I")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RawMessage:
     """A reassembled message: its header fields and body (RTMP 1.0, 6.1).
 
