@@ -304,6 +304,10 @@ class _RtmpProtocol(asyncio.Protocol):
             max_chunk_streams=limits.max_chunk_streams,
         )
         self.transport: asyncio.Transport | None = None
+        # Asked once (the protocol is made by the loop it runs in): in CPython 3.11 each
+        # asyncio.get_running_loop() is a getpid() system call, and the read path would ask
+        # several times per read.
+        self._loop = asyncio.get_running_loop()
         self.peer = "?"
         self.address = "?"  # what the per-address cap counts
         self.stream: LiveStream | None = None
@@ -359,7 +363,7 @@ class _RtmpProtocol(asyncio.Protocol):
             self._closing = True
             return
         limits = self.server.limits
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         self._deadline = loop.call_later(limits.handshake_timeout, self._handshake_expired)
         now = time.monotonic()
         self._budgets = (
@@ -403,7 +407,7 @@ class _RtmpProtocol(asyncio.Protocol):
                 if not self._paused and not self._closing:
                     self.transport.pause_reading()
                     self._paused = True
-                self._next_turn = asyncio.get_running_loop().call_soon(self._feed)
+                self._next_turn = self._loop.call_soon(self._feed)
                 return
         self._pending = b""
         self._offset = 0
@@ -419,14 +423,14 @@ class _RtmpProtocol(asyncio.Protocol):
                 # Re-armed at every read, so that it fires only for a stream gone quiet.
                 if self._lowat_check is not None:
                     self._lowat_check.cancel()
-                loop = asyncio.get_running_loop()
+                loop = self._loop
                 self._lowat_check = loop.call_later(_LOWAT_CHECK, self._set_lowat, 1)
         if self._paused and not self._closing and self.transport is not None:
             self._paused = False
             self.transport.resume_reading()
         if self._lowat_cap and self.stream is not None and self._nap_check is None:
             # Decided once the packager has read what this read gave it, and set its hold.
-            loop = asyncio.get_running_loop()
+            loop = self._loop
             self._nap_check = loop.call_soon(self._consider_nap)
 
     def _consider_nap(self) -> None:
@@ -441,7 +445,7 @@ class _RtmpProtocol(asyncio.Protocol):
         newest = stream.newest_ms
         if newest is None:
             return
-        now = asyncio.get_running_loop().time()
+        now = self._loop.time()
         pace = self._pace
         if pace is None:
             self._pace = (newest, now)
@@ -459,7 +463,7 @@ class _RtmpProtocol(asyncio.Protocol):
             return
         # Ends on a grid of _NAP_GRID (never later than planned), so that the naps of many
         # publishers end together, in one wake-up of the loop rather than one each.
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         until = now + min(quiet, _NAP_MAX)
         until -= until % _NAP_GRID
         if until - now < _NAP_MIN:
