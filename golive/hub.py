@@ -95,6 +95,14 @@ class Subscription:
             return
         self._append(item)
 
+    def holding(self) -> tuple[Kind, int, int] | None:
+        """The hold the consumer sleeps on, or None when it takes every item as it comes or
+        is not asleep (woken, or still reading: its hold may be out of date)."""
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return None
+        return self._hold
+
     def hold(self, until: tuple[Kind, int, int] | None) -> None:
         """Wake the consumer only for an item that may matter to it at once: not for a sample
         of another kind than ``kind``, nor for one of ``kind`` with a decode time in
@@ -226,9 +234,8 @@ class LiveStream:
             return 0.0
         least = 1 << 30
         for sub in self._subscriptions:
-            hold = sub._hold
-            waiter = sub._waiter
-            if hold is None or waiter is None or waiter.done():
+            hold = sub.holding()
+            if hold is None:
                 return 0.0
             newest = self._newest.get(hold[0])
             if newest is None:

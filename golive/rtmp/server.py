@@ -363,8 +363,7 @@ class _RtmpProtocol(asyncio.Protocol):
             self._closing = True
             return
         limits = self.server.limits
-        loop = self._loop
-        self._deadline = loop.call_later(limits.handshake_timeout, self._handshake_expired)
+        self._deadline = self._loop.call_later(limits.handshake_timeout, self._handshake_expired)
         now = time.monotonic()
         self._budgets = (
             _Budget(limits.unpublished_messages_per_second, now),
@@ -423,15 +422,13 @@ class _RtmpProtocol(asyncio.Protocol):
                 # Re-armed at every read, so that it fires only for a stream gone quiet.
                 if self._lowat_check is not None:
                     self._lowat_check.cancel()
-                loop = self._loop
-                self._lowat_check = loop.call_later(_LOWAT_CHECK, self._set_lowat, 1)
+                self._lowat_check = self._loop.call_later(_LOWAT_CHECK, self._set_lowat, 1)
         if self._paused and not self._closing and self.transport is not None:
             self._paused = False
             self.transport.resume_reading()
         if self._lowat_cap and self.stream is not None and self._nap_check is None:
             # Decided once the packager has read what this read gave it, and set its hold.
-            loop = self._loop
-            self._nap_check = loop.call_soon(self._consider_nap)
+            self._nap_check = self._loop.call_soon(self._consider_nap)
 
     def _consider_nap(self) -> None:
         """Pause reading until the next frame that may close a part is nearly due, if the
@@ -463,7 +460,6 @@ class _RtmpProtocol(asyncio.Protocol):
             return
         # Ends on a grid of _NAP_GRID (never later than planned), so that the naps of many
         # publishers end together, in one wake-up of the loop rather than one each.
-        loop = self._loop
         until = now + min(quiet, _NAP_MAX)
         until -= until % _NAP_GRID
         if until - now < _NAP_MIN:
@@ -473,7 +469,7 @@ class _RtmpProtocol(asyncio.Protocol):
             self._lowat_check.cancel()
             self._lowat_check = None
         self.transport.pause_reading()
-        self._nap = loop.call_at(until, self._wake)
+        self._nap = self._loop.call_at(until, self._wake)
         self.server.naps += 1
 
     def _wake(self) -> None:
